@@ -1,0 +1,17 @@
+//! Domain types and pure logic of calsync: ids, providers, time ranges, the event → busy
+//! rules, availability and slots, and the webhook expiry policy. No I/O lives here, so
+//! everything in this crate is testable without a database, broker or network.
+
+pub mod availability;
+pub mod event;
+pub mod ids;
+pub mod provider;
+pub mod rules;
+pub mod time;
+pub mod webhook;
+
+pub use availability::{compute_slots, to_local_rfc3339, working_intervals, AvailabilityError, AvailabilityQuery, SlotRules, WorkingHours};
+pub use event::{EventStatus, ExternalEvent};
+pub use ids::{AppointmentId, ConnectionId, SpecialistId};
+pub use provider::Provider;
+pub use time::TimeRange;

@@ -1,0 +1,69 @@
+//! The diesel-async connection pool (deadpool), with timeouts so a database outage turns
+//! into a prompt 503 instead of requests queueing forever.
+
+use crate::DbError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::time::Duration;
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub url: String,
+    pub max_size: usize,
+    /// How long a caller waits for a free connection before getting `Unavailable`.
+    pub acquire_timeout: Duration,
+    /// Server-side cap on any one statement, so a runaway query cannot pin a connection.
+    pub statement_timeout: Duration,
+    pub application_name: String,
+}
+
+impl PoolSettings {
+    pub fn new(url: impl Into<String>, application_name: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_size: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            application_name: application_name.into(),
+        }
+    }
+}
+
+pub fn build_pool(settings: &PoolSettings) -> Result<DbPool, DbError> {
+    let mut cfg = ManagerConfig::<AsyncPgConnection>::default();
+    let statement_ms = settings.statement_timeout.as_millis();
+    let app = settings.application_name.replace('\'', "");
+    cfg.custom_setup = Box::new(move |url| {
+        let app = app.clone();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            diesel::sql_query(format!(
+                "SET application_name = '{app}'; SET statement_timeout = {statement_ms}"
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(&settings.url, cfg);
+    Pool::builder(manager)
+        .max_size(settings.max_size)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(settings.acquire_timeout))
+        .create_timeout(Some(settings.acquire_timeout))
+        .recycle_timeout(Some(settings.acquire_timeout))
+        .build()
+        .map_err(|e| DbError::Unavailable(e.to_string()))
+}
+
+/// A cheap round trip for readiness probes.
+pub async fn ping(pool: &DbPool) -> Result<(), DbError> {
+    let mut conn = pool.get().await?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+    Ok(())
+}

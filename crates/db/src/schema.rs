@@ -1,0 +1,112 @@
+// @generated-shaped: mirrors migrations/ (regenerate with `diesel print-schema` when a
+// diesel CLI is at hand; `tests/it/schema.rs` checks it against the migrated catalog).
+
+diesel::table! {
+    specialists (id) {
+        id -> Uuid,
+        user_id -> Text,
+        display_name -> Text,
+        time_zone -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    availability_rules (id) {
+        id -> Int8,
+        specialist_id -> Uuid,
+        weekday -> Int2,
+        start_time -> Time,
+        end_time -> Time,
+    }
+}
+
+diesel::table! {
+    appointments (id) {
+        id -> Uuid,
+        specialist_id -> Uuid,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        status -> Text,
+        customer -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    calendar_connections (id) {
+        id -> Uuid,
+        specialist_id -> Uuid,
+        provider -> Text,
+        external_calendar_id -> Text,
+        account_email -> Nullable<Text>,
+        access_token_enc -> Nullable<Bytea>,
+        refresh_token_enc -> Nullable<Bytea>,
+        token_expires_at -> Nullable<Timestamptz>,
+        sync_enabled -> Bool,
+        needs_reauth -> Bool,
+        sync_cursor -> Nullable<Text>,
+        sync_window_start -> Nullable<Timestamptz>,
+        ics_etag -> Nullable<Text>,
+        ics_last_modified -> Nullable<Text>,
+        webhook_channel_id -> Nullable<Text>,
+        webhook_resource_id -> Nullable<Text>,
+        webhook_subscription_id -> Nullable<Text>,
+        webhook_expires_at -> Nullable<Timestamptz>,
+        webhook_last_error -> Nullable<Text>,
+        webhook_renew_after -> Timestamptz,
+        webhook_last_message -> Int8,
+        last_sync_at -> Nullable<Timestamptz>,
+        last_sync_attempt_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamptz>,
+        consecutive_failures -> Int4,
+        next_poll_at -> Timestamptz,
+        sync_pending -> Bool,
+        full_resync_requested -> Bool,
+        sync_requested_at -> Nullable<Timestamptz>,
+        sync_count -> Int8,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    external_events (id) {
+        id -> Uuid,
+        connection_id -> Uuid,
+        specialist_id -> Uuid,
+        provider_event_id -> Text,
+        ical_uid -> Nullable<Text>,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        all_day -> Bool,
+        status -> Text,
+        blocks_availability -> Bool,
+        is_soradin_created -> Bool,
+        appointment_id -> Nullable<Uuid>,
+        title -> Nullable<Text>,
+        provider_updated_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(availability_rules -> specialists (specialist_id));
+diesel::joinable!(appointments -> specialists (specialist_id));
+diesel::joinable!(calendar_connections -> specialists (specialist_id));
+diesel::joinable!(external_events -> calendar_connections (connection_id));
+diesel::joinable!(external_events -> specialists (specialist_id));
+diesel::joinable!(external_events -> appointments (appointment_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    specialists,
+    availability_rules,
+    appointments,
+    calendar_connections,
+    external_events,
+);

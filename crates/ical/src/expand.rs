@@ -1,0 +1,225 @@
+//! Turns the events of a feed, grouped by UID, into instances within a window: recurrence
+//! rules, RDATE, EXDATE, RECURRENCE-ID overrides (including RANGE=THISANDFUTURE) and
+//! the caps that keep hostile feeds cheap.
+
+use crate::event::EventSpec;
+use crate::recur::{occurrences, until_local, Walk};
+use crate::{BusyInstance, Limits, Window};
+use calsync_core::EventStatus;
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use std::collections::{BTreeMap, HashSet};
+
+/// Running state of one expansion: output, warnings and the budgets left.
+pub(crate) struct Expander<'a> {
+    pub window: Window,
+    pub limits: &'a Limits,
+    pub instances: Vec<BusyInstance>,
+    pub warnings: Vec<String>,
+    steps_left: usize,
+    total_warned: bool,
+}
+
+/// All events sharing one UID.
+#[derive(Default)]
+pub(crate) struct Group {
+    pub masters: Vec<EventSpec>,
+    pub overrides: Vec<EventSpec>,
+}
+
+impl<'a> Expander<'a> {
+    pub fn new(window: Window, limits: &'a Limits, warnings: Vec<String>) -> Self {
+        Expander {
+            window,
+            limits,
+            instances: Vec::new(),
+            warnings,
+            steps_left: limits.max_steps_total,
+            total_warned: false,
+        }
+    }
+
+    pub fn expand_group(&mut self, uid: &str, group: Group) {
+        // The same event may appear twice (two VCALENDARs, re-exports): the highest
+        // SEQUENCE wins, then the later one.
+        let master = pick_latest(group.masters);
+        let mut overrides: BTreeMap<i64, EventSpec> = BTreeMap::new();
+        for o in group.overrides {
+            let Some(rid) = o.recurrence_id else { continue };
+            let key = rid.at.timestamp();
+            if overrides.get(&key).is_none_or(|old| old.sequence <= o.sequence) {
+                overrides.insert(key, o);
+            }
+        }
+        let future: Vec<&EventSpec> = overrides
+            .values()
+            .filter(|o| o.recurrence_id.is_some_and(|r| r.this_and_future))
+            .collect();
+
+        if let Some(master) = &master {
+            // A cancelled series takes its moved instances with it.
+            if master.status == EventStatus::Cancelled {
+                return;
+            }
+            self.expand_master(uid, master, &overrides, &future);
+        }
+        for (key, o) in &overrides {
+            if o.status == EventStatus::Cancelled {
+                continue;
+            }
+            let Some(end) = o.length.end(&o.zone, o.start_local, o.start) else { continue };
+            let original = DateTime::from_timestamp(*key, 0).unwrap_or(o.start);
+            self.push(o, original, o.start, end);
+        }
+    }
+
+    fn expand_master(
+        &mut self,
+        uid: &str,
+        m: &EventSpec,
+        overrides: &BTreeMap<i64, EventSpec>,
+        future: &[&EventSpec],
+    ) {
+        let shift = future
+            .iter()
+            .filter_map(|f| f.recurrence_id.map(|r| (f.start - r.at).num_seconds().abs()))
+            .max()
+            .unwrap_or(0);
+        let margin = Duration::seconds(m.length.bound_secs().saturating_add(shift).min(i64::from(i32::MAX)))
+            + Duration::days(2);
+        let from = self.window.from.naive_utc();
+        let to = self.window.to.naive_utc();
+        let (Some(skip_before), Some(stop_after)) = (
+            from.checked_sub_signed(margin),
+            to.checked_add_signed(Duration::seconds(shift) + Duration::days(2)),
+        ) else {
+            return;
+        };
+        let max_out = self.limits.max_instances_per_series;
+        let mut locals: Vec<(NaiveDateTime, Option<i64>)> = Vec::new();
+        if (skip_before..=stop_after).contains(&m.start_local) {
+            locals.push((m.start_local, None));
+        }
+        for rule in &m.rules {
+            let until = rule
+                .until
+                .and_then(|raw| until_local(raw, |u| m.zone.to_local(u.and_utc())));
+            let walk = Walk {
+                skip_before,
+                stop_after,
+                max_out,
+                max_steps: self.limits.max_steps_per_series.min(self.steps_left),
+            };
+            match occurrences(rule, m.start_local, until, &walk) {
+                Ok(occ) => {
+                    self.steps_left = self.steps_left.saturating_sub(occ.times.len().max(1));
+                    if occ.truncated {
+                        self.warnings.push(format!(
+                            "series {uid:?}: expansion stopped at the instance or step cap"
+                        ));
+                    }
+                    locals.extend(occ.times.into_iter().map(|t| (t, None)));
+                }
+                Err(e) => self.warnings.push(format!("series {uid:?}: RRULE ignored: {e}")),
+            }
+        }
+        locals.extend(m.rdates.iter().filter(|(t, _)| (skip_before..=stop_after).contains(t)));
+        locals.sort_by_key(|(t, _)| *t);
+        locals.dedup_by_key(|(t, _)| *t);
+        if locals.len() > max_out {
+            self.warnings.push(format!("series {uid:?}: more than {max_out} instances, cut"));
+            locals.truncate(max_out);
+        }
+
+        let exdates: HashSet<i64> = m.exdates.iter().map(DateTime::timestamp).collect();
+        for (local, explicit) in locals {
+            if m.exdate_days.contains(&local.date()) {
+                continue;
+            }
+            let Some(start) = m.zone.to_utc(local) else { continue };
+            if exdates.contains(&start.timestamp()) || overrides.contains_key(&start.timestamp()) {
+                continue;
+            }
+            let end = match explicit {
+                Some(secs) => start.checked_add_signed(Duration::seconds(secs)),
+                None => m.length.end(&m.zone, local, start),
+            };
+            let Some(end) = end else { continue };
+            // A THISANDFUTURE override reshapes every later instance of the series.
+            let later = future
+                .iter()
+                .rev()
+                .find(|f| f.recurrence_id.is_some_and(|r| r.at <= start));
+            match later {
+                Some(f) => {
+                    if f.status == EventStatus::Cancelled {
+                        continue;
+                    }
+                    let Some(rid) = f.recurrence_id else { continue };
+                    let f_end = f.length.end(&f.zone, f.start_local, f.start).unwrap_or(f.start);
+                    let new_start = start + (f.start - rid.at);
+                    let new_end = new_start + (f_end - f.start);
+                    self.push(f, start, new_start, new_end);
+                }
+                None => self.push(m, start, start, end),
+            }
+            if self.total_reached() {
+                return;
+            }
+        }
+    }
+
+    fn total_reached(&mut self) -> bool {
+        if self.instances.len() < self.limits.max_instances_total {
+            return false;
+        }
+        if !self.total_warned {
+            self.total_warned = true;
+            self.warnings.push(format!(
+                "more than {} instances in the window, the rest are dropped",
+                self.limits.max_instances_total
+            ));
+        }
+        true
+    }
+
+    /// Adds one instance if it touches the window.
+    fn push(&mut self, spec: &EventSpec, original: DateTime<Utc>, start: DateTime<Utc>, end: DateTime<Utc>) {
+        let end = end.max(start);
+        let w = self.window;
+        let overlaps = if end == start {
+            w.from <= start && start < w.to
+        } else {
+            start < w.to && end > w.from
+        };
+        if !overlaps || self.total_reached() {
+            return;
+        }
+        let original_id = if spec.all_day {
+            spec.zone
+                .to_local(original)
+                .map_or_else(|| original.format("%Y%m%d").to_string(), |l| l.format("%Y%m%d").to_string())
+        } else {
+            original.format("%Y%m%dT%H%M%SZ").to_string()
+        };
+        self.instances.push(BusyInstance {
+            uid: spec.uid.clone(),
+            instance_id: format!("{}/{original_id}", spec.uid),
+            start,
+            end,
+            all_day: spec.all_day,
+            summary: spec.summary.clone(),
+            status: spec.status,
+            blocks: spec.status != EventStatus::Cancelled && !spec.free && end > start,
+        });
+    }
+}
+
+fn pick_latest(mut specs: Vec<EventSpec>) -> Option<EventSpec> {
+    let mut best: Option<EventSpec> = None;
+    for s in specs.drain(..) {
+        if best.as_ref().is_none_or(|b| b.sequence <= s.sequence) {
+            best = Some(s);
+        }
+    }
+    best
+}

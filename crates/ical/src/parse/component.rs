@@ -1,0 +1,190 @@
+//! Builds the component tree (VCALENDAR > VEVENT, VTIMEZONE > STANDARD, ...) from
+//! content lines, recovering from mismatched, missing or too deeply nested BEGIN/END.
+
+use super::lexer::ContentLine;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Component {
+    /// Upper-cased component name, e.g. `VEVENT`.
+    pub name: String,
+    pub props: Vec<ContentLine>,
+    pub children: Vec<Component>,
+    pub line_no: usize,
+}
+
+impl Component {
+    pub fn prop(&self, name: &str) -> Option<&ContentLine> {
+        self.props.iter().find(|p| p.name == name)
+    }
+
+    pub fn props_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ContentLine> {
+        self.props.iter().filter(move |p| p.name == name)
+    }
+
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Component> {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+}
+
+/// Caps on the tree, so hostile input costs bounded memory.
+pub(crate) struct TreeLimits {
+    pub max_depth: usize,
+    pub max_components: usize,
+}
+
+/// Returns the top-level VCALENDAR components. Components nested deeper than
+/// `max_depth`, components never closed (a truncated file) other than VCALENDAR, and
+/// components past `max_components` are dropped with a warning.
+pub(crate) fn build_tree(
+    lines: Vec<ContentLine>,
+    limits: &TreeLimits,
+    warnings: &mut Vec<String>,
+) -> Vec<Component> {
+    let mut roots = Vec::new();
+    let mut stack: Vec<Component> = Vec::new();
+    // Depth of BEGINs we are ignoring because they were too deep or over the cap.
+    let mut skipped = 0usize;
+    let mut count = 0usize;
+    let mut cap_warned = false;
+
+    for line in lines {
+        match line.name.as_str() {
+            "BEGIN" => {
+                let name = line.value.trim().to_ascii_uppercase();
+                if skipped > 0 {
+                    skipped += 1;
+                } else if stack.len() >= limits.max_depth {
+                    warnings.push(format!(
+                        "line {}: {name} nested too deeply, skipped",
+                        line.line_no
+                    ));
+                    skipped = 1;
+                } else if count >= limits.max_components {
+                    if !cap_warned {
+                        warnings.push(format!(
+                            "line {}: more than {} components, the rest are skipped",
+                            line.line_no, limits.max_components
+                        ));
+                        cap_warned = true;
+                    }
+                    skipped = 1;
+                } else {
+                    count += 1;
+                    stack.push(Component {
+                        name,
+                        line_no: line.line_no,
+                        ..Component::default()
+                    });
+                }
+            }
+            "END" => {
+                if skipped > 0 {
+                    skipped -= 1;
+                    continue;
+                }
+                let name = line.value.trim().to_ascii_uppercase();
+                let Some(pos) = stack.iter().rposition(|c| c.name == name) else {
+                    warnings.push(format!(
+                        "line {}: END:{name} without BEGIN, ignored",
+                        line.line_no
+                    ));
+                    continue;
+                };
+                while stack.len() > pos + 1 {
+                    if let Some(open) = stack.pop() {
+                        warnings.push(format!(
+                            "line {}: {} never closed, skipped",
+                            open.line_no, open.name
+                        ));
+                    }
+                }
+                if let Some(done) = stack.pop() {
+                    attach(done, &mut stack, &mut roots);
+                }
+            }
+            _ => {
+                if skipped == 0 {
+                    if let Some(top) = stack.last_mut() {
+                        top.props.push(line);
+                    }
+                }
+            }
+        }
+    }
+    // End of input with components still open: the file was truncated. Complete
+    // children were already attached, so keeping the calendars keeps them.
+    while let Some(open) = stack.pop() {
+        if open.name == "VCALENDAR" {
+            warnings.push(format!(
+                "line {}: VCALENDAR never closed (truncated file?)",
+                open.line_no
+            ));
+            attach(open, &mut stack, &mut roots);
+        } else {
+            warnings.push(format!(
+                "line {}: {} never closed (truncated file?), skipped",
+                open.line_no, open.name
+            ));
+        }
+    }
+    roots
+}
+
+fn attach(done: Component, stack: &mut [Component], roots: &mut Vec<Component>) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(done),
+        None if done.name == "VCALENDAR" => roots.push(done),
+        None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::lexer::content_lines;
+
+    fn tree(text: &str, depth: usize) -> (Vec<Component>, Vec<String>) {
+        let mut w = Vec::new();
+        let lines = content_lines(text, 10_000, &mut w);
+        let limits = TreeLimits {
+            max_depth: depth,
+            max_components: 100,
+        };
+        let roots = build_tree(lines, &limits, &mut w);
+        (roots, w)
+    }
+
+    #[test]
+    fn nested_components_are_attached_to_their_parent() {
+        let (roots, w) = tree(
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:a\nEND:VEVENT\nEND:VCALENDAR\n",
+            8,
+        );
+        assert!(w.is_empty());
+        assert_eq!(roots.len(), 1);
+        assert_eq!(roots[0].children[0].name, "VEVENT");
+        assert_eq!(roots[0].children[0].props[0].value, "a");
+    }
+
+    #[test]
+    fn components_deeper_than_the_limit_are_skipped() {
+        let (roots, w) = tree(
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nBEGIN:VALARM\nEND:VALARM\nUID:a\nEND:VEVENT\nEND:VCALENDAR\n",
+            2,
+        );
+        assert_eq!(roots[0].children[0].children.len(), 0);
+        assert_eq!(roots[0].children[0].props.len(), 1);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn an_unclosed_event_in_a_truncated_file_is_dropped() {
+        let (roots, w) = tree(
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:a\nEND:VEVENT\nBEGIN:VEVENT\nUID:b\n",
+            8,
+        );
+        assert_eq!(roots.len(), 1);
+        assert_eq!(roots[0].children.len(), 1);
+        assert_eq!(w.len(), 2);
+    }
+}

@@ -1,0 +1,192 @@
+//! The acking consumer. A delivery is acked only after its handler returned Ok (so after
+//! the database commit). A failing one is republished, with confirms, to the retry
+//! queue of its attempt and then acked; after the last attempt it goes to the
+//! dead-letter queue. If even that republish fails, the delivery is nacked with requeue,
+//! so a message is never dropped. When the connection breaks the broker redelivers
+//! every unacked message, and the loop reconnects with capped exponential back-off.
+
+use crate::publisher::publish_confirmed;
+use crate::topology::connect;
+use crate::{declare, MqError, Topology, ATTEMPT_HEADER};
+use calsync_proto::v1::ChangeNotice;
+use calsync_proto::Message;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::Channel;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+const RECONNECT_MIN: Duration = Duration::from_millis(200);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Worth trying again later (provider 5xx, database briefly down).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed (undecodable message): straight to the dead-letter queue.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// What the consumer calls for each notice.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, notice: ChangeNotice) -> impl Future<Output = Result<(), HandleError>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub url: String,
+    pub topology: Topology,
+    /// Unacked deliveries in flight at once: the worker's concurrency.
+    pub prefetch: u16,
+    pub tag_prefix: String,
+}
+
+/// Consumes until `shutdown` fires; then stops taking deliveries, lets in-flight ones
+/// finish (ack or requeue) and returns.
+pub async fn run_consumer<H: Handler>(
+    settings: ConsumerSettings,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = RECONNECT_MIN;
+    while !shutdown.is_cancelled() {
+        match consume_once(&settings, &handler, &shutdown).await {
+            Ok(()) => backoff = RECONNECT_MIN,
+            Err(e) => {
+                tracing::warn!(error.message = %e, retry_in_ms = backoff.as_millis() as u64, "consumer lost the broker; reconnecting");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(RECONNECT_MAX);
+            }
+        }
+    }
+}
+
+async fn consume_once<H: Handler>(
+    s: &ConsumerSettings,
+    handler: &Arc<H>,
+    shutdown: &CancellationToken,
+) -> Result<(), MqError> {
+    let conn = connect(&s.url).await?;
+    let ch = conn.create_channel().await?;
+    declare(&ch, &s.topology).await?;
+    ch.basic_qos(s.prefetch, BasicQosOptions::default()).await?;
+    // Retries and dead letters are published on their own confirm-mode channel.
+    let republish = conn.create_channel().await?;
+    republish
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let tag = format!("{}-{}", s.tag_prefix, uuid::Uuid::new_v4().simple());
+    let mut consumer = ch
+        .basic_consume(
+            &s.topology.work_queue(),
+            &tag,
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue = %s.topology.work_queue(), consumer.tag = %tag, "consuming");
+
+    let mut in_flight = JoinSet::new();
+    let outcome = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Err(e) = done {
+                    tracing::error!(error.message = %e, "notice task panicked");
+                }
+            }
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
+                    let handler = Arc::clone(handler);
+                    let topology = s.topology.clone();
+                    let republish = republish.clone();
+                    in_flight.spawn(async move {
+                        process(delivery, &*handler, &topology, &republish).await;
+                    });
+                }
+                Some(Err(e)) => break Err(MqError::from(e)),
+                None => break Err(MqError::NotConfirmed("consumer stream ended".into())),
+            }
+        }
+    };
+    // Graceful: stop deliveries, finish what we hold, then close.
+    let _ = ch
+        .basic_cancel(&tag, lapin::options::BasicCancelOptions::default())
+        .await;
+    while in_flight.join_next().await.is_some() {}
+    let _ = conn.close(200, "bye").await;
+    outcome
+}
+
+fn attempt_of(delivery: &Delivery) -> u32 {
+    delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(ATTEMPT_HEADER).cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongUInt(n) => Some(n),
+            _ => None,
+        })
+        .unwrap_or(1)
+}
+
+async fn process<H: Handler>(delivery: Delivery, handler: &H, t: &Topology, republish: &Channel) {
+    let attempt = attempt_of(&delivery);
+    let result = match ChangeNotice::decode(delivery.data.as_slice()) {
+        Ok(notice) => handler.handle(notice).await,
+        Err(e) => Err(HandleError::Permanent(format!("undecodable notice: {e}"))),
+    };
+    let forward = match result {
+        Ok(()) => None,
+        Err(HandleError::Permanent(reason)) => {
+            tracing::error!(error.message = %reason, "notice goes to the dead-letter queue");
+            Some((t.dead_letter_queue(), attempt))
+        }
+        Err(HandleError::Transient(reason)) => {
+            match t.retry_delays.get(attempt.saturating_sub(1) as usize) {
+                Some(delay) => {
+                    tracing::warn!(error.message = %reason, attempt, retry_in_ms = delay.as_millis() as u64, "notice failed; will retry");
+                    Some((t.retry_queue(*delay), attempt + 1))
+                }
+                None => {
+                    tracing::error!(error.message = %reason, attempt, "notice failed its last attempt; dead-lettered");
+                    Some((t.dead_letter_queue(), attempt))
+                }
+            }
+        }
+    };
+    if let Some((queue, next_attempt)) = forward {
+        // Default exchange: routing key = queue name.
+        if let Err(e) = publish_confirmed(republish, "", &queue, &delivery.data, next_attempt).await {
+            tracing::error!(error.message = %e, "could not republish; requeueing the delivery");
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+            return;
+        }
+    }
+    if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+        // The channel died: the broker will redeliver; handlers are idempotent.
+        tracing::warn!(error.message = %e, "ack failed; the message will be redelivered");
+    }
+}
+

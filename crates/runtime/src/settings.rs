@@ -1,0 +1,280 @@
+//! One nested `Settings`, layered: built-in defaults (`config/default.toml`), then an
+//! optional file, then `CALSYNC__SECTION__KEY` environment variables. Unknown keys are
+//! refused so that a typo fails at start instead of being silently ignored.
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::path::Path;
+
+/// The committed defaults; `tests` checks the README's key table against them.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub api: ApiSettings,
+    pub ingest: IngestSettings,
+    pub worker: WorkerSettings,
+    pub security: SecuritySettings,
+    pub google: ProviderApp,
+    pub microsoft: MicrosoftApp,
+    pub availability: AvailabilitySettings,
+    pub ics: IcsSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub url: String,
+    pub prefix: String,
+    pub prefetch: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    pub bind: String,
+    pub public_url: String,
+    pub operator_token: SecretString,
+    pub jwt_secret: SecretString,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    pub bind: String,
+    pub public_url: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub bind: String,
+    pub poll_interval_secs: u64,
+    pub lease_secs: u64,
+    pub scheduler_tick_ms: u64,
+    pub window_past_days: i64,
+    pub window_future_days: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// base64 of 32 bytes; tokens at rest are encrypted with it.
+    pub encryption_key: SecretString,
+    /// Older keys still accepted for decryption while tokens are re-encrypted.
+    pub previous_encryption_keys: Vec<SecretString>,
+    pub webhook_secret: SecretString,
+    pub previous_webhook_secrets: Vec<SecretString>,
+}
+
+/// A Google OAuth app and its endpoints (whole URLs: a faithful fake can stand in).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderApp {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub api_base: String,
+    pub auth_url: String,
+    pub token_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MicrosoftApp {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub graph_base: String,
+    pub auth_url: String,
+    pub token_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StalePolicy {
+    /// Offer slots but say they are unverified (`calendarsFresh: false`).
+    Flag,
+    /// Offer no slots for a specialist whose calendars cannot be vouched for.
+    Block,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilitySettings {
+    pub stale_policy: StalePolicy,
+    pub stale_after_minutes: i64,
+    pub step_minutes: i64,
+    pub buffer_before_minutes: i64,
+    pub buffer_after_minutes: i64,
+    pub min_notice_minutes: i64,
+    pub tentative_blocks: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcsSettings {
+    /// Hosts or CIDRs the fetcher may reach although they are private.
+    pub allow_hosts: Vec<String>,
+    pub poll_interval_secs: u64,
+    pub max_bytes: u64,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, then `file` (or `CALSYNC_CONFIG`), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let env_file = std::env::var_os("CALSYNC_CONFIG").map(std::path::PathBuf::from);
+        let mut b = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file.map(Path::to_path_buf).or(env_file) {
+            b = b.add_source(File::from(path).required(true));
+        }
+        b = b.add_source(
+            Environment::with_prefix("CALSYNC")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("ics.allow_hosts")
+                .with_list_parse_key("security.previous_encryption_keys")
+                .with_list_parse_key("security.previous_webhook_secrets")
+                .try_parsing(true),
+        );
+        let settings: Settings = b.build()?.try_deserialize()?;
+        Ok(settings)
+    }
+
+    /// The built-in defaults alone (tests start from these and adjust).
+    pub fn defaults() -> Result<Self, SettingsError> {
+        Ok(Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()?
+            .try_deserialize()?)
+    }
+
+    /// Checks what a service needs before it starts; each missing secret is named.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let mut missing = Vec::new();
+        let secrets = [
+            ("api.operator_token", &self.api.operator_token),
+            ("api.jwt_secret", &self.api.jwt_secret),
+            ("security.encryption_key", &self.security.encryption_key),
+            ("security.webhook_secret", &self.security.webhook_secret),
+        ];
+        for (name, s) in secrets {
+            if s.expose_secret().is_empty() {
+                missing.push(name);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(SettingsError::Invalid(format!(
+                "missing secrets: {} (set CALSYNC__SECTION__KEY variables)",
+                missing.join(", ")
+            )));
+        }
+        if self.availability.step_minutes <= 0 {
+            return Err(SettingsError::Invalid(
+                "availability.step_minutes must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn google_configured(&self) -> bool {
+        !self.google.client_id.is_empty()
+    }
+
+    pub fn microsoft_configured(&self) -> bool {
+        !self.microsoft.client_id.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_defaults_deserialize_and_name_the_documented_urls() {
+        let s = Settings::defaults().map_err(|e| e.to_string());
+        let s = match s {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(s.database.url, "postgres://postgres@127.0.0.1:5432/calsync");
+        assert_eq!(s.amqp.prefix, "calsync");
+        assert_eq!(s.api.bind, "127.0.0.1:8080");
+        assert_eq!(s.ingest.bind, "127.0.0.1:8081");
+        assert_eq!(s.worker.bind, "127.0.0.1:8082");
+        assert_eq!(s.availability.stale_policy, StalePolicy::Flag);
+        assert!(s.validate().is_err(), "secrets are not defaulted");
+    }
+
+    #[test]
+    fn every_config_key_in_the_readme_exists_in_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let defaults: toml_like::Keys = toml_like::keys(DEFAULTS);
+        let mut checked = 0;
+        for word in readme.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let Some(rest) = word.strip_prefix("CALSYNC__") else { continue };
+            let key = rest.to_ascii_lowercase().replacen("__", ".", 1);
+            if key.contains("__") || key.ends_with('_') {
+                continue;
+            }
+            assert!(defaults.contains(&key), "README names {word}, which is not a config key");
+            checked += 1;
+        }
+        assert!(checked >= 10, "the README documents its config keys");
+    }
+
+    /// Enough of TOML to list `section.key` names of our flat defaults file.
+    mod toml_like {
+        pub type Keys = Vec<String>;
+        pub fn keys(src: &str) -> Keys {
+            let mut section = String::new();
+            let mut out = Vec::new();
+            for line in src.lines().map(str::trim) {
+                if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                    section = s.to_owned();
+                } else if let Some((k, _)) = line.split_once('=') {
+                    if !line.starts_with('#') {
+                        out.push(format!("{section}.{}", k.trim()));
+                    }
+                }
+            }
+            out
+        }
+    }
+}

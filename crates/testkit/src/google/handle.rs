@@ -1,0 +1,167 @@
+//! The test handle's public methods: act as a coworker on a calendar (every write pushes
+//! to the calendar's channels), break things on purpose, move the clock, and read what
+//! the sandbox saw.
+
+use super::oauth::revoke_grant;
+use super::state::{ChannelInfo, Delivery, Fault, GoogleState, COWORKER_CLIENT};
+use super::store::{render, Writer};
+use super::when::parse_tz;
+use anyhow::{anyhow, bail};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::time::Duration;
+
+const COWORKER: Writer<'static> = Writer { client: COWORKER_CLIENT, coworker: true };
+
+fn as_object(v: Value) -> anyhow::Result<serde_json::Map<String, Value>> {
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => bail!("an event must be a JSON object"),
+    }
+}
+
+impl GoogleState {
+    /// The sandbox clock: wall time plus whatever tests advanced it by.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.lock().now()
+    }
+
+    /// Moves the sandbox clock forward: tokens, auth codes and channels expire by it.
+    pub fn advance_clock(&self, by: Duration) {
+        let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        let mut inner = self.lock();
+        inner.clock_offset = inner.clock_offset + by;
+    }
+
+    /// Inserts an event into `calendar` (a user's email) as a coworker would, with the
+    /// same validation as the API; returns the new event id.
+    pub fn insert_event(&self, calendar: &str, event: Value) -> anyhow::Result<String> {
+        let cal = calendar.to_ascii_lowercase();
+        let shown = self
+            .lock()
+            .insert_event(&cal, as_object(event)?, COWORKER)
+            .map_err(|e| anyhow!("{e}"))?;
+        self.notify_change(&cal);
+        shown
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("inserted event has no id"))
+    }
+
+    /// Patches an event (RFC 7396 merge, as `events.patch`).
+    pub fn patch_event(&self, calendar: &str, event_id: &str, patch: Value) -> anyhow::Result<()> {
+        let cal = calendar.to_ascii_lowercase();
+        self.lock()
+            .modify_event(&cal, event_id, as_object(patch)?, COWORKER, false)
+            .map_err(|e| anyhow!("{e}"))?;
+        self.notify_change(&cal);
+        Ok(())
+    }
+
+    /// Deletes an event; it then shows as cancelled in incremental syncs.
+    pub fn delete_event(&self, calendar: &str, event_id: &str) -> anyhow::Result<()> {
+        let cal = calendar.to_ascii_lowercase();
+        self.lock().delete_event(&cal, event_id).map_err(|e| anyhow!("{e}"))?;
+        self.notify_change(&cal);
+        Ok(())
+    }
+
+    /// The stored event as a coworker sees it (no app's private properties).
+    pub fn event(&self, calendar: &str, event_id: &str) -> Option<Value> {
+        let inner = self.lock();
+        let ev = inner.calendars.get(&calendar.to_ascii_lowercase())?.events.get(event_id)?;
+        Some(render(ev, COWORKER_CLIENT))
+    }
+
+    /// Sets the zone all-day events and the list's `timeZone` use (default UTC).
+    pub fn set_calendar_time_zone(&self, calendar: &str, tz: &str) -> anyhow::Result<()> {
+        if parse_tz(tz).is_none() {
+            bail!("unknown time zone {tz}");
+        }
+        self.lock().calendar_mut(&calendar.to_ascii_lowercase()).time_zone = tz.to_owned();
+        Ok(())
+    }
+
+    /// The user withdraws access: refresh tokens answer `invalid_grant`, access tokens 401.
+    pub fn revoke_refresh_tokens(&self, user: &str) {
+        revoke_grant(&mut self.lock(), user, None);
+    }
+
+    /// Every access token issued so far expires now.
+    pub fn expire_access_tokens(&self) {
+        let mut inner = self.lock();
+        let past = inner.now() - chrono::Duration::seconds(1);
+        for t in inner.access_tokens.values_mut() {
+            t.expires = past;
+        }
+    }
+
+    /// Every sync token issued so far answers 410 `fullSyncRequired` from now on.
+    pub fn invalidate_sync_tokens(&self) {
+        let mut inner = self.lock();
+        inner.sync_epoch += 1;
+        inner.sync_token_of.clear();
+    }
+
+    /// `events.list` requests answered past authentication for `calendar`.
+    pub fn list_calls(&self, calendar: &str) -> u64 {
+        self.lock()
+            .list_calls
+            .get(&calendar.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        self.lock().channels.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.lock().deliveries.clone()
+    }
+
+    /// Polls the delivery log until `done` holds or `timeout` passes.
+    pub async fn wait_for_deliveries(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Delivery]) -> bool,
+    ) -> anyhow::Result<Vec<Delivery>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let seen = self.deliveries();
+            if done(&seen) {
+                return Ok(seen);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("deliveries did not arrive in {timeout:?}: {seen:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Every API request waits this long before it is handled.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Adds another OAuth client (a second app), e.g. to check private properties.
+    pub fn register_client(&self, client_id: &str, client_secret: &str) {
+        self.lock()
+            .clients
+            .insert(client_id.to_owned(), client_secret.to_owned());
+    }
+
+    /// The next consent is refused by the user (`error=access_denied` to the app).
+    pub fn deny_next_consent(&self) {
+        self.lock().deny_next_consent = true;
+    }
+}

@@ -1,0 +1,8 @@
+//! Test support for calsync: stateful provider sandboxes (Google Calendar, Microsoft
+//! Graph, ICS feeds) that behave like the real APIs, and per-test database and broker
+//! isolation. A dev-dependency of the services, and what `calsync up` starts when no
+//! real provider credentials are configured.
+
+pub mod google;
+pub mod graph;
+pub mod ics;
