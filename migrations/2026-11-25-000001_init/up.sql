@@ -69,6 +69,8 @@ CREATE TABLE calendar_connections (
     webhook_last_error      text,
     -- Earliest next renewal attempt, so a failing renewal is retried with a pause.
     webhook_renew_after     timestamptz NOT NULL DEFAULT '-infinity',
+    -- Renew at the next chance whatever the expiry (Graph reauthorizationRequired).
+    webhook_renew_requested boolean NOT NULL DEFAULT false,
     -- Highest X-Goog-Message-Number processed for webhook_channel_id (replay dedup).
     webhook_last_message    bigint NOT NULL DEFAULT 0,
     last_sync_at            timestamptz,

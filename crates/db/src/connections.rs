@@ -38,6 +38,7 @@ pub struct Connection {
     pub webhook_expires_at: Option<DateTime<Utc>>,
     pub webhook_last_error: Option<String>,
     pub webhook_renew_after: DateTime<Utc>,
+    pub webhook_renew_requested: bool,
     pub webhook_last_message: i64,
     pub last_sync_at: Option<DateTime<Utc>>,
     pub last_sync_attempt_at: Option<DateTime<Utc>>,
@@ -386,6 +387,7 @@ pub async fn store_webhook(
             cc::webhook_expires_at.eq(webhook.expires_at),
             cc::webhook_last_error.eq(None::<String>),
             cc::webhook_last_message.eq(0),
+            cc::webhook_renew_requested.eq(false),
             cc::updated_at.eq(now),
         ))
         .execute(conn)
@@ -393,15 +395,51 @@ pub async fn store_webhook(
     Ok(())
 }
 
+/// Records a failed webhook setup or renewal; the next attempt waits until `retry_at`.
 pub async fn record_webhook_error(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     error: &str,
+    retry_at: DateTime<Utc>,
 ) -> Result<(), DbError> {
     diesel::update(cc::table.find(id))
-        .set(cc::webhook_last_error.eq(error))
+        .set((
+            cc::webhook_last_error.eq(error),
+            cc::webhook_renew_after.eq(retry_at),
+        ))
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Asks for a webhook renewal at the next sync, whatever the expiry says
+/// (Graph `reauthorizationRequired`), or drops a webhook the provider removed.
+pub async fn request_webhook_renewal(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    webhook_gone: bool,
+) -> Result<(), DbError> {
+    if webhook_gone {
+        diesel::update(cc::table.find(id))
+            .set((
+                cc::webhook_subscription_id.eq(None::<String>),
+                cc::webhook_channel_id.eq(None::<String>),
+                cc::webhook_resource_id.eq(None::<String>),
+                cc::webhook_expires_at.eq(None::<DateTime<Utc>>),
+                cc::webhook_renew_requested.eq(true),
+                cc::webhook_renew_after.eq(DateTime::<Utc>::MIN_UTC),
+            ))
+            .execute(conn)
+            .await?;
+    } else {
+        diesel::update(cc::table.find(id))
+            .set((
+                cc::webhook_renew_requested.eq(true),
+                cc::webhook_renew_after.eq(DateTime::<Utc>::MIN_UTC),
+            ))
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
 

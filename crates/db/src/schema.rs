@@ -57,6 +57,7 @@ diesel::table! {
         webhook_expires_at -> Nullable<Timestamptz>,
         webhook_last_error -> Nullable<Text>,
         webhook_renew_after -> Timestamptz,
+        webhook_renew_requested -> Bool,
         webhook_last_message -> Int8,
         last_sync_at -> Nullable<Timestamptz>,
         last_sync_attempt_at -> Nullable<Timestamptz>,

@@ -25,17 +25,22 @@ pub fn run_busy_cli(file: &Path, from: &str, to: &str, tz: Option<&str>) -> i32 
 
 fn busy(file: &Path, from: &str, to: &str, tz: Option<&str>) -> Result<String, String> {
     let zone = match tz {
-        Some(name) => crate::parse_zone(name).ok_or_else(|| format!("unknown time zone {name:?}"))?,
+        Some(name) => {
+            crate::parse_zone(name).ok_or_else(|| format!("unknown time zone {name:?}"))?
+        }
         None => chrono_tz::UTC,
     };
-    let from = parse_instant(from, zone).ok_or_else(|| format!("--from {from:?} is not an RFC 3339 time"))?;
-    let to = parse_instant(to, zone).ok_or_else(|| format!("--to {to:?} is not an RFC 3339 time"))?;
+    let from = parse_instant(from, zone)
+        .ok_or_else(|| format!("--from {from:?} is not an RFC 3339 time"))?;
+    let to =
+        parse_instant(to, zone).ok_or_else(|| format!("--to {to:?} is not an RFC 3339 time"))?;
     if to <= from {
         return Err("--to must be after --from".to_string());
     }
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let text = String::from_utf8_lossy(&bytes);
-    let json = crate::busy_json(&text, from, to, zone).map_err(|e| format!("{}: {e}", file.display()))?;
+    let json =
+        crate::busy_json(&text, from, to, zone).map_err(|e| format!("{}: {e}", file.display()))?;
     serde_json::to_string(&json).map_err(|e| e.to_string())
 }
 

@@ -23,7 +23,12 @@ pub(crate) enum Length {
 }
 
 impl Length {
-    pub fn end(self, zone: &Zone, start_local: NaiveDateTime, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub fn end(
+        self,
+        zone: &Zone,
+        start_local: NaiveDateTime,
+        start: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         match self {
             Length::Wall(s) => zone.to_utc(start_local.checked_add_signed(Duration::seconds(s))?),
             Length::Nominal(n) => {
@@ -150,7 +155,10 @@ pub(crate) fn read_event(
     let start_utc = to_utc(&start).ok_or("DTSTART out of range")?;
 
     let length = length_of(comp, &start, start_utc, zones, w)?;
-    let status = match comp.prop("STATUS").map(|s| s.value.trim().to_ascii_uppercase()) {
+    let status = match comp
+        .prop("STATUS")
+        .map(|s| s.value.trim().to_ascii_uppercase())
+    {
         Some(s) if s == "CANCELLED" => EventStatus::Cancelled,
         Some(s) if s == "TENTATIVE" => EventStatus::Tentative,
         _ => EventStatus::Confirmed,
@@ -167,7 +175,10 @@ pub(crate) fn read_event(
         summary: text("SUMMARY"),
         status,
         free,
-        sequence: comp.prop("SEQUENCE").and_then(|s| s.value.trim().parse().ok()).unwrap_or(0),
+        sequence: comp
+            .prop("SEQUENCE")
+            .and_then(|s| s.value.trim().parse().ok())
+            .unwrap_or(0),
         all_day: start.is_date,
         zone: start.zone.clone(),
         start_local: start.local,
@@ -213,7 +224,10 @@ fn length_of(
         };
         return Ok(match length {
             Length::Wall(s) | Length::Exact(s) if s < 0 => {
-                w.push(format!("line {}: DTEND before DTSTART, read as no DTEND", line.line_no));
+                w.push(format!(
+                    "line {}: DTEND before DTSTART, read as no DTEND",
+                    line.line_no
+                ));
                 default_length(start.is_date)
             }
             Length::Wall(s) if start.is_date && s == 0 => default_length(true),
@@ -223,7 +237,10 @@ fn length_of(
     if let Some(line) = comp.prop("DURATION") {
         let d = parse_duration(&line.value).ok_or("unreadable DURATION")?;
         if d.days < 0 || d.secs < 0 {
-            w.push(format!("line {}: negative DURATION, read as zero", line.line_no));
+            w.push(format!(
+                "line {}: negative DURATION, read as zero",
+                line.line_no
+            ));
             return Ok(Length::Exact(0));
         }
         return Ok(Length::Nominal(d));
@@ -242,7 +259,9 @@ fn default_length(is_date: bool) -> Length {
 
 fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &mut Vec<String>) {
     for line in comp.props_named("RDATE") {
-        let is_period = line.param("VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"));
+        let is_period = line
+            .param("VALUE")
+            .is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"));
         for item in line.value.split(',') {
             let (first, second) = match item.split_once('/') {
                 Some((a, b)) => (a, Some(b)),
@@ -255,7 +274,11 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
             };
             let when = when_of(raw, line.param("TZID"), zones, w);
             let Some(utc) = to_utc(&when) else { continue };
-            let local = if when.zone == spec.zone { Some(when.local) } else { spec.zone.to_local(utc) };
+            let local = if when.zone == spec.zone {
+                Some(when.local)
+            } else {
+                spec.zone.to_local(utc)
+            };
             let Some(local) = local else { continue };
             let explicit = second.and_then(|s| period_secs(s, utc, line, zones, w));
             spec.rdates.push((local, explicit));

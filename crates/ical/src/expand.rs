@@ -46,7 +46,10 @@ impl<'a> Expander<'a> {
         for o in group.overrides {
             let Some(rid) = o.recurrence_id else { continue };
             let key = rid.at.timestamp();
-            if overrides.get(&key).is_none_or(|old| old.sequence <= o.sequence) {
+            if overrides
+                .get(&key)
+                .is_none_or(|old| old.sequence <= o.sequence)
+            {
                 overrides.insert(key, o);
             }
         }
@@ -66,7 +69,9 @@ impl<'a> Expander<'a> {
             if o.status == EventStatus::Cancelled {
                 continue;
             }
-            let Some(end) = o.length.end(&o.zone, o.start_local, o.start) else { continue };
+            let Some(end) = o.length.end(&o.zone, o.start_local, o.start) else {
+                continue;
+            };
             let original = DateTime::from_timestamp(*key, 0).unwrap_or(o.start);
             self.push(o, original, o.start, end);
         }
@@ -81,11 +86,18 @@ impl<'a> Expander<'a> {
     ) {
         let shift = future
             .iter()
-            .filter_map(|f| f.recurrence_id.map(|r| (f.start - r.at).num_seconds().abs()))
+            .filter_map(|f| {
+                f.recurrence_id
+                    .map(|r| (f.start - r.at).num_seconds().abs())
+            })
             .max()
             .unwrap_or(0);
-        let margin = Duration::seconds(m.length.bound_secs().saturating_add(shift).min(i64::from(i32::MAX)))
-            + Duration::days(2);
+        let margin = Duration::seconds(
+            m.length
+                .bound_secs()
+                .saturating_add(shift)
+                .min(i64::from(i32::MAX)),
+        ) + Duration::days(2);
         let from = self.window.from.naive_utc();
         let to = self.window.to.naive_utc();
         let (Some(skip_before), Some(stop_after)) = (
@@ -119,14 +131,22 @@ impl<'a> Expander<'a> {
                     }
                     locals.extend(occ.times.into_iter().map(|t| (t, None)));
                 }
-                Err(e) => self.warnings.push(format!("series {uid:?}: RRULE ignored: {e}")),
+                Err(e) => self
+                    .warnings
+                    .push(format!("series {uid:?}: RRULE ignored: {e}")),
             }
         }
-        locals.extend(m.rdates.iter().filter(|(t, _)| (skip_before..=stop_after).contains(t)));
+        locals.extend(
+            m.rdates
+                .iter()
+                .filter(|(t, _)| (skip_before..=stop_after).contains(t)),
+        );
         locals.sort_by_key(|(t, _)| *t);
         locals.dedup_by_key(|(t, _)| *t);
         if locals.len() > max_out {
-            self.warnings.push(format!("series {uid:?}: more than {max_out} instances, cut"));
+            self.warnings.push(format!(
+                "series {uid:?}: more than {max_out} instances, cut"
+            ));
             locals.truncate(max_out);
         }
 
@@ -135,7 +155,9 @@ impl<'a> Expander<'a> {
             if m.exdate_days.contains(&local.date()) {
                 continue;
             }
-            let Some(start) = m.zone.to_utc(local) else { continue };
+            let Some(start) = m.zone.to_utc(local) else {
+                continue;
+            };
             if exdates.contains(&start.timestamp()) || overrides.contains_key(&start.timestamp()) {
                 continue;
             }
@@ -155,7 +177,10 @@ impl<'a> Expander<'a> {
                         continue;
                     }
                     let Some(rid) = f.recurrence_id else { continue };
-                    let f_end = f.length.end(&f.zone, f.start_local, f.start).unwrap_or(f.start);
+                    let f_end = f
+                        .length
+                        .end(&f.zone, f.start_local, f.start)
+                        .unwrap_or(f.start);
                     let new_start = start + (f.start - rid.at);
                     let new_end = new_start + (f_end - f.start);
                     self.push(f, start, new_start, new_end);
@@ -183,7 +208,13 @@ impl<'a> Expander<'a> {
     }
 
     /// Adds one instance if it touches the window.
-    fn push(&mut self, spec: &EventSpec, original: DateTime<Utc>, start: DateTime<Utc>, end: DateTime<Utc>) {
+    fn push(
+        &mut self,
+        spec: &EventSpec,
+        original: DateTime<Utc>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) {
         let end = end.max(start);
         let w = self.window;
         let overlaps = if end == start {
@@ -195,9 +226,10 @@ impl<'a> Expander<'a> {
             return;
         }
         let original_id = if spec.all_day {
-            spec.zone
-                .to_local(original)
-                .map_or_else(|| original.format("%Y%m%d").to_string(), |l| l.format("%Y%m%d").to_string())
+            spec.zone.to_local(original).map_or_else(
+                || original.format("%Y%m%d").to_string(),
+                |l| l.format("%Y%m%d").to_string(),
+            )
         } else {
             original.format("%Y%m%dT%H%M%SZ").to_string()
         };

@@ -162,9 +162,8 @@ pub fn expand(
         expander.expand_group(&uid, group);
     }
     let mut instances = expander.instances;
-    instances.sort_by(|a, b| {
-        (a.start, &a.uid, &a.instance_id).cmp(&(b.start, &b.uid, &b.instance_id))
-    });
+    instances
+        .sort_by(|a, b| (a.start, &a.uid, &a.instance_id).cmp(&(b.start, &b.uid, &b.instance_id)));
     Ok(Expansion {
         instances,
         warnings: expander.warnings,
@@ -173,11 +172,16 @@ pub fn expand(
 }
 
 fn refresh_of(cal: &Component) -> Option<std::time::Duration> {
-    ["REFRESH-INTERVAL", "X-PUBLISHED-TTL"].iter().find_map(|name| {
-        let d = parse_duration(&cal.prop(name)?.value)?;
-        let secs = d.days.checked_mul(86_400)?.checked_add(d.secs)?;
-        u64::try_from(secs).ok().filter(|s| *s > 0).map(std::time::Duration::from_secs)
-    })
+    ["REFRESH-INTERVAL", "X-PUBLISHED-TTL"]
+        .iter()
+        .find_map(|name| {
+            let d = parse_duration(&cal.prop(name)?.value)?;
+            let secs = d.days.checked_mul(86_400)?.checked_add(d.secs)?;
+            u64::try_from(secs)
+                .ok()
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs)
+        })
 }
 
 /// The `calsync ics busy` answer: `{"busy":[{"uid","start","end"}]}` with UTC RFC 3339

@@ -194,7 +194,8 @@ mod tests {
     #[test]
     fn a_weekly_rule_with_count_yields_count_occurrences() {
         let rule = parse_rule("FREQ=WEEKLY;COUNT=3;BYDAY=MO,WE").unwrap_or_else(|e| panic!("{e}"));
-        let occ = occurrences(&rule, at(2024, 1, 1, 9), None, &walk()).unwrap_or_else(|e| panic!("{e}"));
+        let occ =
+            occurrences(&rule, at(2024, 1, 1, 9), None, &walk()).unwrap_or_else(|e| panic!("{e}"));
         let days: Vec<u32> = occ.times.iter().map(|t| t.date().day0() + 1).collect();
         assert_eq!(days, vec![1, 3, 8]);
         assert!(!occ.truncated);
@@ -203,7 +204,8 @@ mod tests {
     #[test]
     fn an_unbounded_rule_is_cut_at_the_cap() {
         let rule = parse_rule("FREQ=DAILY").unwrap_or_else(|e| panic!("{e}"));
-        let occ = occurrences(&rule, at(2024, 1, 1, 9), None, &walk()).unwrap_or_else(|e| panic!("{e}"));
+        let occ =
+            occurrences(&rule, at(2024, 1, 1, 9), None, &walk()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(occ.times.len(), 100);
         assert!(occ.truncated);
     }

@@ -13,8 +13,7 @@ use calsync_proto::Message;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, ConfirmSelectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::Channel;
@@ -173,7 +172,8 @@ async fn process<H: Handler>(delivery: Delivery, handler: &H, t: &Topology, repu
     };
     if let Some((queue, next_attempt)) = forward {
         // Default exchange: routing key = queue name.
-        if let Err(e) = publish_confirmed(republish, "", &queue, &delivery.data, next_attempt).await {
+        if let Err(e) = publish_confirmed(republish, "", &queue, &delivery.data, next_attempt).await
+        {
             tracing::error!(error.message = %e, "could not republish; requeueing the delivery");
             let _ = delivery
                 .nack(BasicNackOptions {
@@ -189,4 +189,3 @@ async fn process<H: Handler>(delivery: Delivery, handler: &H, t: &Topology, repu
         tracing::warn!(error.message = %e, "ack failed; the message will be redelivered");
     }
 }
-

@@ -10,6 +10,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -17,7 +18,16 @@ use tokio::sync::Mutex;
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 const PERSISTENT: u8 = 2;
 
+/// Cheap to clone; all clones share one broker connection.
+#[derive(Clone)]
 pub struct Publisher {
+    inner: Arc<Inner>,
+    // The runtime the broker connection lives on. actix-web handlers run on per-worker
+    // runtimes; publishing through this handle keeps lapin's I/O on one runtime.
+    rt: tokio::runtime::Handle,
+}
+
+struct Inner {
     url: String,
     topology: Topology,
     // One confirm-mode channel, reopened lazily after any failure. A mutex keeps
@@ -27,19 +37,85 @@ pub struct Publisher {
 
 impl Publisher {
     /// Does not connect yet: a service starts (and reports not-ready) while the broker
-    /// is down, instead of crash-looping.
+    /// is down, instead of crash-looping. Must be called inside a tokio runtime.
     pub fn new(url: impl Into<String>, topology: Topology) -> Self {
         Self {
-            url: url.into(),
-            topology,
-            link: Mutex::new(None),
+            inner: Arc::new(Inner {
+                url: url.into(),
+                topology,
+                link: Mutex::new(None),
+            }),
+            rt: tokio::runtime::Handle::current(),
         }
     }
 
     pub fn topology(&self) -> &Topology {
-        &self.topology
+        &self.inner.topology
     }
 
+    /// Whether the broker can be reached now (readiness probes).
+    pub async fn check(&self) -> Result<(), MqError> {
+        let inner = Arc::clone(&self.inner);
+        self.on_rt(async move {
+            let mut slot = inner.link.lock().await;
+            inner.channel(&mut slot).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// Publishes a change notice to the work exchange and waits for the confirm.
+    pub async fn publish_notice(&self, notice: &ChangeNotice) -> Result<(), MqError> {
+        let exchange = self.inner.topology.exchange();
+        self.publish(&exchange, ROUTING_KEY, &notice.encode_to_vec(), 1)
+            .await
+    }
+
+    /// Publishes raw bytes with an attempt header and waits for the confirm.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        attempt: u32,
+    ) -> Result<(), MqError> {
+        let inner = Arc::clone(&self.inner);
+        let (exchange, routing_key, payload) = (
+            exchange.to_owned(),
+            routing_key.to_owned(),
+            payload.to_vec(),
+        );
+        self.on_rt(async move {
+            inner
+                .publish(&exchange, &routing_key, &payload, attempt)
+                .await
+        })
+        .await
+    }
+
+    pub async fn close(&self) {
+        let inner = Arc::clone(&self.inner);
+        let _ = self
+            .on_rt(async move {
+                if let Some((conn, _)) = inner.link.lock().await.take() {
+                    let _ = conn.close(200, "shutdown").await;
+                }
+                Ok(())
+            })
+            .await;
+    }
+
+    async fn on_rt<F>(&self, fut: F) -> Result<(), MqError>
+    where
+        F: std::future::Future<Output = Result<(), MqError>> + Send + 'static,
+    {
+        match self.rt.spawn(fut).await {
+            Ok(r) => r,
+            Err(e) => Err(MqError::NotConfirmed(format!("publish task failed: {e}"))),
+        }
+    }
+}
+
+impl Inner {
     async fn channel(&self, slot: &mut Option<(Connection, Channel)>) -> Result<Channel, MqError> {
         if let Some((conn, ch)) = slot.as_ref() {
             if conn.status().connected() && ch.status().connected() {
@@ -55,20 +131,7 @@ impl Publisher {
         Ok(ch)
     }
 
-    /// Whether the broker can be reached now (readiness probes).
-    pub async fn check(&self) -> Result<(), MqError> {
-        let mut slot = self.link.lock().await;
-        self.channel(&mut slot).await.map(|_| ())
-    }
-
-    /// Publishes a change notice to the work exchange and waits for the confirm.
-    pub async fn publish_notice(&self, notice: &ChangeNotice) -> Result<(), MqError> {
-        self.publish(&self.topology.exchange(), ROUTING_KEY, &notice.encode_to_vec(), 1)
-            .await
-    }
-
-    /// Publishes raw bytes with an attempt header (retry and dead-letter routing).
-    pub async fn publish(
+    async fn publish(
         &self,
         exchange: &str,
         routing_key: &str,
@@ -92,12 +155,6 @@ impl Publisher {
                 *self.link.lock().await = None;
                 Err(MqError::Timeout(CONFIRM_TIMEOUT))
             }
-        }
-    }
-
-    pub async fn close(&self) {
-        if let Some((conn, _)) = self.link.lock().await.take() {
-            let _ = conn.close(200, "shutdown").await;
         }
     }
 }

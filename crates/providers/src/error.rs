@@ -7,9 +7,14 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Google 403 reasons that mean "slow down", not "forbidden".
-const GOOGLE_RATE_LIMIT_REASONS: [&str; 3] = ["rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"];
+const GOOGLE_RATE_LIMIT_REASONS: [&str; 3] = [
+    "rateLimitExceeded",
+    "userRateLimitExceeded",
+    "quotaExceeded",
+];
 /// Graph error codes meaning the delta token is no longer usable (seen with 410 and 400).
-const GRAPH_SYNC_STATE_CODES: [&str; 3] = ["syncstatenotfound", "resyncrequired", "syncstateinvalid"];
+const GRAPH_SYNC_STATE_CODES: [&str; 3] =
+    ["syncstatenotfound", "resyncrequired", "syncstateinvalid"];
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -29,7 +34,10 @@ pub enum ProviderError {
     #[error("rate limited (retry after {retry_after:?})")]
     RateLimited { retry_after: Option<Duration> },
     #[error("provider server error {status}")]
-    Server { status: u16, retry_after: Option<Duration> },
+    Server {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     #[error("not found")]
     NotFound,
     /// 410 for a resource (not a sync token): the calendar or event is gone.
@@ -45,10 +53,16 @@ pub enum ProviderError {
     #[error("transport error")]
     Transport(#[from] reqwest::Error),
     #[error("cannot decode {context}")]
-    Decode { context: &'static str, source: serde_json::Error },
+    Decode {
+        context: &'static str,
+        source: serde_json::Error,
+    },
     /// The provider answered 2xx with something the protocol does not allow.
     #[error("unexpected response to {context}: {message}")]
-    Protocol { context: &'static str, message: String },
+    Protocol {
+        context: &'static str,
+        message: String,
+    },
     /// A URL we were asked to follow or build is unacceptable (e.g. a delta link pointing
     /// to another origin than the configured Graph base: following it would leak the token).
     #[error("refused URL: {0}")]
@@ -107,15 +121,29 @@ pub fn classify(api: Api, status: StatusCode, headers: &HeaderMap, body: &str) -
     let err = &json["error"];
     // OAuth endpoints put a string in `error`; Google and Graph APIs an object.
     if let Some(code) = err.as_str() {
-        let description = json["error_description"].as_str().unwrap_or_default().to_owned();
+        let description = json["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         return match code {
             "invalid_grant" => ProviderError::InvalidGrant { description },
-            _ if status.is_server_error() => ProviderError::Server { status: status.as_u16(), retry_after },
-            _ if status == StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited { retry_after },
-            _ => ProviderError::OAuth { error: code.to_owned(), description },
+            _ if status.is_server_error() => ProviderError::Server {
+                status: status.as_u16(),
+                retry_after,
+            },
+            _ if status == StatusCode::TOO_MANY_REQUESTS => {
+                ProviderError::RateLimited { retry_after }
+            }
+            _ => ProviderError::OAuth {
+                error: code.to_owned(),
+                description,
+            },
         };
     }
-    let message = err["message"].as_str().map(str::to_owned).unwrap_or_else(|| truncate(body));
+    let message = err["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| truncate(body));
     // Google: error.errors[].reason; Graph: error.code.
     let reasons: Vec<&str> = match api {
         Api::Google => err["errors"]
@@ -145,7 +173,10 @@ pub fn classify(api: Api, status: StatusCode, headers: &HeaderMap, body: &str) -
         410 if api == Api::Google && has("deleted") => ProviderError::Gone,
         410 => ProviderError::SyncStateExpired,
         400 => ProviderError::BadRequest { message },
-        s if status.is_server_error() => ProviderError::Server { status: s, retry_after },
+        s if status.is_server_error() => ProviderError::Server {
+            status: s,
+            retry_after,
+        },
         s => ProviderError::Http { status: s, message },
     }
 }
@@ -161,27 +192,42 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     fn google_err(status: u16, reason: &str) -> ProviderError {
-        let body = format!(r#"{{"error":{{"code":{status},"message":"m","errors":[{{"domain":"usageLimits","reason":"{reason}","message":"m"}}]}}}}"#);
-        classify(Api::Google, StatusCode::from_u16(status).unwrap(), &HeaderMap::new(), &body)
+        let body = format!(
+            r#"{{"error":{{"code":{status},"message":"m","errors":[{{"domain":"usageLimits","reason":"{reason}","message":"m"}}]}}}}"#
+        );
+        classify(
+            Api::Google,
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            &body,
+        )
     }
 
     #[test]
     fn google_403_rate_limit_reasons_are_rate_limits() {
         for r in GOOGLE_RATE_LIMIT_REASONS {
-            assert!(matches!(google_err(403, r), ProviderError::RateLimited { .. }), "{r}");
+            assert!(
+                matches!(google_err(403, r), ProviderError::RateLimited { .. }),
+                "{r}"
+            );
         }
     }
 
     #[test]
     fn other_google_403s_are_forbidden_not_retried() {
         let e = google_err(403, "forbiddenForNonOrganizer");
-        assert!(matches!(&e, ProviderError::Forbidden { reason, .. } if reason == "forbiddenForNonOrganizer"));
+        assert!(
+            matches!(&e, ProviderError::Forbidden { reason, .. } if reason == "forbiddenForNonOrganizer")
+        );
         assert!(!e.is_transient());
     }
 
     #[test]
     fn google_410_full_sync_required_means_resync_and_deleted_means_gone() {
-        assert!(matches!(google_err(410, "fullSyncRequired"), ProviderError::SyncStateExpired));
+        assert!(matches!(
+            google_err(410, "fullSyncRequired"),
+            ProviderError::SyncStateExpired
+        ));
         assert!(matches!(google_err(410, "deleted"), ProviderError::Gone));
     }
 
@@ -207,14 +253,27 @@ mod tests {
     fn oauth_invalid_grant_needs_reauthorisation() {
         let body = r#"{"error":"invalid_grant","error_description":"AADSTS70008: expired"}"#;
         let e = classify(Api::OAuth, StatusCode::BAD_REQUEST, &HeaderMap::new(), body);
-        assert!(matches!(e, ProviderError::InvalidGrant { description } if description.starts_with("AADSTS70008")));
+        assert!(
+            matches!(e, ProviderError::InvalidGrant { description } if description.starts_with("AADSTS70008"))
+        );
     }
 
     #[test]
     fn a_401_asks_for_a_refresh_and_5xx_are_transient() {
-        assert!(matches!(google_err(401, "authError"), ProviderError::Unauthorized));
-        assert!(matches!(google_err(503, "backendError"), ProviderError::Server { status: 503, .. }));
-        let html = classify(Api::Graph, StatusCode::BAD_GATEWAY, &HeaderMap::new(), "<html>");
+        assert!(matches!(
+            google_err(401, "authError"),
+            ProviderError::Unauthorized
+        ));
+        assert!(matches!(
+            google_err(503, "backendError"),
+            ProviderError::Server { status: 503, .. }
+        ));
+        let html = classify(
+            Api::Graph,
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            "<html>",
+        );
         assert!(html.is_transient());
     }
 }

@@ -44,12 +44,17 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries: for callers that do their own (and for tests of a single answer).
     pub fn none() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// The wait before try number `attempt + 1` (`attempt` ≥ 1), given what failed.
     fn delay(&self, attempt: u32, err: &ProviderError) -> Duration {
-        let exp = self.base_delay.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
         let ceiling = exp.min(self.max_delay);
         let jittered = rand::thread_rng().gen_range(Duration::ZERO..=ceiling);
         match err.retry_after() {
@@ -61,7 +66,11 @@ impl RetryPolicy {
 
 /// Runs `op` until it succeeds, fails with a non-transient error, runs out of attempts, or
 /// the next wait would overrun the policy's total budget.
-pub async fn with_retry<T, F, Fut>(policy: &RetryPolicy, what: &'static str, mut op: F) -> Result<T, ProviderError>
+pub async fn with_retry<T, F, Fut>(
+    policy: &RetryPolicy,
+    what: &'static str,
+    mut op: F,
+) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
@@ -104,7 +113,12 @@ impl HttpClient {
     }
 
     /// Sends the request `build` makes (once per try), and decodes a 2xx JSON body.
-    pub async fn json<T, B>(&self, api: Api, what: &'static str, build: B) -> Result<T, ProviderError>
+    pub async fn json<T, B>(
+        &self,
+        api: Api,
+        what: &'static str,
+        build: B,
+    ) -> Result<T, ProviderError>
     where
         T: DeserializeOwned,
         B: Fn(&reqwest::Client) -> RequestBuilder,
@@ -112,13 +126,21 @@ impl HttpClient {
         with_retry(&self.retry, what, || async {
             let resp = self.send(api, what, build(&self.client)).await?;
             let bytes = resp.bytes().await?;
-            serde_json::from_slice(&bytes).map_err(|source| ProviderError::Decode { context: what, source })
+            serde_json::from_slice(&bytes).map_err(|source| ProviderError::Decode {
+                context: what,
+                source,
+            })
         })
         .await
     }
 
     /// Like `json` for answers whose body does not matter (204s).
-    pub async fn no_content<B>(&self, api: Api, what: &'static str, build: B) -> Result<(), ProviderError>
+    pub async fn no_content<B>(
+        &self,
+        api: Api,
+        what: &'static str,
+        build: B,
+    ) -> Result<(), ProviderError>
     where
         B: Fn(&reqwest::Client) -> RequestBuilder,
     {
@@ -129,7 +151,12 @@ impl HttpClient {
     }
 
     /// One try: a 2xx response, or the classified error.
-    async fn send(&self, api: Api, what: &'static str, req: RequestBuilder) -> Result<Response, ProviderError> {
+    async fn send(
+        &self,
+        api: Api,
+        what: &'static str,
+        req: RequestBuilder,
+    ) -> Result<Response, ProviderError> {
         let req = req.build()?;
         // Path only: queries carry sync tokens and page tokens, which do not belong in logs.
         let span = tracing::info_span!(
@@ -195,7 +222,10 @@ mod tests {
         let calls = AtomicU32::new(0);
         let out = with_retry(&fast(), "t", || async {
             if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                Err(ProviderError::Server { status: 503, retry_after: None })
+                Err(ProviderError::Server {
+                    status: 503,
+                    retry_after: None,
+                })
             } else {
                 Ok(42)
             }
@@ -233,7 +263,9 @@ mod tests {
     async fn a_retry_after_beyond_the_total_budget_is_returned_not_waited() {
         let started = Instant::now();
         let out: Result<(), _> = with_retry(&fast(), "t", || async {
-            Err(ProviderError::RateLimited { retry_after: Some(Duration::from_secs(3600)) })
+            Err(ProviderError::RateLimited {
+                retry_after: Some(Duration::from_secs(3600)),
+            })
         })
         .await;
         assert!(matches!(out, Err(ProviderError::RateLimited { .. })));
@@ -244,8 +276,14 @@ mod tests {
     fn endpoint_appends_encoded_segments_to_a_base_with_a_path() {
         let base = url::Url::parse("http://127.0.0.1:9/calendar/v3").unwrap();
         let u = endpoint(&base, &["calendars", "a@b.c#x", "events"]).unwrap();
-        assert_eq!(u.as_str(), "http://127.0.0.1:9/calendar/v3/calendars/a@b.c%23x/events");
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:9/calendar/v3/calendars/a@b.c%23x/events"
+        );
         let slash = url::Url::parse("http://127.0.0.1:9/v1.0/").unwrap();
-        assert_eq!(endpoint(&slash, &["me"]).unwrap().as_str(), "http://127.0.0.1:9/v1.0/me");
+        assert_eq!(
+            endpoint(&slash, &["me"]).unwrap().as_str(),
+            "http://127.0.0.1:9/v1.0/me"
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod microsoft;
 pub mod oauth;
 pub mod security;
 pub mod sync;
+pub mod webhooks;
 
 pub use error::ProviderError;
 pub use oauth::{GoogleConfig, MicrosoftConfig, TokenSet};

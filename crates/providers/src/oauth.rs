@@ -68,7 +68,10 @@ impl TokenResponse {
     fn into_token_set(self, now: DateTime<Utc>) -> TokenSet {
         TokenSet {
             access_token: SecretString::from(self.access_token),
-            refresh_token: self.refresh_token.filter(|t| !t.is_empty()).map(SecretString::from),
+            refresh_token: self
+                .refresh_token
+                .filter(|t| !t.is_empty())
+                .map(SecretString::from),
             expires_at: now + Duration::seconds(self.expires_in.unwrap_or(DEFAULT_EXPIRES_IN_SECS)),
             scope: self.scope,
         }
@@ -112,12 +115,20 @@ pub(crate) async fn token_request(
 ) -> Result<TokenSet, ProviderError> {
     let now = Utc::now();
     let resp: TokenResponse = http
-        .json(Api::OAuth, what, |c| c.post(token_url.clone()).header("Accept", "application/json").form(form))
+        .json(Api::OAuth, what, |c| {
+            c.post(token_url.clone())
+                .header("Accept", "application/json")
+                .form(form)
+        })
         .await?;
     Ok(resp.into_token_set(now))
 }
 
-pub(crate) async fn google_exchange_code(http: &HttpClient, cfg: &GoogleConfig, code: &str) -> Result<TokenSet, ProviderError> {
+pub(crate) async fn google_exchange_code(
+    http: &HttpClient,
+    cfg: &GoogleConfig,
+    code: &str,
+) -> Result<TokenSet, ProviderError> {
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -128,7 +139,11 @@ pub(crate) async fn google_exchange_code(http: &HttpClient, cfg: &GoogleConfig, 
     token_request(http, &cfg.token_url, &form, "google.token.code").await
 }
 
-pub(crate) async fn google_refresh(http: &HttpClient, cfg: &GoogleConfig, refresh_token: &SecretString) -> Result<TokenSet, ProviderError> {
+pub(crate) async fn google_refresh(
+    http: &HttpClient,
+    cfg: &GoogleConfig,
+    refresh_token: &SecretString,
+) -> Result<TokenSet, ProviderError> {
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose_secret()),
@@ -138,7 +153,11 @@ pub(crate) async fn google_refresh(http: &HttpClient, cfg: &GoogleConfig, refres
     token_request(http, &cfg.token_url, &form, "google.token.refresh").await
 }
 
-pub(crate) async fn microsoft_exchange_code(http: &HttpClient, cfg: &MicrosoftConfig, code: &str) -> Result<TokenSet, ProviderError> {
+pub(crate) async fn microsoft_exchange_code(
+    http: &HttpClient,
+    cfg: &MicrosoftConfig,
+    code: &str,
+) -> Result<TokenSet, ProviderError> {
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -150,7 +169,11 @@ pub(crate) async fn microsoft_exchange_code(http: &HttpClient, cfg: &MicrosoftCo
     token_request(http, &cfg.token_url, &form, "microsoft.token.code").await
 }
 
-pub(crate) async fn microsoft_refresh(http: &HttpClient, cfg: &MicrosoftConfig, refresh_token: &SecretString) -> Result<TokenSet, ProviderError> {
+pub(crate) async fn microsoft_refresh(
+    http: &HttpClient,
+    cfg: &MicrosoftConfig,
+    refresh_token: &SecretString,
+) -> Result<TokenSet, ProviderError> {
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose_secret()),
@@ -174,7 +197,8 @@ mod tests {
             api_base: Url::parse("http://127.0.0.1:1/calendar/v3").unwrap(),
             auth_url: Url::parse("http://127.0.0.1:1/o/oauth2/v2/auth").unwrap(),
             token_url: Url::parse("http://127.0.0.1:1/token").unwrap(),
-            redirect_uri: Url::parse("http://127.0.0.1:2/api/integrations/google/callback").unwrap(),
+            redirect_uri: Url::parse("http://127.0.0.1:2/api/integrations/google/callback")
+                .unwrap(),
         }
     }
 
@@ -184,7 +208,10 @@ mod tests {
         let q: HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(url.path(), "/o/oauth2/v2/auth");
         assert_eq!(q["client_id"], "cid");
-        assert_eq!(q["redirect_uri"], "http://127.0.0.1:2/api/integrations/google/callback");
+        assert_eq!(
+            q["redirect_uri"],
+            "http://127.0.0.1:2/api/integrations/google/callback"
+        );
         assert_eq!(q["response_type"], "code");
         assert_eq!(q["scope"], GOOGLE_SCOPE);
         assert_eq!(q["access_type"], "offline");
@@ -203,7 +230,10 @@ mod tests {
             token_url: Url::parse("http://127.0.0.1:1/common/oauth2/v2.0/token").unwrap(),
             redirect_uri: Url::parse("http://127.0.0.1:2/cb").unwrap(),
         };
-        let q: HashMap<_, _> = microsoft_consent_url(&cfg, "s").query_pairs().into_owned().collect();
+        let q: HashMap<_, _> = microsoft_consent_url(&cfg, "s")
+            .query_pairs()
+            .into_owned()
+            .collect();
         assert_eq!(q["scope"], "offline_access Calendars.ReadWrite User.Read");
         assert_eq!(q["response_mode"], "query");
         assert_eq!(q["response_type"], "code");
@@ -212,7 +242,9 @@ mod tests {
     #[test]
     fn a_refresh_answer_without_refresh_token_keeps_none_so_the_caller_keeps_the_old() {
         let now = Utc::now();
-        let r: TokenResponse = serde_json::from_str(r#"{"access_token":"a","expires_in":3599,"token_type":"Bearer"}"#).unwrap();
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":3599,"token_type":"Bearer"}"#)
+                .unwrap();
         let t = r.into_token_set(now);
         assert!(t.refresh_token.is_none());
         assert_eq!(t.expires_at, now + Duration::seconds(3599));

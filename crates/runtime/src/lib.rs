@@ -2,6 +2,8 @@
 //! health/readiness/metrics endpoints and graceful shutdown.
 
 pub mod health;
+pub mod http;
+pub mod metrics;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -3,6 +3,13 @@
 //! isolation. A dev-dependency of the services, and what `calsync up` starts when no
 //! real provider credentials are configured.
 
+pub mod broker;
+pub mod chaos;
+pub mod db;
 pub mod google;
 pub mod graph;
 pub mod ics;
+
+pub use broker::TestBroker;
+pub use chaos::ChaosProxy;
+pub use db::TestDatabase;

@@ -1,1 +1,96 @@
-//! placeholder
+//! api: availability for the marketplace, race-free booking, the agent portal (JSON and
+//! a server-rendered schedule page) and the integration endpoints (OAuth connect and
+//! callback, ICS connect, webhook setup and status, manual sync). It reads the shared
+//! database and asks the sync-worker for syncs through RabbitMQ.
+
+pub mod auth;
+pub mod error;
+pub mod freshness;
+mod metrics;
+pub mod notices;
+pub mod params;
+pub mod portal;
+pub mod routes;
+pub mod state;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+use actix_web::{middleware, web, App, HttpServer};
+use calsync_db::{build_pool, DbPool, PoolSettings};
+use calsync_mq::{Publisher, Topology};
+use calsync_runtime::health::{self, HealthState, Readiness};
+use calsync_runtime::{http, Settings};
+use std::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct ApiServer {
+    server: actix_web::dev::Server,
+    port: u16,
+    publisher: Publisher,
+}
+
+impl ApiServer {
+    /// Binds `listener` (port 0 in tests) and prepares the server; `run` serves it.
+    pub fn build(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let mut pool_settings = PoolSettings::new(&settings.database.url, "calsync-api");
+        pool_settings.max_size = settings.database.pool_size;
+        let pool = build_pool(&pool_settings)?;
+        let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
+        Self::build_with(settings, listener, pool, publisher)
+    }
+
+    /// Like `build`, with the pool and publisher given (tests pass their own topology).
+    pub fn build_with(
+        settings: &Settings,
+        listener: TcpListener,
+        pool: DbPool,
+        publisher: Publisher,
+    ) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let (db, p) = (pool.clone(), publisher.clone());
+        let readiness = Readiness::new()
+            .with("database", move || {
+                let db = db.clone();
+                async move { calsync_db::pool::ping(&db).await.map_err(|e| e.to_string()) }
+            })
+            .with("broker", move || {
+                let p = p.clone();
+                async move { p.check().await.map_err(|e| e.to_string()) }
+            });
+        let health = HealthState::new("api", readiness);
+        let request_metrics = web::Data::new(metrics::RequestMetrics::new(&health.registry));
+        let state = web::Data::new(AppState::new(settings, pool, publisher.clone())?);
+        let body_limit = settings.api.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(middleware::from_fn(metrics::track))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(request_metrics.clone())
+                .app_data(http::json_config(body_limit))
+                .app_data(http::query_config())
+                .configure(|cfg| health::configure(cfg, health.clone()))
+                .configure(routes::config)
+                .default_service(web::to(http::not_found))
+        })
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            server,
+            port,
+            publisher,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        http::run_until(self.server, shutdown).await?;
+        self.publisher.close().await;
+        Ok(())
+    }
+}

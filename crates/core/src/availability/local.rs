@@ -3,7 +3,7 @@
 
 use super::{AvailabilityError, WorkingHours};
 use crate::time::TimeRange;
-use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Which end of a block a wall-clock time is; decides which instance of a repeated time wins.
@@ -19,8 +19,10 @@ const SEARCH_SPAN_SECS: i64 = 16 * 3600;
 
 /// The instant a wall-clock time stands for in `tz`.
 ///
-/// - Repeated (fall back): the earlier instance for a start, the later for an end, so a block
-///   covers every instant whose wall clock lies in it.
+/// - Repeated (fall back): the earlier instance for a start; for an end, the later instance,
+///   except an end right where the repeat begins (`02:00` in Berlin on 25 October 2026), which
+///   ends the block at the earlier one. So a block is the smallest range holding every instant
+///   whose wall clock lies inside it (`00:00–02:00` that day is 2 real hours, not 3).
 /// - Skipped (spring forward): the instant the gap closes, for starts and ends alike, so a
 ///   block keeps exactly the part of it that exists (`02:30–04:00` in Berlin on 29 March 2026
 ///   runs from 03:00 CEST; `02:00–03:00` that day is empty).
@@ -29,12 +31,20 @@ const SEARCH_SPAN_SECS: i64 = 16 * 3600;
 pub(super) fn resolve(tz: Tz, local: NaiveDateTime, edge: Edge) -> Option<DateTime<Utc>> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
-        LocalResult::Ambiguous(earlier, later) => Some(match edge {
-            Edge::Start => earlier.with_timezone(&Utc),
-            Edge::End => later.with_timezone(&Utc),
-        }),
+        LocalResult::Ambiguous(earlier, later) => {
+            let later_end = edge == Edge::End && repeats(tz, local);
+            Some(if later_end { later } else { earlier }.with_timezone(&Utc))
+        }
         LocalResult::None => gap_end(tz, local),
     }
+}
+
+/// Whether the wall time just before `local` occurs twice, i.e. `local` lies inside a repeated
+/// stretch rather than at its start, so instants on the second pass still read before it.
+fn repeats(tz: Tz, local: NaiveDateTime) -> bool {
+    local
+        .checked_sub_signed(TimeDelta::nanoseconds(1))
+        .is_some_and(|just_before| matches!(tz.from_local_datetime(&just_before), LocalResult::Ambiguous(..)))
 }
 
 /// First instant whose wall clock is at or after `local`, found by bisection on whole seconds
@@ -176,6 +186,14 @@ mod tests {
         let at = local(2026, 11, 1, 1, 30);
         assert_eq!(resolve(tz, at, Edge::Start), Some(utc("2026-11-01T05:30:00Z")));
         assert_eq!(resolve(tz, at, Edge::End), Some(utc("2026-11-01T06:30:00Z")));
+    }
+
+    #[test]
+    fn an_end_where_the_repeat_begins_takes_the_earlier_instance() {
+        let tz = chrono_tz::Europe::Berlin;
+        let at = local(2026, 10, 25, 2, 0);
+        assert_eq!(resolve(tz, at, Edge::End), Some(utc("2026-10-25T00:00:00Z")));
+        assert_eq!(resolve(tz, at, Edge::Start), Some(utc("2026-10-25T00:00:00Z")));
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //!   two grid positions unseen.
 //! - Working hours are wall-clock times. On the day clocks change a block keeps the instants
 //!   whose wall clock lies inside it: a skipped start or end moves to the instant the gap
-//!   closes (so `02:00–03:00` on a spring-forward day is empty), a repeated start takes its
-//!   earlier instance and a repeated end its later one. A `09:00–17:00` block on such a day
-//!   is still 8 real hours because both ends are after the change.
+//!   closes (so `02:00–03:00` on a spring-forward day is empty); a repeated start takes its
+//!   earlier instance and a repeated end its later one, unless the end is exactly where the
+//!   repeat begins (then the earlier: `00:00–02:00` in Berlin on 25 October is 2 hours, and
+//!   `01:00–04:00` is 4). A `09:00–17:00` block on such a day is still 8 real hours because
+//!   both ends are after the change. The slot grid runs in real minutes from the block start.
 //! - An `end` of `00:00` means the midnight that ends the day (`22:00–00:00`). A block never
 //!   spans midnight: `22:00–02:00` is refused; give it as two rules on consecutive weekdays.
 //!   Overlapping rules are allowed; a slot both would offer is listed once.

@@ -283,6 +283,8 @@ fn berlin_fall_back_covers_the_repeated_hour_twice() {
         "2026-10-25T03:00:00+01:00",
     ];
     assert_eq!(starts, expected);
+    let starts = sunday(Berlin, "2026-10-25", &[wh(7, "00:00", "02:00")]);
+    assert_eq!(starts, ["2026-10-25T00:00:00+02:00", "2026-10-25T01:00:00+02:00"], "ends at the first 02:00");
 }
 
 #[test]
@@ -326,4 +328,14 @@ fn working_intervals_are_clipped_to_the_window_and_merged() {
         range("2026-01-06T08:00:00Z", "2026-01-06T09:00:00Z"),
     ];
     assert_eq!(blocks, Ok(expected));
+}
+
+#[test]
+fn a_block_ending_where_the_repeated_hour_begins_ends_at_its_first_pass() {
+    // Chile falls back at Saturday 24:00 (-03) to 23:00 (-04) on 4 April 2026.
+    let hours = [wh(6, "21:00", "23:00")];
+    let santiago = chrono_tz::America::Santiago;
+    let window = range("2026-04-04T00:00:00Z", "2026-04-06T00:00:00Z");
+    let blocks = working_intervals(santiago, &hours, window);
+    assert_eq!(blocks, Ok(vec![range("2026-04-05T00:00:00Z", "2026-04-05T02:00:00Z")]));
 }

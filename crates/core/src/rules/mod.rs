@@ -92,10 +92,17 @@ pub fn google_disposition(facts: &GoogleFacts, policy: BusyPolicy) -> Dispositio
     }
     let tentative =
         facts.status == EventStatus::Tentative || facts.self_response == SelfResponse::Tentative;
-    let status = if tentative { EventStatus::Tentative } else { EventStatus::Confirmed };
+    let status = if tentative {
+        EventStatus::Tentative
+    } else {
+        EventStatus::Confirmed
+    };
     let free = facts.transparent
         || facts.self_response == SelfResponse::Declined
-        || matches!(facts.event_type, GoogleEventType::WorkingLocation | GoogleEventType::Birthday);
+        || matches!(
+            facts.event_type,
+            GoogleEventType::WorkingLocation | GoogleEventType::Birthday
+        );
     let blocks = !free && (!tentative || policy.tentative_blocks) && !facts.soradin_created;
     Disposition::Keep { blocks, status }
 }
@@ -109,7 +116,11 @@ pub fn graph_disposition(facts: &GraphFacts, policy: BusyPolicy) -> Disposition 
     }
     let tentative =
         facts.show_as == ShowAs::Tentative || facts.self_response == SelfResponse::Tentative;
-    let status = if tentative { EventStatus::Tentative } else { EventStatus::Confirmed };
+    let status = if tentative {
+        EventStatus::Tentative
+    } else {
+        EventStatus::Confirmed
+    };
     let free = matches!(facts.show_as, ShowAs::Free | ShowAs::WorkingElsewhere)
         || facts.self_response == SelfResponse::Declined;
     let blocks = !free && (!tentative || policy.tentative_blocks) && !facts.soradin_created;
@@ -121,8 +132,15 @@ pub fn graph_disposition(facts: &GraphFacts, policy: BusyPolicy) -> Disposition 
 /// long across a DST change. An end not after the start is read as one day (feeds in the
 /// wild send `end == start` for single days).
 pub fn all_day_range(start: NaiveDate, end_exclusive: NaiveDate, tz: Tz) -> TimeRange {
-    let end_exclusive = if end_exclusive <= start { start.succ_opt().unwrap_or(start) } else { end_exclusive };
-    TimeRange { start: local_day_start(start, tz), end: local_day_start(end_exclusive, tz) }
+    let end_exclusive = if end_exclusive <= start {
+        start.succ_opt().unwrap_or(start)
+    } else {
+        end_exclusive
+    };
+    TimeRange {
+        start: local_day_start(start, tz),
+        end: local_day_start(end_exclusive, tz),
+    }
 }
 
 /// The first instant of local day `date` in `tz`. Where midnight does not exist (zones

@@ -85,7 +85,9 @@ fn flush(
         return;
     }
     if oversized {
-        warnings.push(format!("line {line_no}: dropped, longer than the line limit"));
+        warnings.push(format!(
+            "line {line_no}: dropped, longer than the line limit"
+        ));
     } else if !current.trim().is_empty() {
         match parse_line(current, line_no) {
             Some(line) => out.push(line),

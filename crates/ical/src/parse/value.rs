@@ -7,7 +7,10 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 pub(crate) enum RawTime {
     Date(NaiveDate),
     /// `utc` is true for the `...Z` form.
-    DateTime { naive: NaiveDateTime, utc: bool },
+    DateTime {
+        naive: NaiveDateTime,
+        utc: bool,
+    },
 }
 
 /// A DURATION split into nominal days (which follow wall-clock time across DST) and
@@ -145,7 +148,13 @@ mod tests {
 
     #[test]
     fn durations_split_into_nominal_days_and_exact_seconds() {
-        assert_eq!(parse_duration("PT1H30M"), Some(Nominal { days: 0, secs: 5400 }));
+        assert_eq!(
+            parse_duration("PT1H30M"),
+            Some(Nominal {
+                days: 0,
+                secs: 5400
+            })
+        );
         assert_eq!(parse_duration("P1W"), Some(Nominal { days: 7, secs: 0 }));
         assert_eq!(
             parse_duration("-P1DT2S"),

@@ -198,14 +198,22 @@ mod tests {
     #[test]
     fn an_ambiguous_autumn_time_is_the_first_occurrence() {
         let berlin = Zone::Iana(Tz::Europe__Berlin);
-        let utc = berlin.to_utc(local(2024, 10, 27, 2, 30)).unwrap_or_default();
+        let utc = berlin
+            .to_utc(local(2024, 10, 27, 2, 30))
+            .unwrap_or_default();
         assert_eq!(utc.to_rfc3339(), "2024-10-27T00:30:00+00:00");
     }
 
     #[test]
     fn windows_and_iana_names_resolve_to_the_iana_database() {
-        assert_eq!(iana_or_windows("Tokyo Standard Time"), Some(Tz::Asia__Tokyo));
-        assert_eq!(iana_or_windows("America/New_York"), Some(Tz::America__New_York));
+        assert_eq!(
+            iana_or_windows("Tokyo Standard Time"),
+            Some(Tz::Asia__Tokyo)
+        );
+        assert_eq!(
+            iana_or_windows("America/New_York"),
+            Some(Tz::America__New_York)
+        );
         assert_eq!(iana_or_windows("Mars/Olympus"), None);
     }
 }

@@ -117,7 +117,10 @@ fn parse_offset(s: &str) -> Option<i64> {
     }
     let h: i64 = digits.get(0..2)?.parse().ok()?;
     let m: i64 = digits.get(2..4)?.parse().ok()?;
-    let sec: i64 = digits.get(4..).filter(|x| !x.is_empty()).map_or(Some(0), |x| x.parse().ok())?;
+    let sec: i64 = digits
+        .get(4..)
+        .filter(|x| !x.is_empty())
+        .map_or(Some(0), |x| x.parse().ok())?;
     if h > 23 || m > 59 || sec > 59 {
         return None;
     }

@@ -21,14 +21,20 @@ static WINDOWS_ZONES: &[(&str, Tz)] = &[
     ("SA Pacific Standard Time", Tz::America__Bogota),
     ("Eastern Standard Time (Mexico)", Tz::America__Cancun),
     ("Eastern Standard Time", Tz::America__New_York),
-    ("US Eastern Standard Time", Tz::America__Indiana__Indianapolis),
+    (
+        "US Eastern Standard Time",
+        Tz::America__Indiana__Indianapolis,
+    ),
     ("Venezuela Standard Time", Tz::America__Caracas),
     ("Atlantic Standard Time", Tz::America__Halifax),
     ("SA Western Standard Time", Tz::America__La_Paz),
     ("Pacific SA Standard Time", Tz::America__Santiago),
     ("Newfoundland Standard Time", Tz::America__St_Johns),
     ("E. South America Standard Time", Tz::America__Sao_Paulo),
-    ("Argentina Standard Time", Tz::America__Argentina__Buenos_Aires),
+    (
+        "Argentina Standard Time",
+        Tz::America__Argentina__Buenos_Aires,
+    ),
     ("SA Eastern Standard Time", Tz::America__Cayenne),
     ("Greenland Standard Time", Tz::America__Godthab),
     ("UTC-02", Tz::Etc__GMTPlus2),
@@ -115,9 +121,18 @@ mod tests {
 
     #[test]
     fn common_outlook_names_map_to_iana_zones() {
-        assert_eq!(windows_to_iana("W. Europe Standard Time"), Some(Tz::Europe__Berlin));
-        assert_eq!(windows_to_iana("eastern standard time"), Some(Tz::America__New_York));
-        assert_eq!(windows_to_iana("Pacific Standard Time"), Some(Tz::America__Los_Angeles));
+        assert_eq!(
+            windows_to_iana("W. Europe Standard Time"),
+            Some(Tz::Europe__Berlin)
+        );
+        assert_eq!(
+            windows_to_iana("eastern standard time"),
+            Some(Tz::America__New_York)
+        );
+        assert_eq!(
+            windows_to_iana("Pacific Standard Time"),
+            Some(Tz::America__Los_Angeles)
+        );
         assert_eq!(windows_to_iana("Nowhere Standard Time"), None);
         assert!(WINDOWS_ZONES.len() >= 40);
     }

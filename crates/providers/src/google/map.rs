@@ -5,7 +5,9 @@ use super::wire::{Event, EventTime};
 use super::APPOINTMENT_PROPERTY;
 use crate::sync::SyncChange;
 use calsync_core::event::BusyPolicy;
-use calsync_core::rules::{all_day_range, google_disposition, Disposition, GoogleEventType, GoogleFacts, SelfResponse};
+use calsync_core::rules::{
+    all_day_range, google_disposition, Disposition, GoogleEventType, GoogleFacts, SelfResponse,
+};
 use calsync_core::{AppointmentId, EventStatus, ExternalEvent, TimeRange};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -26,7 +28,11 @@ pub fn map_event(ev: &Event, tz: Tz, policy: BusyPolicy) -> Option<SyncChange> {
         soradin_created: appointment_id.is_some(),
     };
     let (blocks, status) = match google_disposition(&facts, policy) {
-        Disposition::Remove => return Some(SyncChange::Remove { provider_event_id: ev.id.clone() }),
+        Disposition::Remove => {
+            return Some(SyncChange::Remove {
+                provider_event_id: ev.id.clone(),
+            })
+        }
         Disposition::Keep { blocks, status } => (blocks, status),
     };
     let Some((range, all_day)) = times(ev, tz) else {
@@ -49,7 +55,11 @@ pub fn map_event(ev: &Event, tz: Tz, policy: BusyPolicy) -> Option<SyncChange> {
 }
 
 fn appointment_id(ev: &Event) -> Option<AppointmentId> {
-    let raw = ev.extended_properties.as_ref()?.private.get(APPOINTMENT_PROPERTY)?;
+    let raw = ev
+        .extended_properties
+        .as_ref()?
+        .private
+        .get(APPOINTMENT_PROPERTY)?;
     match raw.parse() {
         Ok(id) => Some(id),
         Err(_) => {
@@ -96,7 +106,13 @@ fn times(ev: &Event, tz: Tz) -> Option<(TimeRange, bool)> {
     let s = instant(start, tz)?;
     let e = instant(end, tz)?;
     // A reversed range from a broken client is stored as a point, which blocks nothing.
-    Some((TimeRange { start: s, end: e.max(s) }, false))
+    Some((
+        TimeRange {
+            start: s,
+            end: e.max(s),
+        },
+        false,
+    ))
 }
 
 fn instant(t: &EventTime, fallback: Tz) -> Option<DateTime<Utc>> {
@@ -106,12 +122,20 @@ fn instant(t: &EventTime, fallback: Tz) -> Option<DateTime<Utc>> {
     }
     // No offset: local time in the event's own zone (Google requires one then).
     let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-    let zone = t.time_zone.as_deref().and_then(|z| z.parse::<Tz>().ok()).unwrap_or(fallback);
-    zone.from_local_datetime(&naive).earliest().map(|d| d.with_timezone(&Utc))
+    let zone = t
+        .time_zone
+        .as_deref()
+        .and_then(|z| z.parse::<Tz>().ok())
+        .unwrap_or(fallback);
+    zone.from_local_datetime(&naive)
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -139,27 +163,47 @@ mod tests {
             "updated": "2026-01-02T10:00:00.000Z",
             "start": {"dateTime": "2026-01-05T10:00:00+01:00"}, "end": {"dateTime": "2026-01-05T11:00:00+01:00"}
         })));
-        assert_eq!(e.starts_at, Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap());
-        assert_eq!(e.ends_at, Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap());
+        assert_eq!(
+            e.starts_at,
+            Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap()
+        );
+        assert_eq!(
+            e.ends_at,
+            Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap()
+        );
         assert_eq!(e.title.as_deref(), Some("Dentist"));
         assert_eq!(e.ical_uid.as_deref(), Some("u@google.com"));
-        assert_eq!(e.provider_updated_at, Some(Utc.with_ymd_and_hms(2026, 1, 2, 10, 0, 0).unwrap()));
+        assert_eq!(
+            e.provider_updated_at,
+            Some(Utc.with_ymd_and_hms(2026, 1, 2, 10, 0, 0).unwrap())
+        );
         assert!(e.blocks && !e.all_day);
     }
 
     #[test]
     fn a_cancelled_stub_maps_to_a_removal() {
-        assert_eq!(map(json!({"id": "x_20260105", "status": "cancelled"})), SyncChange::Remove {
-            provider_event_id: "x_20260105".into()
-        });
+        assert_eq!(
+            map(json!({"id": "x_20260105", "status": "cancelled"})),
+            SyncChange::Remove {
+                provider_event_id: "x_20260105".into()
+            }
+        );
     }
 
     #[test]
     fn an_all_day_event_covers_local_days_in_the_specialists_zone() {
-        let e = upsert(map(json!({"id": "a", "start": {"date": "2026-01-05"}, "end": {"date": "2026-01-06"}})));
+        let e = upsert(map(
+            json!({"id": "a", "start": {"date": "2026-01-05"}, "end": {"date": "2026-01-06"}}),
+        ));
         assert!(e.all_day);
-        assert_eq!(e.starts_at, Utc.with_ymd_and_hms(2026, 1, 4, 23, 0, 0).unwrap());
-        assert_eq!(e.ends_at, Utc.with_ymd_and_hms(2026, 1, 5, 23, 0, 0).unwrap());
+        assert_eq!(
+            e.starts_at,
+            Utc.with_ymd_and_hms(2026, 1, 4, 23, 0, 0).unwrap()
+        );
+        assert_eq!(
+            e.ends_at,
+            Utc.with_ymd_and_hms(2026, 1, 5, 23, 0, 0).unwrap()
+        );
     }
 
     #[test]
@@ -195,6 +239,9 @@ mod tests {
             "id": "z", "start": {"dateTime": "2026-07-01T09:00:00", "timeZone": "America/New_York"},
             "end": {"dateTime": "2026-07-01T10:00:00", "timeZone": "America/New_York"}
         })));
-        assert_eq!(e.starts_at, Utc.with_ymd_and_hms(2026, 7, 1, 13, 0, 0).unwrap());
+        assert_eq!(
+            e.starts_at,
+            Utc.with_ymd_and_hms(2026, 7, 1, 13, 0, 0).unwrap()
+        );
     }
 }

@@ -61,7 +61,10 @@ impl GoogleClient {
     }
 
     pub fn with_retry(cfg: GoogleConfig, http: reqwest::Client, retry: RetryPolicy) -> Self {
-        Self { cfg, http: HttpClient::new(http, retry) }
+        Self {
+            cfg,
+            http: HttpClient::new(http, retry),
+        }
     }
 
     pub fn config(&self) -> &GoogleConfig {
@@ -92,11 +95,19 @@ impl GoogleClient {
         window: &SyncWindow,
     ) -> Result<SyncBatch, ProviderError> {
         let url = endpoint(&self.cfg.api_base, &["calendars", calendar_id, "events"])?;
-        let mut base: Vec<(&str, String)> =
-            vec![("singleEvents", "true".into()), ("maxResults", MAX_RESULTS.to_string())];
+        let mut base: Vec<(&str, String)> = vec![
+            ("singleEvents", "true".into()),
+            ("maxResults", MAX_RESULTS.to_string()),
+        ];
         match cursor {
             Some(token) => base.push(("syncToken", token.to_owned())),
-            None => base.push(("timeMin", window.range.start.to_rfc3339_opts(SecondsFormat::Secs, true))),
+            None => base.push((
+                "timeMin",
+                window
+                    .range
+                    .start
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+            )),
         }
         let mut changes = Vec::new();
         let mut page_token: Option<String> = None;
@@ -108,7 +119,9 @@ impl GoogleClient {
             let page: wire::EventsPage = self
                 .http
                 .json(Api::Google, "google.events.list", |c| {
-                    c.get(url.clone()).bearer_auth(access_token.expose_secret()).query(&query)
+                    c.get(url.clone())
+                        .bearer_auth(access_token.expose_secret())
+                        .query(&query)
                 })
                 .await
                 .map_err(|e| match e {
@@ -116,9 +129,19 @@ impl GoogleClient {
                     ProviderError::Gone => ProviderError::SyncStateExpired,
                     other => other,
                 })?;
-            changes.extend(page.items.iter().filter_map(|ev| map_event(ev, window.tz, window.policy)));
+            changes.extend(
+                page.items
+                    .iter()
+                    .filter_map(|ev| map_event(ev, window.tz, window.policy)),
+            );
             match (page.next_sync_token, page.next_page_token) {
-                (Some(next_cursor), _) => return Ok(SyncBatch { changes, next_cursor, full: cursor.is_none() }),
+                (Some(next_cursor), _) => {
+                    return Ok(SyncBatch {
+                        changes,
+                        next_cursor,
+                        full: cursor.is_none(),
+                    })
+                }
                 // Pages may be empty while more follow; only the token matters.
                 (None, Some(next)) => page_token = Some(next),
                 (None, None) => {
@@ -147,18 +170,25 @@ impl GoogleClient {
         token: &str,
         ttl: Duration,
     ) -> Result<WatchChannel, ProviderError> {
-        let url = endpoint(&self.cfg.api_base, &["calendars", calendar_id, "events", "watch"])?;
+        let url = endpoint(
+            &self.cfg.api_base,
+            &["calendars", calendar_id, "events", "watch"],
+        )?;
         let body = wire::WatchRequest {
             id: channel_id,
             kind: "web_hook",
             address: address.as_str(),
             token,
-            params: wire::WatchParams { ttl: ttl.as_secs().to_string() },
+            params: wire::WatchParams {
+                ttl: ttl.as_secs().to_string(),
+            },
         };
         let ch: wire::Channel = self
             .http
             .json(Api::Google, "google.events.watch", |c| {
-                c.post(url.clone()).bearer_auth(access_token.expose_secret()).json(&body)
+                c.post(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+                    .json(&body)
             })
             .await?;
         let expires_at = ch
@@ -168,20 +198,37 @@ impl GoogleClient {
             .and_then(DateTime::from_timestamp_millis)
             .ok_or_else(|| ProviderError::Protocol {
                 context: "google.events.watch",
-                message: format!("channel expiration {:?} is not milliseconds since the epoch", ch.expiration),
+                message: format!(
+                    "channel expiration {:?} is not milliseconds since the epoch",
+                    ch.expiration
+                ),
             })?;
-        Ok(WatchChannel { id: ch.id, resource_id: ch.resource_id, expires_at })
+        Ok(WatchChannel {
+            id: ch.id,
+            resource_id: ch.resource_id,
+            expires_at,
+        })
     }
 
     /// Stops a channel. One Google no longer knows is already stopped: `Ok`.
     #[tracing::instrument(skip_all, fields(channel.id = %channel_id))]
-    pub async fn stop_channel(&self, access_token: &SecretString, channel_id: &str, resource_id: &str) -> Result<(), ProviderError> {
+    pub async fn stop_channel(
+        &self,
+        access_token: &SecretString,
+        channel_id: &str,
+        resource_id: &str,
+    ) -> Result<(), ProviderError> {
         let url = endpoint(&self.cfg.api_base, &["channels", "stop"])?;
-        let body = wire::StopRequest { id: channel_id, resource_id };
+        let body = wire::StopRequest {
+            id: channel_id,
+            resource_id,
+        };
         let res = self
             .http
             .no_content(Api::Google, "google.channels.stop", |c| {
-                c.post(url.clone()).bearer_auth(access_token.expose_secret()).json(&body)
+                c.post(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+                    .json(&body)
             })
             .await;
         match res {
@@ -192,7 +239,12 @@ impl GoogleClient {
 
     /// Writes a booking mirror tagged with the appointment id; returns Google's event id.
     #[tracing::instrument(skip_all, fields(calendar.id = %calendar_id, appointment.id = %event.appointment_id))]
-    pub async fn insert_event(&self, access_token: &SecretString, calendar_id: &str, event: &BookingEvent<'_>) -> Result<String, ProviderError> {
+    pub async fn insert_event(
+        &self,
+        access_token: &SecretString,
+        calendar_id: &str,
+        event: &BookingEvent<'_>,
+    ) -> Result<String, ProviderError> {
         let url = endpoint(&self.cfg.api_base, &["calendars", calendar_id, "events"])?;
         let at = |t: DateTime<Utc>| wire::EventTime {
             date: None,
@@ -200,12 +252,22 @@ impl GoogleClient {
             time_zone: Some("UTC".into()),
         };
         let mut props = wire::ExtendedProperties::default();
-        props.private.insert(APPOINTMENT_PROPERTY.into(), event.appointment_id.to_string());
-        let body = wire::NewEvent { summary: event.summary, start: at(event.start), end: at(event.end), extended_properties: props };
+        props.private.insert(
+            APPOINTMENT_PROPERTY.into(),
+            event.appointment_id.to_string(),
+        );
+        let body = wire::NewEvent {
+            summary: event.summary,
+            start: at(event.start),
+            end: at(event.end),
+            extended_properties: props,
+        };
         let created: wire::Created = self
             .http
             .json(Api::Google, "google.events.insert", |c| {
-                c.post(url.clone()).bearer_auth(access_token.expose_secret()).json(&body)
+                c.post(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+                    .json(&body)
             })
             .await?;
         Ok(created.id)

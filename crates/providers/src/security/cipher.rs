@@ -64,10 +64,16 @@ impl TokenCipher {
     }
 
     /// Also decrypts what older keys encrypted, so keys can rotate without a migration.
-    pub fn with_previous(current: &SecretString, previous: &[SecretString]) -> Result<Self, CipherError> {
+    pub fn with_previous(
+        current: &SecretString,
+        previous: &[SecretString],
+    ) -> Result<Self, CipherError> {
         Ok(Self {
             current: Key::from_base64(current)?,
-            previous: previous.iter().map(Key::from_base64).collect::<Result<_, _>>()?,
+            previous: previous
+                .iter()
+                .map(Key::from_base64)
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -154,7 +160,10 @@ mod tests {
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
         assert_eq!(c.decrypt(&sealed).unwrap_err(), CipherError::Decrypt);
-        assert_eq!(c.decrypt(&sealed[..10]).unwrap_err(), CipherError::Malformed);
+        assert_eq!(
+            c.decrypt(&sealed[..10]).unwrap_err(),
+            CipherError::Malformed
+        );
     }
 
     #[test]
@@ -170,8 +179,14 @@ mod tests {
     #[test]
     fn a_key_that_is_not_32_bytes_is_refused() {
         let short = SecretString::from(STANDARD.encode([0u8; 16]));
-        assert_eq!(TokenCipher::new(&short).unwrap_err(), CipherError::InvalidKey);
-        assert_eq!(TokenCipher::new(&SecretString::from("not base64!")).unwrap_err(), CipherError::InvalidKey);
+        assert_eq!(
+            TokenCipher::new(&short).unwrap_err(),
+            CipherError::InvalidKey
+        );
+        assert_eq!(
+            TokenCipher::new(&SecretString::from("not base64!")).unwrap_err(),
+            CipherError::InvalidKey
+        );
     }
 
     #[test]

@@ -26,10 +26,20 @@ pub struct StatePayload {
 
 impl StatePayload {
     /// A payload with a fresh random nonce, valid for `ttl` from `now`.
-    pub fn new(specialist_id: SpecialistId, provider: Provider, now: DateTime<Utc>, ttl: Duration) -> Self {
+    pub fn new(
+        specialist_id: SpecialistId,
+        provider: Provider,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Self {
         let mut nonce = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut nonce);
-        Self { specialist_id, provider, nonce: URL_SAFE_NO_PAD.encode(nonce), expires_at: now + ttl }
+        Self {
+            specialist_id,
+            provider,
+            nonce: URL_SAFE_NO_PAD.encode(nonce),
+            expires_at: now + ttl,
+        }
     }
 }
 
@@ -51,7 +61,10 @@ pub struct StateSigner {
 
 impl StateSigner {
     pub fn new(secret: SecretString) -> Self {
-        Self { current: secret, previous: Vec::new() }
+        Self {
+            current: secret,
+            previous: Vec::new(),
+        }
     }
 
     pub fn with_previous(current: SecretString, previous: Vec<SecretString>) -> Self {
@@ -69,7 +82,9 @@ impl StateSigner {
     /// The signature is checked before the payload is even parsed, then the expiry.
     pub fn verify(&self, state: &str, now: DateTime<Utc>) -> Result<StatePayload, StateError> {
         let (body, mac) = state.split_once('.').ok_or(StateError::Malformed)?;
-        let given = URL_SAFE_NO_PAD.decode(mac).map_err(|_| StateError::Malformed)?;
+        let given = URL_SAFE_NO_PAD
+            .decode(mac)
+            .map_err(|_| StateError::Malformed)?;
         let matched = std::iter::once(&self.current)
             .chain(self.previous.iter())
             .fold(subtle::Choice::from(0), |acc, s| {
@@ -78,10 +93,15 @@ impl StateSigner {
         if !bool::from(matched) {
             return Err(StateError::BadSignature);
         }
-        let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| StateError::Malformed)?;
-        let payload: StatePayload = serde_json::from_slice(&json).map_err(|_| StateError::Malformed)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| StateError::Malformed)?;
+        let payload: StatePayload =
+            serde_json::from_slice(&json).map_err(|_| StateError::Malformed)?;
         if payload.expires_at <= now {
-            return Err(StateError::Expired { expired_at: payload.expires_at });
+            return Err(StateError::Expired {
+                expired_at: payload.expires_at,
+            });
         }
         Ok(payload)
     }
@@ -89,7 +109,9 @@ impl StateSigner {
 
 impl fmt::Debug for StateSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateSigner").field("secrets", &"[redacted]").finish()
+        f.debug_struct("StateSigner")
+            .field("secrets", &"[redacted]")
+            .finish()
     }
 }
 
@@ -103,7 +125,12 @@ mod tests {
     }
 
     fn payload(now: DateTime<Utc>) -> StatePayload {
-        StatePayload::new(SpecialistId::new(), Provider::Google, now, Duration::minutes(10))
+        StatePayload::new(
+            SpecialistId::new(),
+            Provider::Google,
+            now,
+            Duration::minutes(10),
+        )
     }
 
     #[test]
@@ -119,7 +146,8 @@ mod tests {
         let now = Utc::now();
         let s = signer().sign(&payload(now));
         let (body, mac) = s.split_once('.').unwrap();
-        let mut json: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
         json["provider"] = "microsoft".into();
         let forged = format!("{}.{mac}", URL_SAFE_NO_PAD.encode(json.to_string()));
         assert_eq!(signer().verify(&forged, now), Err(StateError::BadSignature));
@@ -134,14 +162,22 @@ mod tests {
         let s = signer().sign(&p);
         assert_eq!(
             signer().verify(&s, now + Duration::minutes(11)),
-            Err(StateError::Expired { expired_at: p.expires_at })
+            Err(StateError::Expired {
+                expired_at: p.expires_at
+            })
         );
     }
 
     #[test]
     fn garbage_state_is_malformed() {
-        assert_eq!(signer().verify("nodot", Utc::now()), Err(StateError::Malformed));
-        assert_eq!(signer().verify("a.!!", Utc::now()), Err(StateError::Malformed));
+        assert_eq!(
+            signer().verify("nodot", Utc::now()),
+            Err(StateError::Malformed)
+        );
+        assert_eq!(
+            signer().verify("a.!!", Utc::now()),
+            Err(StateError::Malformed)
+        );
     }
 
     #[test]

@@ -37,7 +37,10 @@ pub struct WebhookSigner {
 
 impl WebhookSigner {
     pub fn new(current: SecretString) -> Self {
-        Self { current, previous: Vec::new() }
+        Self {
+            current,
+            previous: Vec::new(),
+        }
     }
 
     pub fn with_previous(current: SecretString, previous: Vec<SecretString>) -> Self {
@@ -53,25 +56,32 @@ impl WebhookSigner {
     /// The connection id the token was signed for. Constant-time in the tag.
     pub fn verify(&self, token: &str) -> Result<Uuid, WebhookAuthError> {
         let mut parts = token.split('.');
-        let (Some(version), Some(id), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(version), Some(id), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(WebhookAuthError::Malformed);
         };
         if version != VERSION {
-            return Err(WebhookAuthError::UnsupportedVersion(version.chars().take(8).collect()));
+            return Err(WebhookAuthError::UnsupportedVersion(
+                version.chars().take(8).collect(),
+            ));
         }
         if id.len() != 32 {
             return Err(WebhookAuthError::Malformed);
         }
         let connection_id = Uuid::try_parse(id).map_err(|_| WebhookAuthError::Malformed)?;
-        let given = URL_SAFE_NO_PAD.decode(mac).map_err(|_| WebhookAuthError::Malformed)?;
+        let given = URL_SAFE_NO_PAD
+            .decode(mac)
+            .map_err(|_| WebhookAuthError::Malformed)?;
         if given.len() != TAG_LEN {
             return Err(WebhookAuthError::Malformed);
         }
         // Check every secret (no early exit) so timing says nothing about which one matched.
         let matched = std::iter::once(&self.current)
             .chain(self.previous.iter())
-            .fold(subtle::Choice::from(0), |acc, secret| acc | tag(secret, id).ct_eq(&given[..]));
+            .fold(subtle::Choice::from(0), |acc, secret| {
+                acc | tag(secret, id).ct_eq(&given[..])
+            });
         if bool::from(matched) {
             Ok(connection_id)
         } else {
@@ -110,8 +120,14 @@ mod tests {
         let id = Uuid::new_v4();
         let token = signer("k1").sign(id);
         assert_eq!(signer("k1").verify(&token), Ok(id));
-        assert!(token.len() <= 128, "fits Graph clientState: {}", token.len());
-        assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+        assert!(
+            token.len() <= 128,
+            "fits Graph clientState: {}",
+            token.len()
+        );
+        assert!(token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
     }
 
     #[test]
@@ -119,20 +135,29 @@ mod tests {
         let token = signer("k1").sign(Uuid::new_v4());
         let other = Uuid::new_v4().simple().to_string();
         let forged = format!("v1.{other}.{}", token.rsplit('.').next().unwrap());
-        assert_eq!(signer("k1").verify(&forged), Err(WebhookAuthError::BadSignature));
+        assert_eq!(
+            signer("k1").verify(&forged),
+            Err(WebhookAuthError::BadSignature)
+        );
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
         let token = signer("other").sign(Uuid::new_v4());
-        assert_eq!(signer("k1").verify(&token), Err(WebhookAuthError::BadSignature));
+        assert_eq!(
+            signer("k1").verify(&token),
+            Err(WebhookAuthError::BadSignature)
+        );
     }
 
     #[test]
     fn a_token_signed_with_the_previous_secret_verifies_after_rotation() {
         let id = Uuid::new_v4();
         let old_token = signer("old").sign(id);
-        let rotated = WebhookSigner::with_previous(SecretString::from("new"), vec![SecretString::from("old")]);
+        let rotated = WebhookSigner::with_previous(
+            SecretString::from("new"),
+            vec![SecretString::from("old")],
+        );
         assert_eq!(rotated.verify(&old_token), Ok(id));
         assert_eq!(rotated.verify(&rotated.sign(id)), Ok(id));
     }
@@ -140,9 +165,19 @@ mod tests {
     #[test]
     fn garbage_tokens_are_malformed_not_panics() {
         let s = signer("k1");
-        for t in ["", "v1", "v1..", "v1.zz.zz", "a.b.c.d", "v1.00000000000000000000000000000000.!!"] {
+        for t in [
+            "",
+            "v1",
+            "v1..",
+            "v1.zz.zz",
+            "a.b.c.d",
+            "v1.00000000000000000000000000000000.!!",
+        ] {
             assert_eq!(s.verify(t), Err(WebhookAuthError::Malformed), "{t:?}");
         }
-        assert!(matches!(s.verify("v2.a.b"), Err(WebhookAuthError::UnsupportedVersion(_))));
+        assert!(matches!(
+            s.verify("v2.a.b"),
+            Err(WebhookAuthError::UnsupportedVersion(_))
+        ));
     }
 }

@@ -8,10 +8,15 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 fn failure(e: &anyhow::Error) -> HttpResponse {
-    HttpResponse::BadRequest().json(json!({"error": {"code": "sandbox_error", "message": e.to_string()}}))
+    HttpResponse::BadRequest()
+        .json(json!({"error": {"code": "sandbox_error", "message": e.to_string()}}))
 }
 
-async fn insert(st: web::Data<GoogleState>, path: web::Path<String>, body: web::Json<Value>) -> HttpResponse {
+async fn insert(
+    st: web::Data<GoogleState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> HttpResponse {
     match st.insert_event(&path, body.into_inner()) {
         Ok(id) => HttpResponse::Ok().json(st.event(&path, &id).unwrap_or(json!({"id": id}))),
         Err(e) => failure(&e),
@@ -43,7 +48,12 @@ async fn events(st: web::Data<GoogleState>, path: web::Path<String>) -> HttpResp
     let items: Vec<Value> = inner
         .calendars
         .get(&path.to_ascii_lowercase())
-        .map(|c| c.events.values().map(|e| Value::Object(e.body.clone())).collect())
+        .map(|c| {
+            c.events
+                .values()
+                .map(|e| Value::Object(e.body.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     HttpResponse::Ok().json(json!({"items": items}))
 }

@@ -24,11 +24,7 @@ pub(crate) enum Access {
 
 impl Caller {
     fn allows(&self, access: Access) -> bool {
-        let full = |s: &str| {
-            self.scopes
-                .iter()
-                .any(|g| g == &format!("{SCOPE_BASE}{s}"))
-        };
+        let full = |s: &str| self.scopes.iter().any(|g| g == &format!("{SCOPE_BASE}{s}"));
         match access {
             Access::Write => full("calendar") || full("calendar.events"),
             Access::Read => {
@@ -105,18 +101,16 @@ pub(crate) async fn prelude(
 /// Scopes the consent page accepts.
 pub(crate) fn is_known_scope(scope: &str) -> bool {
     matches!(scope, "openid" | "email" | "profile")
-        || scope
-            .strip_prefix(SCOPE_BASE)
-            .is_some_and(|s| {
-                matches!(
-                    s,
-                    "calendar"
-                        | "calendar.readonly"
-                        | "calendar.events"
-                        | "calendar.events.readonly"
-                        | "calendar.freebusy"
-                        | "userinfo.email"
-                        | "userinfo.profile"
-                )
-            })
+        || scope.strip_prefix(SCOPE_BASE).is_some_and(|s| {
+            matches!(
+                s,
+                "calendar"
+                    | "calendar.readonly"
+                    | "calendar.events"
+                    | "calendar.events.readonly"
+                    | "calendar.freebusy"
+                    | "userinfo.email"
+                    | "userinfo.profile"
+            )
+        })
 }

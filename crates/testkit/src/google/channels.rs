@@ -27,10 +27,20 @@ fn loopback(host: &url::Host<&str>) -> bool {
 
 fn check_address(address: &str) -> Result<(), ApiError> {
     let url = url::Url::parse(address).map_err(|_| {
-        ApiError::new(400, "global", "push.webhookUrlUnparseable", format!("WebHook callback URL is unparseable: {address}"))
+        ApiError::new(
+            400,
+            "global",
+            "push.webhookUrlUnparseable",
+            format!("WebHook callback URL is unparseable: {address}"),
+        )
     })?;
     let host = url.host().ok_or_else(|| {
-        ApiError::new(400, "global", "push.webhookUrlUnparseable", format!("WebHook callback URL is unparseable: {address}"))
+        ApiError::new(
+            400,
+            "global",
+            "push.webhookUrlUnparseable",
+            format!("WebHook callback URL is unparseable: {address}"),
+        )
     })?;
     match url.scheme() {
         "https" => Ok(()),
@@ -70,7 +80,10 @@ pub(crate) async fn watch(
         Some("web_hook") | Some("webhook") => {}
         None => return Err(ApiError::required("Required").at("parameter", "type")),
         Some(other) => {
-            return Err(ApiError::invalid_param("type", format!("Unknown channel type: {other}")))
+            return Err(ApiError::invalid_param(
+                "type",
+                format!("Unknown channel type: {other}"),
+            ))
         }
     }
     let address = body
@@ -82,7 +95,10 @@ pub(crate) async fn watch(
         None | Some(Value::Null) => None,
         Some(Value::String(t)) if t.len() <= 256 => Some(t.clone()),
         Some(_) => {
-            return Err(ApiError::invalid_param("token", "Channel token must be a string of at most 256 characters."))
+            return Err(ApiError::invalid_param(
+                "token",
+                "Channel token must be a string of at most 256 characters.",
+            ))
         }
     };
     let ttl = match body.get("params").and_then(|p| p.get("ttl")) {
@@ -100,16 +116,27 @@ pub(crate) async fn watch(
     };
     let mut inner = st.lock();
     if inner.used_channel_ids.contains(id) {
-        return Err(ApiError::new(400, "global", "channelIdNotUnique", "Channel id not unique"));
+        return Err(ApiError::new(
+            400,
+            "global",
+            "channelIdNotUnique",
+            "Channel id not unique",
+        ));
     }
     let now = inner.now();
     let max = i64::try_from(inner.settings.channel_ttl_max.as_secs()).unwrap_or(i64::MAX);
     let granted = ttl.map_or(max, |t| t.min(max));
     // Channel expirations are whole milliseconds, as Google reports them.
-    let expiration = chrono::DateTime::from_timestamp_millis((now + Duration::seconds(granted)).timestamp_millis())
-        .unwrap_or(now);
+    let expiration = chrono::DateTime::from_timestamp_millis(
+        (now + Duration::seconds(granted)).timestamp_millis(),
+    )
+    .unwrap_or(now);
     let resource_id = inner.calendar_mut(&cal_id).resource_id.clone();
-    let resource_uri = format!("{}/calendars/{}/events?alt=json", inner.api_base, path.as_str());
+    let resource_uri = format!(
+        "{}/calendars/{}/events?alt=json",
+        inner.api_base,
+        path.as_str()
+    );
     let info = ChannelInfo {
         id: id.to_owned(),
         resource_id: resource_id.clone(),
@@ -177,7 +204,10 @@ pub(crate) async fn stop(
             404,
             "global",
             "notFound",
-            format!("Channel '{id}' not found for project '{}'", caller.client_id),
+            format!(
+                "Channel '{id}' not found for project '{}'",
+                caller.client_id
+            ),
         )),
     }
 }

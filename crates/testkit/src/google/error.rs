@@ -8,7 +8,10 @@ use std::fmt;
 /// One error as the Calendar API reports it. Clients branch on `code` and `reason`,
 /// so both are chosen to match what Google sends for the same mistake.
 #[derive(Debug, Clone)]
-pub(crate) struct ApiError {
+pub(crate) struct ApiError(Box<Detail>);
+
+#[derive(Debug, Clone)]
+pub(crate) struct Detail {
     pub status: u16,
     pub domain: &'static str,
     pub reason: String,
@@ -18,19 +21,24 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, domain: &'static str, reason: &str, message: impl Into<String>) -> Self {
-        Self {
+    pub fn new(
+        status: u16,
+        domain: &'static str,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self(Box::new(Detail {
             status,
             domain,
             reason: reason.to_owned(),
             message: message.into(),
             location: None,
             retry_after: None,
-        }
+        }))
     }
 
     pub fn at(mut self, location_type: &'static str, location: &str) -> Self {
-        self.location = Some((location_type, location.to_owned()));
+        self.0.location = Some((location_type, location.to_owned()));
         self
     }
 
@@ -51,7 +59,12 @@ impl ApiError {
     }
 
     pub fn time_range_empty() -> Self {
-        Self::new(400, "calendar", "timeRangeEmpty", "The specified time range is empty.")
+        Self::new(
+            400,
+            "calendar",
+            "timeRangeEmpty",
+            "The specified time range is empty.",
+        )
     }
 
     pub fn not_found() -> Self {
@@ -63,7 +76,12 @@ impl ApiError {
     }
 
     pub fn duplicate() -> Self {
-        Self::new(409, "global", "duplicate", "The requested identifier already exists.")
+        Self::new(
+            409,
+            "global",
+            "duplicate",
+            "The requested identifier already exists.",
+        )
     }
 
     pub fn full_sync_required() -> Self {
@@ -98,42 +116,46 @@ impl ApiError {
             _ => ("global", "Injected sandbox fault"),
         };
         let mut e = Self::new(status, domain, reason, message);
-        e.retry_after = retry_after;
+        e.0.retry_after = retry_after;
         e
     }
 
     pub fn body(&self) -> serde_json::Value {
+        let d = &self.0;
         let mut item = json!({
-            "domain": self.domain,
-            "reason": self.reason,
-            "message": self.message,
+            "domain": d.domain,
+            "reason": d.reason,
+            "message": d.message,
         });
-        if let Some((kind, loc)) = &self.location {
+        if let Some((kind, loc)) = &d.location {
             item["locationType"] = json!(kind);
             item["location"] = json!(loc);
         }
-        json!({"error": {"code": self.status, "message": self.message, "errors": [item]}})
+        json!({"error": {"code": d.status, "message": d.message, "errors": [item]}})
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.reason, self.message)
+        write!(f, "{} {}: {}", self.0.status, self.0.reason, self.0.message)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status_code());
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = self.0.retry_after {
             resp.insert_header(("Retry-After", secs.to_string()));
         }
-        if self.status == 401 {
-            resp.insert_header(("WWW-Authenticate", "Bearer realm=\"https://accounts.google.com/\""));
+        if self.0.status == 401 {
+            resp.insert_header((
+                "WWW-Authenticate",
+                "Bearer realm=\"https://accounts.google.com/\"",
+            ));
         }
         resp.json(self.body())
     }
@@ -141,7 +163,9 @@ impl ResponseError for ApiError {
 
 /// Parses a JSON request body the way Google does: anything that is not a JSON object
 /// is a `parseError`.
-pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+pub(crate) fn json_object(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         _ => Err(ApiError::parse_error()),

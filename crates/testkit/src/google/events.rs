@@ -3,8 +3,9 @@
 
 use super::auth::{prelude, Access};
 use super::error::{json_object, ApiError};
+use super::render::render;
 use super::state::GoogleState;
-use super::store::{render, Writer};
+use super::store::Writer;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// POST /calendar/v3/calendars/{calendarId}/events
@@ -17,7 +18,10 @@ pub(crate) async fn insert(
     let caller = prelude(&req, &st, Access::Write).await?;
     let cal = caller.calendar(&path)?;
     let input = json_object(&body)?;
-    let writer = Writer { client: &caller.client_id, coworker: false };
+    let writer = Writer {
+        client: &caller.client_id,
+        coworker: false,
+    };
     let shown = st.lock().insert_event(&cal, input, writer)?;
     st.notify_change(&cal);
     Ok(HttpResponse::Ok().json(shown))
@@ -52,8 +56,13 @@ async fn modify(
     let (cal_path, event_id) = path.into_inner();
     let cal = caller.calendar(&cal_path)?;
     let input = json_object(&body)?;
-    let writer = Writer { client: &caller.client_id, coworker: false };
-    let shown = st.lock().modify_event(&cal, &event_id, input, writer, replace)?;
+    let writer = Writer {
+        client: &caller.client_id,
+        coworker: false,
+    };
+    let shown = st
+        .lock()
+        .modify_event(&cal, &event_id, input, writer, replace)?;
     st.notify_change(&cal);
     Ok(HttpResponse::Ok().json(shown))
 }

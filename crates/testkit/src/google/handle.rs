@@ -3,15 +3,19 @@
 //! the sandbox saw.
 
 use super::oauth::revoke_grant;
+use super::render::render;
 use super::state::{ChannelInfo, Delivery, Fault, GoogleState, COWORKER_CLIENT};
-use super::store::{render, Writer};
+use super::store::Writer;
 use super::when::parse_tz;
 use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::time::Duration;
 
-const COWORKER: Writer<'static> = Writer { client: COWORKER_CLIENT, coworker: true };
+const COWORKER: Writer<'static> = Writer {
+    client: COWORKER_CLIENT,
+    coworker: true,
+};
 
 fn as_object(v: Value) -> anyhow::Result<serde_json::Map<String, Value>> {
     match v {
@@ -30,7 +34,7 @@ impl GoogleState {
     pub fn advance_clock(&self, by: Duration) {
         let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
         let mut inner = self.lock();
-        inner.clock_offset = inner.clock_offset + by;
+        inner.clock_offset += by;
     }
 
     /// Inserts an event into `calendar` (a user's email) as a coworker would, with the
@@ -62,7 +66,9 @@ impl GoogleState {
     /// Deletes an event; it then shows as cancelled in incremental syncs.
     pub fn delete_event(&self, calendar: &str, event_id: &str) -> anyhow::Result<()> {
         let cal = calendar.to_ascii_lowercase();
-        self.lock().delete_event(&cal, event_id).map_err(|e| anyhow!("{e}"))?;
+        self.lock()
+            .delete_event(&cal, event_id)
+            .map_err(|e| anyhow!("{e}"))?;
         self.notify_change(&cal);
         Ok(())
     }
@@ -70,7 +76,11 @@ impl GoogleState {
     /// The stored event as a coworker sees it (no app's private properties).
     pub fn event(&self, calendar: &str, event_id: &str) -> Option<Value> {
         let inner = self.lock();
-        let ev = inner.calendars.get(&calendar.to_ascii_lowercase())?.events.get(event_id)?;
+        let ev = inner
+            .calendars
+            .get(&calendar.to_ascii_lowercase())?
+            .events
+            .get(event_id)?;
         Some(render(ev, COWORKER_CLIENT))
     }
 
@@ -79,7 +89,9 @@ impl GoogleState {
         if parse_tz(tz).is_none() {
             bail!("unknown time zone {tz}");
         }
-        self.lock().calendar_mut(&calendar.to_ascii_lowercase()).time_zone = tz.to_owned();
+        self.lock()
+            .calendar_mut(&calendar.to_ascii_lowercase())
+            .time_zone = tz.to_owned();
         Ok(())
     }
 
@@ -114,7 +126,11 @@ impl GoogleState {
     }
 
     pub fn channels(&self) -> Vec<ChannelInfo> {
-        self.lock().channels.iter().map(|(c, _)| c.clone()).collect()
+        self.lock()
+            .channels
+            .iter()
+            .map(|(c, _)| c.clone())
+            .collect()
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {

@@ -4,131 +4,16 @@
 
 use super::auth::{prelude, Access};
 use super::error::ApiError;
+use super::query::Params;
+use super::render::{instances, master_times, minimal_cancelled, render, HORIZON_DAYS};
 use super::state::{random_token, Calendar, GoogleState, PageState, StoredEvent, SyncCursor};
-use super::store::{instances, minimal_cancelled, render, HORIZON_DAYS};
-use super::when::{parse_query_time, parse_tz};
+use super::when::parse_tz;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-
-const MAX_RESULTS: usize = 2500;
-const DEFAULT_MAX_RESULTS: usize = 250;
-/// Parameters Google refuses next to `syncToken`.
-const NOT_WITH_SYNC: &[&str] = &[
-    "iCalUID",
-    "orderBy",
-    "privateExtendedProperty",
-    "sharedExtendedProperty",
-    "q",
-    "timeMin",
-    "timeMax",
-    "updatedMin",
-];
-
-#[derive(Debug, Default)]
-struct Params {
-    max_results: usize,
-    page_token: Option<String>,
-    sync_token: Option<String>,
-    single_events: bool,
-    show_deleted: Option<bool>,
-    time_min: Option<DateTime<Utc>>,
-    time_max: Option<DateTime<Utc>>,
-    order_by: Option<String>,
-    q: Option<String>,
-    ical_uid: Option<String>,
-    updated_min: Option<DateTime<Utc>>,
-    private_props: Vec<(String, String)>,
-    shared_props: Vec<(String, String)>,
-    fingerprint: String,
-}
-
-fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
-    match v {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(ApiError::invalid_param(name, format!("Invalid value for {name}: {v}"))),
-    }
-}
-
-fn parse_prop(name: &str, v: &str) -> Result<(String, String), ApiError> {
-    v.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| ApiError::invalid_param(name, format!("Invalid {name} value: {v}")))
-}
-
-impl Params {
-    fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
-        let mut p = Params { max_results: DEFAULT_MAX_RESULTS, ..Default::default() };
-        for (k, v) in pairs {
-            match k.as_str() {
-                "maxResults" => {
-                    let n: i64 = v.parse().map_err(|_| {
-                        ApiError::invalid_param("maxResults", format!("Invalid value '{v}'. Values must be within the range: [1, 2500]"))
-                    })?;
-                    if n < 1 {
-                        return Err(ApiError::invalid_param("maxResults", format!("Invalid value '{v}'. Values must be within the range: [1, 2500]")));
-                    }
-                    p.max_results = usize::try_from(n).unwrap_or(MAX_RESULTS).min(MAX_RESULTS);
-                }
-                "pageToken" => p.page_token = Some(v.clone()),
-                "syncToken" => p.sync_token = Some(v.clone()),
-                "singleEvents" => p.single_events = parse_bool(k, v)?,
-                "showDeleted" => p.show_deleted = Some(parse_bool(k, v)?),
-                "timeMin" => p.time_min = Some(parse_query_time(k, v)?),
-                "timeMax" => p.time_max = Some(parse_query_time(k, v)?),
-                "updatedMin" => p.updated_min = Some(parse_query_time(k, v)?),
-                "orderBy" => {
-                    if !matches!(v.as_str(), "startTime" | "updated") {
-                        return Err(ApiError::invalid_param("orderBy", format!("Invalid value for orderBy: {v}")));
-                    }
-                    p.order_by = Some(v.clone());
-                }
-                "q" => p.q = Some(v.to_lowercase()),
-                "iCalUID" => p.ical_uid = Some(v.clone()),
-                "privateExtendedProperty" => p.private_props.push(parse_prop(k, v)?),
-                "sharedExtendedProperty" => p.shared_props.push(parse_prop(k, v)?),
-                _ => {}
-            }
-        }
-        let mut bound: Vec<String> = pairs
-            .iter()
-            .filter(|(k, _)| k != "pageToken" && k != "maxResults")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        bound.sort();
-        p.fingerprint = bound.join("&");
-        if let Some(_token) = &p.sync_token {
-            if let Some((k, _)) = pairs.iter().find(|(k, _)| NOT_WITH_SYNC.contains(&k.as_str())) {
-                return Err(ApiError::invalid_param(
-                    k,
-                    "Sync token cannot be used with other request restrictions.",
-                ));
-            }
-            if p.show_deleted == Some(false) {
-                return Err(ApiError::invalid_param(
-                    "showDeleted",
-                    "showDeleted cannot be false when a sync token is used.",
-                ));
-            }
-        }
-        if p.order_by.as_deref() == Some("startTime") && !p.single_events {
-            return Err(ApiError::invalid_param(
-                "orderBy",
-                "The requested ordering is not available for the particular query.",
-            ));
-        }
-        if let (Some(a), Some(b)) = (p.time_min, p.time_max) {
-            if b <= a {
-                return Err(ApiError::time_range_empty());
-            }
-        }
-        Ok(p)
-    }
-}
 
 struct Row {
     start: DateTime<Utc>,
@@ -147,7 +32,12 @@ fn text_matches(ev: &StoredEvent, client: &str, p: &Params) -> bool {
                 hay.push(' ');
             }
         }
-        for a in body.get("attendees").and_then(Value::as_array).into_iter().flatten() {
+        for a in body
+            .get("attendees")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(e) = a.get("email").and_then(Value::as_str) {
                 hay.push_str(&e.to_lowercase());
                 hay.push(' ');
@@ -163,9 +53,10 @@ fn text_matches(ev: &StoredEvent, client: &str, p: &Params) -> bool {
         }
     }
     let private = ev.private.get(client);
-    let private_ok = p.private_props.iter().all(|(k, v)| {
-        private.and_then(|m| m.get(k)).and_then(Value::as_str) == Some(v.as_str())
-    });
+    let private_ok = p
+        .private_props
+        .iter()
+        .all(|(k, v)| private.and_then(|m| m.get(k)).and_then(Value::as_str) == Some(v.as_str()));
     let shared_ok = p.shared_props.iter().all(|(k, v)| {
         body.get("extendedProperties")
             .and_then(|e| e.get("shared"))
@@ -186,7 +77,12 @@ fn full_listing(cal: &Calendar, client: &str, p: &Params, now: DateTime<Utc>) ->
     let with_deleted = p.show_deleted.unwrap_or(false) || p.updated_min.is_some();
     let mut rows = Vec::new();
     for ev in cal.events.values() {
-        let updated = ev.body.get("updated").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let updated = ev
+            .body
+            .get("updated")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if !text_matches(ev, client, p) {
             continue;
         }
@@ -195,14 +91,25 @@ fn full_listing(cal: &Calendar, client: &str, p: &Params, now: DateTime<Utc>) ->
                 continue;
             }
         }
-        let id = ev.body.get("id").and_then(Value::as_str).unwrap_or_default();
+        let id = ev
+            .body
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let cancelled = ev.body.get("status").and_then(Value::as_str) == Some("cancelled");
-        let Some((s, e)) = super::store::master_times(ev) else { continue };
+        let Some((s, e)) = master_times(ev) else {
+            continue;
+        };
         let (start, end) = (s.instant(tz), e.instant(tz));
         if ev.deleted {
             if with_deleted {
                 let value = minimal_cancelled(id, &ev.body["etag"]);
-                rows.push(Row { start, updated, order: (ev.order, start), value });
+                rows.push(Row {
+                    start,
+                    updated,
+                    order: (ev.order, start),
+                    value,
+                });
             }
             continue;
         }
@@ -218,40 +125,77 @@ fn full_listing(cal: &Calendar, client: &str, p: &Params, now: DateTime<Utc>) ->
                         continue;
                     }
                     let order = (ev.order, inst.start);
-                    rows.push(Row { start: inst.start, updated: updated.clone(), order, value: inst.value });
+                    rows.push(Row {
+                        start: inst.start,
+                        updated: updated.clone(),
+                        order,
+                        value: inst.value,
+                    });
                 }
                 continue;
             }
-            if !shown.iter().any(|i| !i.cancelled && in_window(p, i.start, i.end)) {
+            if !shown
+                .iter()
+                .any(|i| !i.cancelled && in_window(p, i.start, i.end))
+            {
                 continue;
             }
         } else if !in_window(p, start, end) {
             continue;
         }
-        rows.push(Row { start, updated, order: (ev.order, start), value: render(ev, client) });
+        rows.push(Row {
+            start,
+            updated,
+            order: (ev.order, start),
+            value: render(ev, client),
+        });
     }
     match p.order_by.as_deref() {
         Some("startTime") => rows.sort_by(|a, b| a.start.cmp(&b.start).then(a.order.cmp(&b.order))),
-        Some("updated") => rows.sort_by(|a, b| a.updated.cmp(&b.updated).then(a.order.cmp(&b.order))),
-        _ => rows.sort_by(|a, b| a.order.cmp(&b.order)),
+        Some("updated") => {
+            rows.sort_by(|a, b| a.updated.cmp(&b.updated).then(a.order.cmp(&b.order)))
+        }
+        _ => rows.sort_by_key(|r| r.order),
     }
     rows.into_iter().map(|r| r.value).collect()
 }
 
-fn changes_since(cal: &Calendar, client: &str, watermark: u64, single: bool, now: DateTime<Utc>) -> Vec<Value> {
+fn changes_since(
+    cal: &Calendar,
+    client: &str,
+    watermark: u64,
+    single: bool,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
     let tz: Tz = parse_tz(&cal.time_zone).unwrap_or(chrono_tz::UTC);
     let horizon = now + Duration::days(HORIZON_DAYS);
-    let mut changed: Vec<&StoredEvent> = cal.events.values().filter(|e| e.change_seq > watermark).collect();
+    let mut changed: Vec<&StoredEvent> = cal
+        .events
+        .values()
+        .filter(|e| e.change_seq > watermark)
+        .collect();
     changed.sort_by_key(|e| e.change_seq);
     let mut out = Vec::new();
     for ev in changed {
-        let id = ev.body.get("id").and_then(Value::as_str).unwrap_or_default();
+        let id = ev
+            .body
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let etag = ev.body.get("etag").cloned().unwrap_or(Value::Null);
         let is_series = ev.body.contains_key("recurrence");
         if single && (is_series || !ev.prior_instances.is_empty()) {
-            let current = if is_series && !ev.deleted { instances(ev, client, tz, horizon) } else { Vec::new() };
+            let current = if is_series && !ev.deleted {
+                instances(ev, client, tz, horizon)
+            } else {
+                Vec::new()
+            };
             let current_ids: BTreeSet<&str> = current.iter().map(|s| s.id.as_str()).collect();
-            for gone in ev.prior_instances.iter().filter(|i| !current_ids.contains(i.as_str())) {
+            for gone in ev
+                .prior_instances
+                .iter()
+                .filter(|i| !current_ids.contains(i.as_str()))
+            {
                 let mut v = minimal_cancelled(gone, &etag);
                 v["recurringEventId"] = json!(id);
                 out.push(v);
@@ -261,7 +205,11 @@ fn changes_since(cal: &Calendar, client: &str, watermark: u64, single: bool, now
                 continue;
             }
         }
-        out.push(if ev.deleted { minimal_cancelled(id, &etag) } else { render(ev, client) });
+        out.push(if ev.deleted {
+            minimal_cancelled(id, &etag)
+        } else {
+            render(ev, client)
+        });
     }
     out
 }
@@ -274,7 +222,9 @@ pub(crate) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let caller = prelude(&req, &st, Access::Read).await?;
     let cal_id = caller.calendar(&path)?;
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
     let mut inner = st.lock();
     *inner.list_calls.entry(cal_id.clone()).or_default() += 1;
     let p = Params::parse(&pairs)?;
@@ -285,7 +235,11 @@ pub(crate) async fn list(
         let page = inner
             .pages
             .get(token)
-            .filter(|s| s.calendar == cal_id && s.client_id == caller.client_id && s.fingerprint == p.fingerprint)
+            .filter(|s| {
+                s.calendar == cal_id
+                    && s.client_id == caller.client_id
+                    && s.fingerprint == p.fingerprint
+            })
             .cloned()
             .ok_or_else(|| ApiError::invalid_param("pageToken", "Invalid page token value."))?;
         if let Some(sync) = &p.sync_token {
@@ -294,11 +248,23 @@ pub(crate) async fn list(
         page
     } else {
         let cal = inner.calendar_mut(&cal_id).clone();
-        let then_sync = SyncCursor { calendar: cal_id.clone(), watermark: cal.seq, single_events: p.single_events, epoch };
+        let then_sync = SyncCursor {
+            calendar: cal_id.clone(),
+            watermark: cal.seq,
+            single_events: p.single_events,
+            epoch,
+        };
         let items = match &p.sync_token {
             Some(sync) => {
-                let cursor = check_sync_token(&inner.sync_tokens, sync, &cal_id, p.single_events, epoch)?;
-                changes_since(&cal, &caller.client_id, cursor.watermark, p.single_events, now)
+                let cursor =
+                    check_sync_token(&inner.sync_tokens, sync, &cal_id, p.single_events, epoch)?;
+                changes_since(
+                    &cal,
+                    &caller.client_id,
+                    cursor.watermark,
+                    p.single_events,
+                    now,
+                )
             }
             None => full_listing(&cal, &caller.client_id, &p, now),
         };
@@ -312,7 +278,11 @@ pub(crate) async fn list(
         }
     };
     let end = (page.offset + page_size).min(page.items.len());
-    let items: Vec<Value> = page.items.get(page.offset..end).unwrap_or_default().to_vec();
+    let items: Vec<Value> = page
+        .items
+        .get(page.offset..end)
+        .unwrap_or_default()
+        .to_vec();
     let cal = inner.calendar_mut(&cal_id);
     let mut out = json!({
         "kind": "calendar#events",
@@ -327,7 +297,13 @@ pub(crate) async fn list(
     });
     if end < page.items.len() {
         let token = random_token(40);
-        inner.pages.insert(token.clone(), PageState { offset: end, ..page });
+        inner.pages.insert(
+            token.clone(),
+            PageState {
+                offset: end,
+                ..page
+            },
+        );
         out["nextPageToken"] = json!(token);
     } else {
         out["nextSyncToken"] = json!(inner.sync_token_for(page.then_sync));

@@ -12,7 +12,7 @@
 //!   to `redirect_uri?state=…&code=…&scope=…` for the user in `login_hint` (default
 //!   `agent@example.com`). Unknown client and other request errors → a 400 HTML page.
 //! - `POST /token` — form-encoded only (JSON → 400 `invalid_request`); client id and
-//!   secret in the form (HTTP Basic is not accepted). `authorization_code` (single-use
+//!   secret in the form or as HTTP Basic. `authorization_code` (single-use
 //!   code, 10 minutes, same `redirect_uri`) and `refresh_token` grants; bad client → 401
 //!   `invalid_client`; revoked/unknown refresh token → 400 `invalid_grant`
 //!   "Token has been expired or revoked.". A refresh grant never returns a new refresh
@@ -20,7 +20,17 @@
 //! - `/calendar/v3/calendars/{calendarId}/events` — list (GET), insert (POST);
 //!   `…/events/{eventId}` — get, patch, update (PUT), delete; `…/events/watch`;
 //!   `POST /calendar/v3/channels/stop`.
-//! - `/_sandbox/*` — not Google: coworker writes and inspection for the demo.
+//! - `/_sandbox/*` — not Google, no auth, for the demo: `POST|GET
+//!   /_sandbox/calendars/{cal}/events`, `PATCH|DELETE …/events/{id}` (writes as a
+//!   coworker, pushing like any change), `GET /_sandbox/channels`, `GET
+//!   /_sandbox/deliveries`, `POST /_sandbox/clock/advance {"seconds"}`, `POST
+//!   /_sandbox/sync-tokens/invalidate`, `POST /_sandbox/access-tokens/expire`, `POST
+//!   /_sandbox/users/{user}/revoke`, `POST /_sandbox/faults` (a [`Fault`] as JSON).
+//!
+//! Tests drive the same through [`GoogleState`] (`insert_event`, `patch_event`,
+//! `delete_event`, `inject`, `set_latency`, `advance_clock`, `expire_access_tokens`,
+//! `revoke_refresh_tokens`, `invalidate_sync_tokens`, `list_calls`, `channels`,
+//! `deliveries`, `wait_for_deliveries`, ...).
 //!
 //! # Faithful points
 //! - Bearer tokens expire after `access_token_ttl` of sandbox time; missing, unknown or
@@ -93,7 +103,9 @@ mod handle;
 mod list;
 mod oauth;
 mod push;
+mod query;
 mod recurrence;
+mod render;
 mod state;
 mod store;
 mod when;
@@ -148,6 +160,8 @@ impl Default for GoogleSandboxConfig {
 /// A running sandbox. Dropping it without `stop` leaves the server to die with the runtime.
 pub struct GoogleSandbox {
     addr: SocketAddr,
+    client_id: String,
+    client_secret: String,
     state: GoogleState,
     server: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -160,13 +174,25 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/calendar/v3")
                 .route("/channels/stop", web::post().to(channels::stop))
-                .route("/calendars/{cal}/events/watch", web::post().to(channels::watch))
+                .route(
+                    "/calendars/{cal}/events/watch",
+                    web::post().to(channels::watch),
+                )
                 .route("/calendars/{cal}/events", web::get().to(list::list))
                 .route("/calendars/{cal}/events", web::post().to(events::insert))
                 .route("/calendars/{cal}/events/{id}", web::get().to(events::get))
-                .route("/calendars/{cal}/events/{id}", web::patch().to(events::patch))
-                .route("/calendars/{cal}/events/{id}", web::put().to(events::update))
-                .route("/calendars/{cal}/events/{id}", web::delete().to(events::delete))
+                .route(
+                    "/calendars/{cal}/events/{id}",
+                    web::patch().to(events::patch),
+                )
+                .route(
+                    "/calendars/{cal}/events/{id}",
+                    web::put().to(events::update),
+                )
+                .route(
+                    "/calendars/{cal}/events/{id}",
+                    web::delete().to(events::delete),
+                )
                 .default_service(web::to(|| async {
                     HttpResponse::NotFound().json(error::ApiError::not_found().body())
                 })),
@@ -189,11 +215,14 @@ impl GoogleSandbox {
             push_timeout: cfg.push_timeout,
             allowed_redirect_uris: cfg.allowed_redirect_uris,
         };
+        let (client_id, client_secret) = (cfg.client_id.clone(), cfg.client_secret.clone());
         let mut inner = Inner::new(settings, cfg.client_id, cfg.client_secret);
         inner.api_base = format!("http://{addr}/calendar/v3");
         let state = GoogleState {
             inner: Arc::new(Mutex::new(inner)),
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             rt: tokio::runtime::Handle::current(),
         };
         let data = web::Data::new(state.clone());
@@ -205,7 +234,14 @@ impl GoogleSandbox {
         let handle = server.handle();
         let task = tokio::spawn(server);
         tracing::info!(%addr, "google sandbox listening");
-        Ok(Self { addr, state, server: handle, task })
+        Ok(Self {
+            addr,
+            client_id,
+            client_secret,
+            state,
+            server: handle,
+            task,
+        })
     }
 
     pub fn base_url(&self) -> String {
@@ -222,6 +258,15 @@ impl GoogleSandbox {
 
     pub fn token_url(&self) -> String {
         format!("{}/token", self.base_url())
+    }
+
+    /// The OAuth client the sandbox knows (more via `GoogleState::register_client`).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn client_secret(&self) -> &str {
+        &self.client_secret
     }
 
     pub fn state(&self) -> GoogleState {

@@ -40,46 +40,80 @@ pub(crate) async fn consent(
         return error_page(400, "invalid_client", "The OAuth client was not found.");
     };
     let Some(redirect) = get("redirect_uri") else {
-        return error_page(400, "invalid_request", "Missing required parameter: redirect_uri");
+        return error_page(
+            400,
+            "invalid_request",
+            "Missing required parameter: redirect_uri",
+        );
     };
-    let redirect_ok = url::Url::parse(redirect)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.fragment().is_none());
+    let redirect_ok = url::Url::parse(redirect).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.fragment().is_none()
+    });
     let Some(mut target) = redirect_ok else {
-        return error_page(400, "invalid_request", "Invalid parameter value for redirect_uri");
+        return error_page(
+            400,
+            "invalid_request",
+            "Invalid parameter value for redirect_uri",
+        );
     };
     let allowed = &inner.settings.allowed_redirect_uris;
     if !allowed.is_empty() && !allowed.iter().any(|a| a == redirect) {
         return error_page(400, "redirect_uri_mismatch", "The redirect URI in the request does not match the ones authorized for the OAuth client.");
     }
     if get("response_type") != Some("code") {
-        return error_page(400, "unsupported_response_type", "response_type must be code");
+        return error_page(
+            400,
+            "unsupported_response_type",
+            "response_type must be code",
+        );
     }
     let Some(scope) = get("scope") else {
         return error_page(400, "invalid_request", "Missing required parameter: scope");
     };
-    let scopes: Vec<String> = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let scopes: Vec<String> = scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     if scopes.is_empty() || scopes.iter().any(|s| !is_known_scope(s)) {
         return error_page(400, "invalid_scope", "Some requested scopes were invalid.");
     }
     let Some(state) = get("state") else {
-        return error_page(400, "invalid_request", "The sandbox requires a state parameter (CSRF protection).");
+        return error_page(
+            400,
+            "invalid_request",
+            "The sandbox requires a state parameter (CSRF protection).",
+        );
     };
     let offline = match get("access_type").unwrap_or("online") {
         "offline" => true,
         "online" => false,
         _ => return error_page(400, "invalid_request", "Invalid access_type"),
     };
-    let prompts: Vec<&str> = get("prompt").unwrap_or_default().split(' ').filter(|p| !p.is_empty()).collect();
-    if prompts.iter().any(|p| !matches!(*p, "none" | "consent" | "select_account")) {
+    let prompts: Vec<&str> = get("prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !matches!(*p, "none" | "consent" | "select_account"))
+    {
         return error_page(400, "invalid_request", "Invalid prompt");
     }
     if inner.deny_next_consent {
         inner.deny_next_consent = false;
-        target.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", state);
-        return HttpResponse::Found().insert_header(("Location", target.to_string())).finish();
+        target
+            .query_pairs_mut()
+            .append_pair("error", "access_denied")
+            .append_pair("state", state);
+        return HttpResponse::Found()
+            .insert_header(("Location", target.to_string()))
+            .finish();
     }
-    let user = get("login_hint").unwrap_or(DEFAULT_USER).to_ascii_lowercase();
+    let user = get("login_hint")
+        .unwrap_or(DEFAULT_USER)
+        .to_ascii_lowercase();
     inner.calendar_mut(&user);
     let key = (user.clone(), client_id.to_owned());
     let first_grant = !inner.grants.contains_key(&key);
@@ -102,25 +136,65 @@ pub(crate) async fn consent(
             expires,
         },
     );
-    target.query_pairs_mut().append_pair("state", state).append_pair("code", &code).append_pair("scope", scope);
-    HttpResponse::Found().insert_header(("Location", target.to_string())).finish()
+    target
+        .query_pairs_mut()
+        .append_pair("state", state)
+        .append_pair("code", &code)
+        .append_pair("scope", scope);
+    HttpResponse::Found()
+        .insert_header(("Location", target.to_string()))
+        .finish()
+}
+
+/// Client credentials sent as HTTP Basic (RFC 6749 §2.3.1: each part form-encoded).
+fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+    use base64::Engine;
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    let encoded = header.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let unescape = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((unescape(id), unescape(secret)))
 }
 
 /// POST /token
-pub(crate) async fn token(st: web::Data<GoogleState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub(crate) async fn token(
+    st: web::Data<GoogleState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let ctype = req
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !ctype.starts_with("application/x-www-form-urlencoded") {
-        return token_error(400, "invalid_request", "Request must be application/x-www-form-urlencoded.");
+        return token_error(
+            400,
+            "invalid_request",
+            "Request must be application/x-www-form-urlencoded.",
+        );
     }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let get = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let basic = basic_credentials(&req);
     let mut inner = st.lock();
-    let (Some(client_id), Some(secret)) = (get("client_id"), get("client_secret")) else {
-        return token_error(400, "invalid_request", "Missing required parameter: client_id or client_secret");
+    let from_form = get("client_id").zip(get("client_secret"));
+    let from_header = basic.as_ref().map(|(i, s)| (i.as_str(), s.as_str()));
+    let (Some(client_id), Some(secret)) = from_form.or(from_header).unzip() else {
+        return token_error(
+            400,
+            "invalid_request",
+            "Missing required parameter: client_id or client_secret",
+        );
     };
     if inner.clients.get(client_id).map(String::as_str) != Some(secret) {
         return token_error(401, "invalid_client", "Unauthorized");
@@ -135,7 +209,11 @@ pub(crate) async fn token(st: web::Data<GoogleState>, req: HttpRequest, body: we
                 return token_error(400, "invalid_request", "Missing required parameter: code");
             };
             let Some(redirect) = get("redirect_uri") else {
-                return token_error(400, "invalid_request", "Missing required parameter: redirect_uri");
+                return token_error(
+                    400,
+                    "invalid_request",
+                    "Missing required parameter: redirect_uri",
+                );
             };
             // Codes are single use: whatever happens next, this one is spent.
             let Some(grant) = inner.codes.remove(code) else {
@@ -180,14 +258,20 @@ pub(crate) async fn token(st: web::Data<GoogleState>, req: HttpRequest, body: we
         }
         Some("refresh_token") => {
             let Some(refresh) = get("refresh_token") else {
-                return token_error(400, "invalid_request", "Missing required parameter: refresh_token");
+                return token_error(
+                    400,
+                    "invalid_request",
+                    "Missing required parameter: refresh_token",
+                );
             };
             let max_age = inner.settings.refresh_token_ttl;
             let valid = inner.refresh_tokens.get(refresh).filter(|r| {
                 !r.revoked
                     && r.client_id == client_id
                     && max_age.is_none_or(|age| {
-                        r.issued + Duration::seconds(i64::try_from(age.as_secs()).unwrap_or(i64::MAX)) > now
+                        r.issued
+                            + Duration::seconds(i64::try_from(age.as_secs()).unwrap_or(i64::MAX))
+                            > now
                     })
             });
             let Some(r) = valid.cloned() else {
@@ -209,8 +293,16 @@ pub(crate) async fn token(st: web::Data<GoogleState>, req: HttpRequest, body: we
                 "token_type": "Bearer",
             }))
         }
-        Some(other) => token_error(400, "unsupported_grant_type", &format!("Invalid grant_type: {other}")),
-        None => token_error(400, "invalid_request", "Missing required parameter: grant_type"),
+        Some(other) => token_error(
+            400,
+            "unsupported_grant_type",
+            &format!("Invalid grant_type: {other}"),
+        ),
+        None => token_error(
+            400,
+            "invalid_request",
+            "Missing required parameter: grant_type",
+        ),
     }
 }
 
@@ -245,6 +337,8 @@ pub(crate) fn revoke_grant(inner: &mut super::state::Inner, user: &str, client: 
             r.revoked = true;
         }
     }
-    inner.access_tokens.retain(|_, a| !hit(&a.user, &a.client_id));
+    inner
+        .access_tokens
+        .retain(|_, a| !hit(&a.user, &a.client_id));
     inner.grants.retain(|(u, c), _| !hit(u, c));
 }

@@ -6,8 +6,8 @@
 use super::error::ApiError;
 use super::when::{local_to_utc, parse_tz, When};
 use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
-    Utc, Weekday,
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    Weekday,
 };
 use chrono_tz::Tz;
 use serde_json::Value;
@@ -144,7 +144,10 @@ fn parse_byday(s: &str) -> Result<(i32, Weekday), ApiError> {
     let n = if ord.is_empty() {
         0
     } else {
-        ord.parse::<i32>().ok().filter(|n| *n != 0 && n.abs() <= 5).ok_or_else(bad)?
+        ord.parse::<i32>()
+            .ok()
+            .filter(|n| *n != 0 && n.abs() <= 5)
+            .ok_or_else(bad)?
     };
     Ok((n, wd))
 }
@@ -164,7 +167,10 @@ fn parse_moments(params: &[&str], value: &str) -> Result<Vec<Moment>, ApiError> 
             _ => return Err(bad()),
         }
     }
-    value.split(',').map(|v| parse_moment(tz, v.trim())).collect()
+    value
+        .split(',')
+        .map(|v| parse_moment(tz, v.trim()))
+        .collect()
 }
 
 fn parse_moment(tz: Option<Tz>, v: &str) -> Result<Moment, ApiError> {
@@ -196,7 +202,10 @@ impl Anchor {
             When::At { dt, tz: Some(tz) } => dt.with_timezone(tz).naive_local(),
             When::At { dt, tz: None } => dt.naive_local(),
         };
-        Self { start: start.clone(), local }
+        Self {
+            start: start.clone(),
+            local,
+        }
     }
 
     fn materialise(&self, local: NaiveDateTime) -> When {
@@ -299,7 +308,10 @@ pub(crate) fn expand(
     out.into_iter()
         .map(|w| {
             let cancelled = rec.exdates.iter().any(|m| matches(m, &w));
-            Occurrence { start: w, cancelled }
+            Occurrence {
+                start: w,
+                cancelled,
+            }
         })
         .collect()
 }
@@ -318,7 +330,12 @@ fn period_start_beyond(
         Freq::Yearly => add_months(base.with_day(1), step * 12),
     };
     match first {
-        Some(d) => anchor.materialise(d.and_time(NaiveTime::MIN)).instant(chrono_tz::UTC) > horizon,
+        Some(d) => {
+            anchor
+                .materialise(d.and_time(NaiveTime::MIN))
+                .instant(chrono_tz::UTC)
+                > horizon
+        }
         None => true,
     }
 }
@@ -380,7 +397,11 @@ fn month_weekdays(first: NaiveDate, byday: &[(i32, Weekday)]) -> Vec<NaiveDate> 
         .collect();
     let mut out = Vec::new();
     for (n, wd) in byday {
-        let same: Vec<NaiveDate> = days.iter().copied().filter(|d| d.weekday() == *wd).collect();
+        let same: Vec<NaiveDate> = days
+            .iter()
+            .copied()
+            .filter(|d| d.weekday() == *wd)
+            .collect();
         match *n {
             0 => out.extend(same),
             n if n > 0 => out.extend(usize::try_from(n - 1).ok().and_then(|i| same.get(i))),
@@ -392,3 +413,7 @@ fn month_weekdays(first: NaiveDate, byday: &[(i32, Weekday)]) -> Vec<NaiveDate> 
     }
     out
 }
+
+#[cfg(test)]
+#[path = "recurrence_tests.rs"]
+mod tests;

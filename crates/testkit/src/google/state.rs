@@ -259,7 +259,9 @@ pub struct GoogleState {
 impl GoogleState {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panicking test thread must not wedge every later request.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -4,16 +4,11 @@
 
 use super::error::ApiError;
 use super::recurrence;
+use super::render::{instance_ids, render, HORIZON_DAYS};
 use super::state::{random_event_id, Inner, StoredEvent};
 use super::when::{parse_tz, parse_when, rfc3339_millis, When};
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
-
-/// Instances expanded per series at most, and how far past "now" an open-ended series
-/// is expanded when the query gives no `timeMax`.
-pub(crate) const EXPANSION_LIMIT: usize = 5000;
-pub(crate) const HORIZON_DAYS: i64 = 730;
 
 const READ_ONLY: &[&str] = &[
     "kind",
@@ -66,7 +61,9 @@ pub(crate) fn merge(target: &mut Value, patch: &Value) {
 
 fn is_valid_event_id(id: &str) -> bool {
     (5..=1024).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'v').contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'v').contains(&b))
 }
 
 fn string_map(v: &Value) -> Result<Map<String, Value>, ApiError> {
@@ -114,7 +111,11 @@ fn build(
             }
         }
     }
-    let status = input.get("status").and_then(Value::as_str).unwrap_or("confirmed").to_owned();
+    let status = input
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("confirmed")
+        .to_owned();
     if !["confirmed", "tentative", "cancelled"].contains(&status.as_str()) {
         return Err(ApiError::invalid("Invalid value for: status").at("parameter", "status"));
     }
@@ -123,7 +124,11 @@ fn build(
             return Err(ApiError::invalid("Invalid value for: transparency"));
         }
     }
-    let event_type = input.get("eventType").and_then(Value::as_str).unwrap_or("default").to_owned();
+    let event_type = input
+        .get("eventType")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned();
     if !EVENT_TYPES.contains(&event_type.as_str()) {
         return Err(ApiError::invalid("Invalid event type."));
     }
@@ -154,10 +159,14 @@ fn build(
             recurrence::parse(lines)?;
             // A series needs a named zone so that it keeps its wall-clock time over DST.
             if matches!(start, When::At { tz: None, .. }) {
-                return Err(ApiError::required("Missing time zone definition for start time."));
+                return Err(ApiError::required(
+                    "Missing time zone definition for start time.",
+                ));
             }
             if matches!(end, When::At { tz: None, .. }) {
-                return Err(ApiError::required("Missing time zone definition for end time."));
+                return Err(ApiError::required(
+                    "Missing time zone definition for end time.",
+                ));
             }
         }
     }
@@ -168,7 +177,9 @@ fn build(
             .as_array_mut()
             .ok_or_else(|| ApiError::invalid("Invalid attendees."))?;
         for a in list.iter_mut() {
-            let obj = a.as_object_mut().ok_or_else(|| ApiError::invalid("Invalid attendees."))?;
+            let obj = a
+                .as_object_mut()
+                .ok_or_else(|| ApiError::invalid("Invalid attendees."))?;
             let email = obj
                 .get("email")
                 .and_then(Value::as_str)
@@ -183,7 +194,11 @@ fn build(
     }
     let organizer = match (writer.coworker, input.remove("organizer"), prior) {
         (true, Some(Value::Object(mut o)), _) => {
-            let email = o.get("email").and_then(Value::as_str).unwrap_or(cal_id).to_owned();
+            let email = o
+                .get("email")
+                .and_then(Value::as_str)
+                .unwrap_or(cal_id)
+                .to_owned();
             o.remove("self");
             if email.eq_ignore_ascii_case(cal_id) {
                 o.insert("self".into(), json!(true));
@@ -207,12 +222,20 @@ fn build(
     let sequence = prior
         .and_then(|p| p.body.get("sequence").and_then(Value::as_u64))
         .map_or(0, |s| s + 1);
-    input.entry("reminders").or_insert(json!({"useDefault": true}));
+    input
+        .entry("reminders")
+        .or_insert(json!({"useDefault": true}));
     input.insert("kind".into(), json!("calendar#event"));
-    input.insert("etag".into(), json!(format!("\"{}{:04}\"", now.timestamp_micros(), seq % 10_000)));
+    input.insert(
+        "etag".into(),
+        json!(format!("\"{}{:04}\"", now.timestamp_micros(), seq % 10_000)),
+    );
     input.insert("id".into(), json!(id));
     input.insert("status".into(), json!(status));
-    input.insert("htmlLink".into(), json!(format!("https://www.google.com/calendar/event?eid={id}")));
+    input.insert(
+        "htmlLink".into(),
+        json!(format!("https://www.google.com/calendar/event?eid={id}")),
+    );
     input.insert("created".into(), created);
     input.insert("updated".into(), json!(rfc3339_millis(now)));
     input.insert("creator".into(), organizer.clone());
@@ -220,7 +243,10 @@ fn build(
     input.insert("iCalUID".into(), ical);
     input.insert("sequence".into(), json!(sequence));
     input.insert("eventType".into(), json!(event_type));
-    Ok(Built { body: input, private })
+    Ok(Built {
+        body: input,
+        private,
+    })
 }
 
 impl Inner {
@@ -291,7 +317,10 @@ impl Inner {
         let built = build(cal_id, event_id, merged, Some(existing), writer, now, seq)?;
         let old_ids = instance_ids(existing, tz, horizon);
         cal.seq = seq;
-        let ev = cal.events.get_mut(event_id).ok_or_else(ApiError::not_found)?;
+        let ev = cal
+            .events
+            .get_mut(event_id)
+            .ok_or_else(ApiError::not_found)?;
         ev.prior_instances.extend(old_ids);
         ev.body = built.body;
         ev.change_seq = seq;
@@ -309,7 +338,10 @@ impl Inner {
         let cal = self.calendar_mut(cal_id);
         let tz = parse_tz(&cal.time_zone).unwrap_or(chrono_tz::UTC);
         let seq = cal.seq + 1;
-        let ev = cal.events.get_mut(event_id).ok_or_else(ApiError::not_found)?;
+        let ev = cal
+            .events
+            .get_mut(event_id)
+            .ok_or_else(ApiError::not_found)?;
         if ev.deleted {
             return Err(ApiError::deleted());
         }
@@ -319,87 +351,11 @@ impl Inner {
         ev.change_seq = seq;
         ev.body.insert("status".into(), json!("cancelled"));
         ev.body.insert("updated".into(), json!(rfc3339_millis(now)));
-        ev.body
-            .insert("etag".into(), json!(format!("\"{}{:04}\"", now.timestamp_micros(), seq % 10_000)));
+        ev.body.insert(
+            "etag".into(),
+            json!(format!("\"{}{:04}\"", now.timestamp_micros(), seq % 10_000)),
+        );
         cal.seq = seq;
         Ok(())
     }
-}
-
-/// The event as `client` sees it: the shared body plus that client's private properties.
-pub(crate) fn render(ev: &StoredEvent, client: &str) -> Value {
-    let mut body = ev.body.clone();
-    if let Some(p) = ev.private.get(client).filter(|m| !m.is_empty()) {
-        let ext = body.entry("extendedProperties").or_insert(json!({}));
-        ext["private"] = Value::Object(p.clone());
-    }
-    Value::Object(body)
-}
-
-/// What Google returns for a deleted event in incremental results.
-pub(crate) fn minimal_cancelled(id: &str, etag: &Value) -> Value {
-    json!({"kind": "calendar#event", "etag": etag, "id": id, "status": "cancelled"})
-}
-
-pub(crate) fn master_times(ev: &StoredEvent) -> Option<(When, When)> {
-    let start = parse_when(ev.body.get("start"), "start").ok()?;
-    let end = parse_when(ev.body.get("end"), "end").ok()?;
-    Some((start, end))
-}
-
-/// One instance of a series (or the single event itself) with its interval.
-pub(crate) struct Shown {
-    pub id: String,
-    pub value: Value,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub cancelled: bool,
-}
-
-/// Expands a series master into its instances as `client` sees them.
-pub(crate) fn instances(ev: &StoredEvent, client: &str, tz: Tz, horizon: DateTime<Utc>) -> Vec<Shown> {
-    let (Some(lines), Some((start, end))) = (ev.body.get("recurrence"), master_times(ev)) else {
-        return Vec::new();
-    };
-    let Ok(rec) = recurrence::parse(lines) else {
-        return Vec::new();
-    };
-    let master_id = ev.body.get("id").and_then(Value::as_str).unwrap_or_default();
-    let etag = ev.body.get("etag").cloned().unwrap_or(Value::Null);
-    let span = end.instant(tz) - start.instant(tz);
-    let mut base = render(ev, client);
-    if let Value::Object(m) = &mut base {
-        m.remove("recurrence");
-    }
-    recurrence::expand(&rec, &start, horizon, EXPANSION_LIMIT)
-        .into_iter()
-        .map(|occ| {
-            let id = format!("{master_id}_{}", occ.start.instance_suffix());
-            let s = occ.start.instant(tz);
-            let end_when = match &occ.start {
-                When::Date(d) => When::Date(*d + Duration::days(span.num_days())),
-                When::At { dt, tz: z } => When::At { dt: *dt + span, tz: *z },
-            };
-            let original = occ.start.to_json();
-            let value = if occ.cancelled {
-                let mut v = minimal_cancelled(&id, &etag);
-                v["recurringEventId"] = json!(master_id);
-                v["originalStartTime"] = original;
-                v
-            } else {
-                let mut v = base.clone();
-                v["id"] = json!(id);
-                v["recurringEventId"] = json!(master_id);
-                v["originalStartTime"] = original;
-                v["start"] = occ.start.to_json();
-                v["end"] = end_when.to_json();
-                v
-            };
-            Shown { id, value, start: s, end: s + span, cancelled: occ.cancelled }
-        })
-        .collect()
-}
-
-fn instance_ids(ev: &StoredEvent, tz: Tz, horizon: DateTime<Utc>) -> Vec<String> {
-    instances(ev, "", tz, horizon).into_iter().map(|s| s.id).collect()
 }

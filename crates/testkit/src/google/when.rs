@@ -11,7 +11,10 @@ pub(crate) enum When {
     /// All-day: a calendar date (for `end`, exclusive).
     Date(NaiveDate),
     /// A moment, with the zone it was written in when one was named.
-    At { dt: DateTime<FixedOffset>, tz: Option<Tz> },
+    At {
+        dt: DateTime<FixedOffset>,
+        tz: Option<Tz>,
+    },
 }
 
 impl When {
@@ -97,7 +100,9 @@ pub(crate) fn parse_when(value: Option<&Value>, which: &str) -> Result<When, Api
         ))),
         (None, None) => Err(ApiError::required(format!("Missing {which} time."))),
         (Some(d), None) => {
-            let d = d.as_str().and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
+            let d = d
+                .as_str()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
             d.map(When::Date)
                 .ok_or_else(|| ApiError::invalid(format!("Invalid {which} time.")))
         }

@@ -26,7 +26,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             .route("/users/{upn}/events/{id}", web::patch().to(update_event))
             .route("/users/{upn}/events/{id}", web::delete().to(delete_event))
             .route("/subscriptions", web::get().to(subscriptions))
-            .route("/subscriptions/{id}/lifecycle/{event}", web::post().to(lifecycle))
+            .route(
+                "/subscriptions/{id}/lifecycle/{event}",
+                web::post().to(lifecycle),
+            )
             .route("/deliveries", web::get().to(deliveries))
             .route("/clock/advance", web::post().to(advance_clock))
             .route("/faults/throttle", web::post().to(throttle))
@@ -43,7 +46,10 @@ async fn create_event(
     Ok(HttpResponse::Created().json(json!({ "id": id })))
 }
 
-async fn get_event(shared: web::Data<Shared>, p: web::Path<(String, String)>) -> Result<HttpResponse, GraphError> {
+async fn get_event(
+    shared: web::Data<Shared>,
+    p: web::Path<(String, String)>,
+) -> Result<HttpResponse, GraphError> {
     handle(shared)
         .get_event(&p.0, &p.1)
         .map(|v| HttpResponse::Ok().json(v))
@@ -59,7 +65,10 @@ async fn update_event(
     Ok(HttpResponse::Ok().json(json!({ "id": p.1 })))
 }
 
-async fn delete_event(shared: web::Data<Shared>, p: web::Path<(String, String)>) -> Result<HttpResponse, GraphError> {
+async fn delete_event(
+    shared: web::Data<Shared>,
+    p: web::Path<(String, String)>,
+) -> Result<HttpResponse, GraphError> {
     handle(shared).delete_event(&p.0, &p.1)?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -73,7 +82,10 @@ async fn subscriptions(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "value": value }))
 }
 
-async fn lifecycle(shared: web::Data<Shared>, p: web::Path<(String, String)>) -> Result<HttpResponse, GraphError> {
+async fn lifecycle(
+    shared: web::Data<Shared>,
+    p: web::Path<(String, String)>,
+) -> Result<HttpResponse, GraphError> {
     let status = handle(shared).send_lifecycle(&p.0, &p.1).await?;
     Ok(HttpResponse::Ok().json(json!({ "endpointStatus": status })))
 }
@@ -98,7 +110,10 @@ async fn deliveries(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "value": value }))
 }
 
-async fn advance_clock(shared: web::Data<Shared>, q: web::Query<HashMap<String, u64>>) -> HttpResponse {
+async fn advance_clock(
+    shared: web::Data<Shared>,
+    q: web::Query<HashMap<String, u64>>,
+) -> HttpResponse {
     let secs = q.get("seconds").copied().unwrap_or(0);
     let state = handle(shared);
     state.advance_clock(Duration::from_secs(secs));

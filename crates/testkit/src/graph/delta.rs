@@ -14,7 +14,9 @@ use super::error::GraphError;
 use super::oauth::{authenticate, Need};
 use super::state::{lock, Shared};
 use super::tz;
-use super::view::{calendar_view, parse_expand, render_delta_item, render_removed, Instance, RenderOpts};
+use super::view::{
+    calendar_view, parse_expand, render_delta_item, render_removed, Instance, RenderOpts,
+};
 
 #[derive(Debug, Clone)]
 pub enum RoundItem {
@@ -70,9 +72,15 @@ fn prefer(req: &HttpRequest) -> Prefer {
         max_page_size: None,
         zone: None,
     };
-    for value in req.headers().get_all("prefer").filter_map(|v| v.to_str().ok()) {
+    for value in req
+        .headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+    {
         for part in value.split(',') {
-            let Some((k, v)) = part.trim().split_once('=') else { continue };
+            let Some((k, v)) = part.trim().split_once('=') else {
+                continue;
+            };
             let v = v.trim().trim_matches('"');
             match k.trim().to_ascii_lowercase().as_str() {
                 "odata.maxpagesize" => p.max_page_size = v.parse().ok().filter(|n| *n > 0),
@@ -99,7 +107,11 @@ pub async fn delta_calendar(
     delta(&shared, &req, Some(calendar.as_str()))
 }
 
-fn delta(shared: &Shared, req: &HttpRequest, calendar: Option<&str>) -> Result<HttpResponse, GraphError> {
+fn delta(
+    shared: &Shared,
+    req: &HttpRequest,
+    calendar: Option<&str>,
+) -> Result<HttpResponse, GraphError> {
     let principal = authenticate(shared, req, Need::CalendarsRead)?;
     shared.delta_calls.fetch_add(1, Ordering::SeqCst);
     let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
@@ -143,11 +155,22 @@ fn delta(shared: &Shared, req: &HttpRequest, calendar: Option<&str>) -> Result<H
             .delta
             .get(&token)
             .filter(|s| s.user_id == principal.user_id)
-            .filter(|s| now - s.created < chrono::Duration::from_std(shared.cfg.delta_token_ttl).unwrap_or_default())
+            .filter(|s| {
+                now - s.created
+                    < chrono::Duration::from_std(shared.cfg.delta_token_ttl).unwrap_or_default()
+            })
             .cloned()
             .ok_or_else(GraphError::sync_state_not_found)?;
-        let mailbox = store.mailboxes.get(&state.user_id).ok_or_else(GraphError::sync_state_not_found)?;
-        let view = calendar_view(mailbox.events.values(), &state.calendar_id, state.from, state.to);
+        let mailbox = store
+            .mailboxes
+            .get(&state.user_id)
+            .ok_or_else(GraphError::sync_state_not_found)?;
+        let view = calendar_view(
+            mailbox.events.values(),
+            &state.calendar_id,
+            state.from,
+            state.to,
+        );
         let mut items: Vec<RoundItem> = view
             .iter()
             .filter(|i| state.snapshot.get(&i.id) != Some(&i.version))
@@ -160,9 +183,16 @@ fn delta(shared: &Shared, req: &HttpRequest, calendar: Option<&str>) -> Result<H
             .collect();
         gone.sort();
         items.extend(gone.into_iter().map(|id| RoundItem::Removed(id.clone())));
-        let snapshot = view.iter().map(|i| (i.id.clone(), i.version.clone())).collect();
+        let snapshot = view
+            .iter()
+            .map(|i| (i.id.clone(), i.version.clone()))
+            .collect();
         Round {
-            state: DeltaState { snapshot, created: now, ..state },
+            state: DeltaState {
+                snapshot,
+                created: now,
+                ..state
+            },
             items,
             pos: 0,
         }
@@ -175,20 +205,32 @@ fn delta(shared: &Shared, req: &HttpRequest, calendar: Option<&str>) -> Result<H
         };
         let parse = |name: &str, v: &str| {
             tz::parse_instant(v).ok_or_else(|| {
-                GraphError::bad_request("ErrorInvalidParameter", format!("The parameter '{name}' has an invalid value '{v}'; use ISO 8601."))
+                GraphError::bad_request(
+                    "ErrorInvalidParameter",
+                    format!("The parameter '{name}' has an invalid value '{v}'; use ISO 8601."),
+                )
             })
         };
         let (from, to) = (parse("startDateTime", &start)?, parse("endDateTime", &end)?);
         if to <= from {
-            return Err(GraphError::bad_request("ErrorInvalidParameter", "endDateTime must be after startDateTime."));
+            return Err(GraphError::bad_request(
+                "ErrorInvalidParameter",
+                "endDateTime must be after startDateTime.",
+            ));
         }
         let expand = match param("$expand") {
             Some(e) => Some(parse_expand(&e).ok_or_else(|| {
-                GraphError::bad_request("BadRequest", format!("Parsing OData Select and Expand failed: could not parse '{e}'."))
+                GraphError::bad_request(
+                    "BadRequest",
+                    format!("Parsing OData Select and Expand failed: could not parse '{e}'."),
+                )
             })?),
             None => None,
         };
-        let mailbox = store.mailboxes.get(&principal.user_id).ok_or_else(GraphError::item_not_found)?;
+        let mailbox = store
+            .mailboxes
+            .get(&principal.user_id)
+            .ok_or_else(GraphError::item_not_found)?;
         let calendar_id = mailbox.calendar(calendar)?;
         let view = calendar_view(mailbox.events.values(), &calendar_id, from, to);
         Round {
@@ -199,15 +241,24 @@ fn delta(shared: &Shared, req: &HttpRequest, calendar: Option<&str>) -> Result<H
                 from,
                 to,
                 expand,
-                snapshot: view.iter().map(|i| (i.id.clone(), i.version.clone())).collect(),
+                snapshot: view
+                    .iter()
+                    .map(|i| (i.id.clone(), i.version.clone()))
+                    .collect(),
                 created: now,
             },
-            items: view.into_iter().map(|i| RoundItem::Present(Box::new(i))).collect(),
+            items: view
+                .into_iter()
+                .map(|i| RoundItem::Present(Box::new(i)))
+                .collect(),
             pos: 0,
         }
     };
 
-    let size = pref.max_page_size.unwrap_or(shared.cfg.default_page_size).max(1);
+    let size = pref
+        .max_page_size
+        .unwrap_or(shared.cfg.default_page_size)
+        .max(1);
     let end = (round.pos + size).min(round.items.len());
     let opts = RenderOpts {
         zone,
@@ -221,7 +272,11 @@ fn delta(shared: &Shared, req: &HttpRequest, calendar: Option<&str>) -> Result<H
         })
         .collect();
     let path = if round.state.path_calendar {
-        format!("{}/me/calendars/{}/calendarView/delta", shared.graph_base(), round.state.calendar_id)
+        format!(
+            "{}/me/calendars/{}/calendarView/delta",
+            shared.graph_base(),
+            round.state.calendar_id
+        )
     } else {
         format!("{}/me/calendarView/delta", shared.graph_base())
     };
@@ -231,7 +286,9 @@ fn delta(shared: &Shared, req: &HttpRequest, calendar: Option<&str>) -> Result<H
         "value": value,
     });
     let link = if end < round.items.len() {
-        store.rounds.insert(token.clone(), Round { pos: end, ..round });
+        store
+            .rounds
+            .insert(token.clone(), Round { pos: end, ..round });
         ("@odata.nextLink", format!("{path}?$skiptoken={token}"))
     } else {
         store.delta.insert(token.clone(), round.state);

@@ -130,12 +130,17 @@ impl Mailbox {
         let inst = if let Some(event) = self.events.get(id) {
             Instance::of_event(event)
         } else {
-            let (master_id, date) = parse_occurrence_id(id).ok_or_else(GraphError::item_not_found)?;
-            let master = self.events.get(master_id).ok_or_else(GraphError::item_not_found)?;
+            let (master_id, date) =
+                parse_occurrence_id(id).ok_or_else(GraphError::item_not_found)?;
+            let master = self
+                .events
+                .get(master_id)
+                .ok_or_else(GraphError::item_not_found)?;
             match &master.kind {
-                Kind::Master { recurrence, cancelled }
-                    if recurrence.is_occurrence(date) && !cancelled.contains(&date) =>
-                {
+                Kind::Master {
+                    recurrence,
+                    cancelled,
+                } if recurrence.is_occurrence(date) && !cancelled.contains(&date) => {
                     Instance::occurrence(master, date)
                 }
                 _ => return Err(GraphError::item_not_found()),
@@ -182,7 +187,12 @@ impl Mailbox {
         Ok((out, change))
     }
 
-    pub fn delete(&mut self, calendar: Option<&str>, id: &str, now: DateTime<Utc>) -> Result<Change, GraphError> {
+    pub fn delete(
+        &mut self,
+        calendar: Option<&str>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Change, GraphError> {
         let inst = self.get(calendar, id)?;
         match inst.kind {
             super::view::InstKind::Single => {
@@ -190,9 +200,9 @@ impl Mailbox {
                 Ok(change_of(&inst.event, "deleted"))
             }
             super::view::InstKind::SeriesMaster => {
-                self.events.retain(|_, e| {
-                    !matches!(&e.kind, Kind::Exception { master_id, .. } if master_id == id)
-                });
+                self.events.retain(
+                    |_, e| !matches!(&e.kind, Kind::Exception { master_id, .. } if master_id == id),
+                );
                 self.events.remove(id);
                 Ok(change_of(&inst.event, "deleted"))
             }
@@ -205,7 +215,10 @@ impl Mailbox {
                 if inst.kind == super::view::InstKind::Exception {
                     self.events.remove(id);
                 }
-                let master = self.events.get_mut(&master_id).ok_or_else(GraphError::item_not_found)?;
+                let master = self
+                    .events
+                    .get_mut(&master_id)
+                    .ok_or_else(GraphError::item_not_found)?;
                 if let Kind::Master { cancelled, .. } = &mut master.kind {
                     cancelled.insert(date);
                 }

@@ -162,11 +162,11 @@ impl GraphSandbox {
                 .app_data(routes::json_config())
                 .configure(routes::configure)
         })
-            .listen(listener)?
-            .workers(2)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .run();
+        .listen(listener)?
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .run();
         let handle = server.handle();
         let server_task = tokio::spawn(server);
         Ok(Self {

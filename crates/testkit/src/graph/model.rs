@@ -114,7 +114,14 @@ const READ_ONLY: &[&str] = &[
     "isOrganizer",
 ];
 
-const SHOW_AS: &[&str] = &["free", "tentative", "busy", "oof", "workingElsewhere", "unknown"];
+const SHOW_AS: &[&str] = &[
+    "free",
+    "tentative",
+    "busy",
+    "oof",
+    "workingElsewhere",
+    "unknown",
+];
 
 fn random_chars(n: usize) -> String {
     rand::thread_rng()
@@ -151,10 +158,12 @@ fn parse_time(prop: &str, value: &Value) -> Result<EventTime, GraphError> {
     let obj = value
         .as_object()
         .ok_or_else(|| type_error(prop, "microsoft.graph.dateTimeTimeZone"))?;
-    let raw = obj
-        .get("dateTime")
-        .and_then(Value::as_str)
-        .ok_or_else(|| GraphError::bad_request("ErrorInvalidRequest", format!("'{prop}.dateTime' is required.")))?;
+    let raw = obj.get("dateTime").and_then(Value::as_str).ok_or_else(|| {
+        GraphError::bad_request(
+            "ErrorInvalidRequest",
+            format!("'{prop}.dateTime' is required."),
+        )
+    })?;
     let local = tz::parse_local(raw).ok_or_else(|| {
         GraphError::bad_request(
             "ErrorInvalidRequest",
@@ -179,9 +188,9 @@ impl Event {
         organizer: Value,
         now: DateTime<Utc>,
     ) -> Result<Self, GraphError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| GraphError::bad_request("RequestBodyRead", "The request body must be a JSON object."))?;
+        let obj = body.as_object().ok_or_else(|| {
+            GraphError::bad_request("RequestBodyRead", "The request body must be a JSON object.")
+        })?;
         let start = obj
             .get("start")
             .ok_or_else(|| GraphError::bad_request("ErrorInvalidRequest", "'start' is required."))
@@ -217,10 +226,15 @@ impl Event {
     }
 
     /// Applies a PATCH body, then bumps `changeKey` and `lastModifiedDateTime`.
-    pub fn patch(&mut self, body: &Value, actor: Actor, now: DateTime<Utc>) -> Result<(), GraphError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| GraphError::bad_request("RequestBodyRead", "The request body must be a JSON object."))?;
+    pub fn patch(
+        &mut self,
+        body: &Value,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), GraphError> {
+        let obj = body.as_object().ok_or_else(|| {
+            GraphError::bad_request("RequestBodyRead", "The request body must be a JSON object.")
+        })?;
         let mut next = self.clone();
         next.apply(obj, actor, false)?;
         next.modified = now;
@@ -229,7 +243,12 @@ impl Event {
         Ok(())
     }
 
-    fn apply(&mut self, obj: &Map<String, Value>, actor: Actor, creating: bool) -> Result<(), GraphError> {
+    fn apply(
+        &mut self,
+        obj: &Map<String, Value>,
+        actor: Actor,
+        creating: bool,
+    ) -> Result<(), GraphError> {
         for (key, value) in obj {
             match key.as_str() {
                 "subject" => {
@@ -300,21 +319,34 @@ impl Event {
                     Kind::Master { cancelled, .. } => cancelled.clone(),
                     _ => BTreeSet::new(),
                 };
-                self.kind = Kind::Master { recurrence, cancelled };
+                self.kind = Kind::Master {
+                    recurrence,
+                    cancelled,
+                };
                 Ok(())
             }
         }
     }
 
     fn set_extended(&mut self, value: &Value) -> Result<(), GraphError> {
-        let items = value
-            .as_array()
-            .ok_or_else(|| type_error("singleValueExtendedProperties", "Collection(microsoft.graph.singleValueLegacyExtendedProperty)"))?;
+        let items = value.as_array().ok_or_else(|| {
+            type_error(
+                "singleValueExtendedProperties",
+                "Collection(microsoft.graph.singleValueLegacyExtendedProperty)",
+            )
+        })?;
         for item in items {
             let id = item.get("id").and_then(Value::as_str).unwrap_or("");
-            let valid_type = ["String ", "Integer ", "Boolean ", "SystemTime ", "Long ", "Double "]
-                .iter()
-                .any(|t| id.starts_with(t));
+            let valid_type = [
+                "String ",
+                "Integer ",
+                "Boolean ",
+                "SystemTime ",
+                "Long ",
+                "Double ",
+            ]
+            .iter()
+            .any(|t| id.starts_with(t));
             let valid_name = id.contains(" Name ") || id.contains(" Id ") || id.contains(" 0x");
             if !valid_type || !valid_name {
                 return Err(GraphError::bad_request(
@@ -330,7 +362,11 @@ impl Event {
                 }
                 Some(other) => other.to_string(),
             };
-            match self.extended.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(id)) {
+            match self
+                .extended
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case(id))
+            {
                 Some(slot) => slot.1 = value,
                 None => self.extended.push((id.to_owned(), value)),
             }
@@ -341,7 +377,8 @@ impl Event {
     fn validate(&self) -> Result<(), GraphError> {
         if self.is_all_day {
             let midnight = |t: &EventTime| t.local.time() == chrono::NaiveTime::MIN;
-            if !midnight(&self.start) || !midnight(&self.end) || self.end.local <= self.start.local {
+            if !midnight(&self.start) || !midnight(&self.end) || self.end.local <= self.start.local
+            {
                 return Err(GraphError::bad_request(
                     "ErrorPropertyValidationFailure",
                     "An all-day event must start and end at midnight, and end at least one day after it starts.",

@@ -208,9 +208,15 @@ async fn post(
     }
 }
 
-pub async fn send_lifecycle(shared: &Arc<Shared>, subscription_id: &str, event: &str) -> Result<Option<u16>, GraphError> {
+pub async fn send_lifecycle(
+    shared: &Arc<Shared>,
+    subscription_id: &str,
+    event: &str,
+) -> Result<Option<u16>, GraphError> {
     if !["reauthorizationRequired", "subscriptionRemoved", "missed"].contains(&event) {
-        return Err(GraphError::invalid_request(format!("Unknown lifecycle event '{event}'.")));
+        return Err(GraphError::invalid_request(format!(
+            "Unknown lifecycle event '{event}'."
+        )));
     }
     let sub = {
         let mut store = lock(&shared.store);
@@ -237,7 +243,15 @@ pub async fn send_lifecycle(shared: &Arc<Shared>, subscription_id: &str, event: 
         obj.insert("clientState".into(), json!(state));
     }
     let client = reqwest::Client::new();
-    let delivery = post(shared, &client, DeliveryKind::Lifecycle, &url, json!({ "value": [item] }), 1).await;
+    let delivery = post(
+        shared,
+        &client,
+        DeliveryKind::Lifecycle,
+        &url,
+        json!({ "value": [item] }),
+        1,
+    )
+    .await;
     let status = delivery.status;
     lock(&shared.deliveries).push(delivery);
     shared.delivered.notify_waiters();

@@ -92,7 +92,9 @@ const OIDC: &[&str] = &["offline_access", "openid", "profile", "email"];
 fn error_page(code: u32, text: &str) -> HttpResponse {
     HttpResponse::BadRequest()
         .content_type("text/html; charset=utf-8")
-        .body(format!("<html><body><h1>Sign in</h1><p>AADSTS{code}: {text}</p></body></html>"))
+        .body(format!(
+            "<html><body><h1>Sign in</h1><p>AADSTS{code}: {text}</p></body></html>"
+        ))
 }
 
 fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
@@ -123,13 +125,22 @@ pub async fn authorize(
     }
     let q = query.into_inner();
     let Some(client_id) = q.get("client_id") else {
-        return error_page(900144, "The request body must contain the following parameter: 'client_id'.");
+        return error_page(
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
     };
     if *client_id != shared.cfg.client_id {
-        return error_page(700016, &format!("Application with identifier '{client_id}' was not found in the directory."));
+        return error_page(
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory."),
+        );
     }
     let Some(redirect_uri) = q.get("redirect_uri") else {
-        return error_page(900144, "The request body must contain the following parameter: 'redirect_uri'.");
+        return error_page(
+            900144,
+            "The request body must contain the following parameter: 'redirect_uri'.",
+        );
     };
     let allowed = match url::Url::parse(redirect_uri) {
         Ok(u) if u.scheme() == "https" => true,
@@ -137,27 +148,51 @@ pub async fn authorize(
             matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
         }
         _ => false,
-    } && (shared.cfg.redirect_uris.is_empty() || shared.cfg.redirect_uris.contains(redirect_uri));
+    } && (shared.cfg.redirect_uris.is_empty()
+        || shared.cfg.redirect_uris.contains(redirect_uri));
     if !allowed {
         return error_page(50011, &format!("The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."));
     }
     let state = q.get("state").cloned().unwrap_or_default();
     let fail = |error: &str, code: u32, text: &str| {
         let description = format!("AADSTS{code}: {text}");
-        redirect_with(redirect_uri, &[("error", error), ("error_description", &description), ("state", &state)])
+        redirect_with(
+            redirect_uri,
+            &[
+                ("error", error),
+                ("error_description", &description),
+                ("state", &state),
+            ],
+        )
     };
     if q.get("response_type").map(String::as_str) != Some("code") {
-        return fail("unsupported_response_type", 700054, "response_type must be 'code' for this application.");
+        return fail(
+            "unsupported_response_type",
+            700054,
+            "response_type must be 'code' for this application.",
+        );
     }
     if q.get("response_mode").is_some_and(|m| m != "query") {
-        return fail("invalid_request", 900144, "The sandbox supports response_mode=query only.");
+        return fail(
+            "invalid_request",
+            900144,
+            "The sandbox supports response_mode=query only.",
+        );
     }
     let scopes = normalize_scopes(q.get("scope").map_or("", String::as_str));
     if scopes.is_empty() {
-        return fail("invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
+        return fail(
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'scope'.",
+        );
     }
     if state.is_empty() {
-        return fail("invalid_request", 900144, "The sandbox requires the 'state' parameter.");
+        return fail(
+            "invalid_request",
+            900144,
+            "The sandbox requires the 'state' parameter.",
+        );
     }
     let upn = q
         .get("login_hint")
@@ -181,22 +216,39 @@ pub async fn authorize(
         );
     }
     let session = uuid::Uuid::new_v4().to_string();
-    redirect_with(redirect_uri, &[("code", &code), ("state", &state), ("session_state", &session)])
+    redirect_with(
+        redirect_uri,
+        &[
+            ("code", &code),
+            ("state", &state),
+            ("session_state", &session),
+        ],
+    )
 }
 
 /// Client credentials from the form (client_secret_post) or Basic auth (client_secret_basic).
-fn client_credentials(req: &HttpRequest, form: &HashMap<String, String>) -> (Option<String>, Option<String>) {
+fn client_credentials(
+    req: &HttpRequest,
+    form: &HashMap<String, String>,
+) -> (Option<String>, Option<String>) {
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())));
     match basic {
         Some((id, secret)) => (Some(id), Some(secret)),
-        None => (form.get("client_id").cloned(), form.get("client_secret").cloned()),
+        None => (
+            form.get("client_id").cloned(),
+            form.get("client_secret").cloned(),
+        ),
     }
 }
 
@@ -208,7 +260,12 @@ pub async fn token_endpoint(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     if !known_tenant(&shared, &tenant) {
-        return Err(OAuthError::new(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found.")));
+        return Err(OAuthError::new(
+            400,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        ));
     }
     let is_form = req
         .headers()
@@ -221,11 +278,18 @@ pub async fn token_endpoint(
     } else {
         HashMap::new()
     };
-    let grant_type = form.get("grant_type").ok_or_else(|| OAuthError::missing("grant_type"))?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::missing("grant_type"))?;
     let (client_id, secret) = client_credentials(&req, &form);
     let client_id = client_id.ok_or_else(|| OAuthError::missing("client_id"))?;
     if client_id != shared.cfg.client_id {
-        return Err(OAuthError::new(400, "unauthorized_client", 700016, &format!("Application with identifier '{client_id}' was not found in the directory.")));
+        return Err(OAuthError::new(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory."),
+        ));
     }
     let secret = secret.ok_or_else(|| {
         OAuthError::new(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
@@ -237,13 +301,22 @@ pub async fn token_endpoint(
     let mut store = lock(&shared.store);
     let (user_id, scopes) = match grant_type.as_str() {
         "authorization_code" => {
-            let code = form.get("code").ok_or_else(|| OAuthError::missing("code"))?;
-            let redirect_uri = form.get("redirect_uri").ok_or_else(|| OAuthError::missing("redirect_uri"))?;
+            let code = form
+                .get("code")
+                .ok_or_else(|| OAuthError::missing("code"))?;
+            let redirect_uri = form
+                .get("redirect_uri")
+                .ok_or_else(|| OAuthError::missing("redirect_uri"))?;
             let grant = store
                 .codes
                 .get_mut(code)
                 .filter(|g| g.client_id == client_id)
-                .ok_or_else(|| OAuthError::invalid_grant(9002313, "Invalid request. Request is malformed or invalid."))?;
+                .ok_or_else(|| {
+                    OAuthError::invalid_grant(
+                        9002313,
+                        "Invalid request. Request is malformed or invalid.",
+                    )
+                })?;
             if grant.used {
                 return Err(OAuthError::invalid_grant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token."));
             }
@@ -257,8 +330,11 @@ pub async fn token_endpoint(
             (grant.user_id.clone(), grant.scopes.clone())
         }
         "refresh_token" => {
-            let rt = form.get("refresh_token").ok_or_else(|| OAuthError::missing("refresh_token"))?;
-            let grace = chrono::Duration::from_std(shared.cfg.refresh_token_reuse_grace).unwrap_or_default();
+            let rt = form
+                .get("refresh_token")
+                .ok_or_else(|| OAuthError::missing("refresh_token"))?;
+            let grace = chrono::Duration::from_std(shared.cfg.refresh_token_reuse_grace)
+                .unwrap_or_default();
             let grant = store
                 .refresh
                 .get_mut(rt)
@@ -277,7 +353,12 @@ pub async fn token_endpoint(
             (grant.user_id.clone(), grant.scopes.clone())
         }
         other => {
-            return Err(OAuthError::new(400, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{other}'.")));
+            return Err(OAuthError::new(
+                400,
+                "unsupported_grant_type",
+                70003,
+                &format!("The app requested an unsupported grant type '{other}'."),
+            ));
         }
     };
     let ttl = chrono::Duration::from_std(shared.cfg.access_token_ttl).unwrap_or_default();
@@ -333,7 +414,11 @@ pub enum Need {
 }
 
 /// Checks the bearer token of an API request.
-pub fn authenticate(shared: &Shared, req: &HttpRequest, need: Need) -> Result<Principal, GraphError> {
+pub fn authenticate(
+    shared: &Shared,
+    req: &HttpRequest,
+    need: Need,
+) -> Result<Principal, GraphError> {
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -343,12 +428,13 @@ pub fn authenticate(shared: &Shared, req: &HttpRequest, need: Need) -> Result<Pr
         .filter(|v| !v.is_empty())
         .ok_or_else(|| GraphError::unauthenticated("Access token is empty."))?;
     let store = lock(&shared.store);
-    let grant = store
-        .access
-        .get(bearer)
-        .ok_or_else(|| GraphError::unauthenticated("Access token validation failure. Invalid audience."))?;
+    let grant = store.access.get(bearer).ok_or_else(|| {
+        GraphError::unauthenticated("Access token validation failure. Invalid audience.")
+    })?;
     if grant.expires <= shared.now() {
-        return Err(GraphError::unauthenticated("Lifetime validation failed, the token is expired."));
+        return Err(GraphError::unauthenticated(
+            "Lifetime validation failed, the token is expired.",
+        ));
     }
     let ok = match need {
         Need::Any => true,

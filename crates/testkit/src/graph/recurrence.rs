@@ -106,7 +106,9 @@ impl Recurrence {
             .unwrap_or(0);
         let day_of_month = u32::try_from(day_of_month).unwrap_or(0);
         if kind == PatternKind::AbsoluteMonthly && !(1..=31).contains(&day_of_month) {
-            return Err(bad("An absoluteMonthly pattern needs dayOfMonth between 1 and 31."));
+            return Err(bad(
+                "An absoluteMonthly pattern needs dayOfMonth between 1 and 31.",
+            ));
         }
         let first_day_of_week = pattern
             .get("firstDayOfWeek")
@@ -129,7 +131,11 @@ impl Recurrence {
                 RangeEnd::Numbered(n)
             }
             Some("noEnd") => RangeEnd::NoEnd,
-            _ => return Err(bad("Recurrence range type must be endDate, numbered or noEnd.")),
+            _ => {
+                return Err(bad(
+                    "Recurrence range type must be endDate, numbered or noEnd.",
+                ))
+            }
         };
         if let RangeEnd::EndDate(end) = end {
             if end < start_date {
@@ -163,8 +169,7 @@ impl Recurrence {
                 weeks % interval == 0 && self.days_of_week.contains(&date.weekday())
             }
             PatternKind::AbsoluteMonthly => {
-                let months = (date.year() - self.start_date.year()) * 12
-                    + date.month() as i32
+                let months = (date.year() - self.start_date.year()) * 12 + date.month() as i32
                     - self.start_date.month() as i32;
                 date.day() == self.day_of_month && i64::from(months) % interval == 0
             }
@@ -213,7 +218,12 @@ mod tests {
         let r = Recurrence::parse(&raw, d("2026-01-05")).map(|r| r.dates_until(d("2026-12-31")));
         assert_eq!(
             r.ok(),
-            Some(vec![d("2026-01-05"), d("2026-01-07"), d("2026-01-19"), d("2026-01-21")])
+            Some(vec![
+                d("2026-01-05"),
+                d("2026-01-07"),
+                d("2026-01-19"),
+                d("2026-01-21")
+            ])
         );
     }
 

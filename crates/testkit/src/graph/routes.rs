@@ -12,7 +12,11 @@ use super::{admin, delta, events_api, oauth, subscriptions};
 
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default().error_handler(|err, _| {
-        GraphError::bad_request("BadRequest", format!("Unable to read JSON request payload: {err}")).into()
+        GraphError::bad_request(
+            "BadRequest",
+            format!("Unable to read JSON request payload: {err}"),
+        )
+        .into()
     })
 }
 
@@ -55,31 +59,67 @@ async fn unknown_segment(req: HttpRequest) -> Result<HttpResponse, GraphError> {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/{tenant}/oauth2/v2.0/authorize", web::get().to(oauth::authorize))
-        .route("/{tenant}/oauth2/v2.0/token", web::post().to(oauth::token_endpoint))
-        .configure(admin::config)
-        .service(
-            web::scope("/v1.0")
-                .wrap(from_fn(faults))
-                .route("/me", web::get().to(events_api::me))
-                .route("/me/calendars", web::get().to(events_api::calendars))
-                .route("/me/calendar", web::get().to(events_api::default_calendar))
-                .route("/me/calendarView/delta", web::get().to(delta::delta_default))
-                .route("/me/calendars/{cal}/calendarView/delta", web::get().to(delta::delta_calendar))
-                .route("/me/events", web::post().to(events_api::create_default))
-                .route("/me/events/{id}", web::get().to(events_api::get_default))
-                .route("/me/events/{id}", web::patch().to(events_api::update_default))
-                .route("/me/events/{id}", web::delete().to(events_api::delete_default))
-                .route("/me/calendars/{cal}/events", web::post().to(events_api::create_in))
-                .route("/me/calendars/{cal}/events/{id}", web::get().to(events_api::get_in))
-                .route("/me/calendars/{cal}/events/{id}", web::patch().to(events_api::update_in))
-                .route("/me/calendars/{cal}/events/{id}", web::delete().to(events_api::delete_in))
-                .route("/subscriptions", web::post().to(subscriptions::create))
-                .route("/subscriptions", web::get().to(subscriptions::list))
-                .route("/subscriptions/{id}", web::get().to(subscriptions::get))
-                .route("/subscriptions/{id}", web::patch().to(subscriptions::patch))
-                .route("/subscriptions/{id}", web::delete().to(subscriptions::delete))
-                .route("/subscriptions/{id}/reauthorize", web::post().to(subscriptions::reauthorize))
-                .default_service(web::to(unknown_segment)),
-        );
+    cfg.route(
+        "/{tenant}/oauth2/v2.0/authorize",
+        web::get().to(oauth::authorize),
+    )
+    .route(
+        "/{tenant}/oauth2/v2.0/token",
+        web::post().to(oauth::token_endpoint),
+    )
+    .configure(admin::config)
+    .service(
+        web::scope("/v1.0")
+            .wrap(from_fn(faults))
+            .route("/me", web::get().to(events_api::me))
+            .route("/me/calendars", web::get().to(events_api::calendars))
+            .route("/me/calendar", web::get().to(events_api::default_calendar))
+            .route(
+                "/me/calendarView/delta",
+                web::get().to(delta::delta_default),
+            )
+            .route(
+                "/me/calendars/{cal}/calendarView/delta",
+                web::get().to(delta::delta_calendar),
+            )
+            .route("/me/events", web::post().to(events_api::create_default))
+            .route("/me/events/{id}", web::get().to(events_api::get_default))
+            .route(
+                "/me/events/{id}",
+                web::patch().to(events_api::update_default),
+            )
+            .route(
+                "/me/events/{id}",
+                web::delete().to(events_api::delete_default),
+            )
+            .route(
+                "/me/calendars/{cal}/events",
+                web::post().to(events_api::create_in),
+            )
+            .route(
+                "/me/calendars/{cal}/events/{id}",
+                web::get().to(events_api::get_in),
+            )
+            .route(
+                "/me/calendars/{cal}/events/{id}",
+                web::patch().to(events_api::update_in),
+            )
+            .route(
+                "/me/calendars/{cal}/events/{id}",
+                web::delete().to(events_api::delete_in),
+            )
+            .route("/subscriptions", web::post().to(subscriptions::create))
+            .route("/subscriptions", web::get().to(subscriptions::list))
+            .route("/subscriptions/{id}", web::get().to(subscriptions::get))
+            .route("/subscriptions/{id}", web::patch().to(subscriptions::patch))
+            .route(
+                "/subscriptions/{id}",
+                web::delete().to(subscriptions::delete),
+            )
+            .route(
+                "/subscriptions/{id}/reauthorize",
+                web::post().to(subscriptions::reauthorize),
+            )
+            .default_service(web::to(unknown_segment)),
+    );
 }

@@ -58,7 +58,9 @@ impl Store {
                 id
             }
         };
-        self.mailboxes.entry(id).or_insert_with(|| Mailbox::new(upn))
+        self.mailboxes
+            .entry(id)
+            .or_insert_with(|| Mailbox::new(upn))
     }
 
     pub fn user_id_of(&self, upn_or_id: &str) -> Option<String> {
@@ -89,7 +91,11 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(cfg: GraphSandboxConfig, base_url: String, outbox: mpsc::UnboundedSender<Outgoing>) -> Self {
+    pub fn new(
+        cfg: GraphSandboxConfig,
+        base_url: String,
+        outbox: mpsc::UnboundedSender<Outgoing>,
+    ) -> Self {
         Self {
             cfg,
             base_url,
@@ -152,7 +158,10 @@ impl GraphState {
     }
 
     pub fn default_calendar_id(&self, upn: &str) -> String {
-        lock(&self.shared.store).mailbox_for(upn).default_calendar().to_owned()
+        lock(&self.shared.store)
+            .mailbox_for(upn)
+            .default_calendar()
+            .to_owned()
     }
 
     /// A coworker books into `upn`'s default calendar; notifies subscribers.
@@ -160,7 +169,12 @@ impl GraphState {
         self.create_event_in(upn, None, event)
     }
 
-    pub fn create_event_in(&self, upn: &str, calendar: Option<&str>, event: Value) -> Result<String, GraphError> {
+    pub fn create_event_in(
+        &self,
+        upn: &str,
+        calendar: Option<&str>,
+        event: Value,
+    ) -> Result<String, GraphError> {
         let now = self.now();
         let mut store = lock(&self.shared.store);
         let mailbox = store.mailbox_for(upn);
@@ -302,7 +316,11 @@ impl GraphState {
     /// Sends a lifecycle notification (`reauthorizationRequired`, `subscriptionRemoved`,
     /// `missed`) to the subscription's lifecycle URL; `subscriptionRemoved` also deletes
     /// it. Returns the endpoint's HTTP status (None: no lifecycle URL or no answer).
-    pub async fn send_lifecycle(&self, subscription_id: &str, event: &str) -> Result<Option<u16>, GraphError> {
+    pub async fn send_lifecycle(
+        &self,
+        subscription_id: &str,
+        event: &str,
+    ) -> Result<Option<u16>, GraphError> {
         notify::send_lifecycle(&self.shared, subscription_id, event).await
     }
 }

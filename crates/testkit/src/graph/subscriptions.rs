@@ -77,7 +77,10 @@ fn check_url(field: &str, value: &str) -> Result<(), GraphError> {
     let ok = match url::Url::parse(value) {
         Ok(u) if u.scheme() == "https" => true,
         Ok(u) if u.scheme() == "http" => u.host_str().is_some_and(|h| {
-            h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || h == "[::1]"
+            h == "localhost"
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+                || h == "[::1]"
         }),
         _ => false,
     };
@@ -91,9 +94,11 @@ fn check_url(field: &str, value: &str) -> Result<(), GraphError> {
 }
 
 fn check_expiration(shared: &Shared, raw: Option<&Value>) -> Result<DateTime<Utc>, GraphError> {
-    let raw = raw
-        .and_then(Value::as_str)
-        .ok_or_else(|| GraphError::invalid_request("expirationDateTime is a required property for subscription creation."))?;
+    let raw = raw.and_then(Value::as_str).ok_or_else(|| {
+        GraphError::invalid_request(
+            "expirationDateTime is a required property for subscription creation.",
+        )
+    })?;
     let at = DateTime::parse_from_rfc3339(raw)
         .map_err(|_| GraphError::invalid_request(format!("Invalid expirationDateTime '{raw}'.")))?
         .with_timezone(&Utc);
@@ -117,7 +122,9 @@ fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -133,7 +140,10 @@ async fn handshake(url: &str, timeout: Duration) -> Result<(), GraphError> {
     let sep = if url.contains('?') { '&' } else { '?' };
     let target = format!("{url}{sep}validationToken={}", encode(&token));
     let fail = |why: &str| {
-        GraphError::bad_request("ValidationError", format!("Subscription validation request failed. {why}"))
+        GraphError::bad_request(
+            "ValidationError",
+            format!("Subscription validation request failed. {why}"),
+        )
     };
     let request = async {
         let res = reqwest::Client::new()
@@ -168,7 +178,11 @@ async fn handshake(url: &str, timeout: Duration) -> Result<(), GraphError> {
     }
 }
 
-fn parse_scope(shared: &Shared, principal: &Principal, resource: &str) -> Result<SubScope, GraphError> {
+fn parse_scope(
+    shared: &Shared,
+    principal: &Principal,
+    resource: &str,
+) -> Result<SubScope, GraphError> {
     let trimmed = resource.trim_start_matches('/');
     let parts: Vec<&str> = trimmed.split('/').collect();
     let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
@@ -176,12 +190,17 @@ fn parse_scope(shared: &Shared, principal: &Principal, resource: &str) -> Result
         Some("me") => (true, 1),
         Some("users") if parts.len() > 1 => {
             let store = lock(&shared.store);
-            (store.user_id_of(parts[1]).as_deref() == Some(principal.user_id.as_str()), 2)
+            (
+                store.user_id_of(parts[1]).as_deref() == Some(principal.user_id.as_str()),
+                2,
+            )
         }
         _ => (false, usize::MAX),
     };
     let unsupported = || {
-        GraphError::invalid_request(format!("The resource '{resource}' is not supported for change notifications."))
+        GraphError::invalid_request(format!(
+            "The resource '{resource}' is not supported for change notifications."
+        ))
     };
     if rest == usize::MAX {
         return Err(unsupported());
@@ -195,30 +214,53 @@ fn parse_scope(shared: &Shared, principal: &Principal, resource: &str) -> Result
     }
     let tail: Vec<&str> = lower[rest..].iter().map(String::as_str).collect();
     let store = lock(&shared.store);
-    let mailbox = store.mailboxes.get(&principal.user_id).ok_or_else(not_found)?;
+    let mailbox = store
+        .mailboxes
+        .get(&principal.user_id)
+        .ok_or_else(not_found)?;
     match tail.as_slice() {
         ["events"] => Ok(SubScope::Mailbox),
         ["calendar", "events"] => Ok(SubScope::Calendar(mailbox.default_calendar().to_owned())),
         ["calendars", _, "events"] => {
             let id = parts[rest + 1];
-            mailbox.calendar(Some(id)).map(SubScope::Calendar).map_err(|_| not_found())
+            mailbox
+                .calendar(Some(id))
+                .map(SubScope::Calendar)
+                .map_err(|_| not_found())
         }
         _ => Err(unsupported()),
     }
 }
 
-pub async fn create(shared: web::Data<Shared>, req: HttpRequest, body: web::Json<Value>) -> Result<HttpResponse, GraphError> {
+pub async fn create(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, GraphError> {
     let principal = authenticate(&shared, &req, Need::CalendarsRead)?;
     let body = body.into_inner();
     let field = |k: &str| body.get(k).and_then(Value::as_str);
-    let change_type = field("changeType")
-        .ok_or_else(|| GraphError::invalid_request("changeType is a required property for subscription creation."))?;
-    let change_types: Vec<String> = change_type.split(',').map(|c| c.trim().to_owned()).collect();
-    if let Some(bad) = change_types.iter().find(|c| !["created", "updated", "deleted"].contains(&c.as_str())) {
-        return Err(GraphError::invalid_request(format!("Invalid 'changeType' attribute: '{bad}'.")));
+    let change_type = field("changeType").ok_or_else(|| {
+        GraphError::invalid_request("changeType is a required property for subscription creation.")
+    })?;
+    let change_types: Vec<String> = change_type
+        .split(',')
+        .map(|c| c.trim().to_owned())
+        .collect();
+    if let Some(bad) = change_types
+        .iter()
+        .find(|c| !["created", "updated", "deleted"].contains(&c.as_str()))
+    {
+        return Err(GraphError::invalid_request(format!(
+            "Invalid 'changeType' attribute: '{bad}'."
+        )));
     }
     let notification_url = field("notificationUrl")
-        .ok_or_else(|| GraphError::invalid_request("notificationUrl is a required property for subscription creation."))?
+        .ok_or_else(|| {
+            GraphError::invalid_request(
+                "notificationUrl is a required property for subscription creation.",
+            )
+        })?
         .to_owned();
     check_url("notificationUrl", &notification_url)?;
     let lifecycle = field("lifecycleNotificationUrl").map(str::to_owned);
@@ -226,17 +268,30 @@ pub async fn create(shared: web::Data<Shared>, req: HttpRequest, body: web::Json
         check_url("lifecycleNotificationUrl", l)?;
     }
     let resource = field("resource")
-        .ok_or_else(|| GraphError::invalid_request("resource is a required property for subscription creation."))?
+        .ok_or_else(|| {
+            GraphError::invalid_request(
+                "resource is a required property for subscription creation.",
+            )
+        })?
         .to_owned();
     let scope = parse_scope(&shared, &principal, &resource)?;
     let expiration = check_expiration(&shared, body.get("expirationDateTime"))?;
     let client_state = field("clientState").map(str::to_owned);
-    if client_state.as_ref().is_some_and(|c| c.chars().count() > 128) {
-        return Err(GraphError::invalid_request("clientState must be at most 128 characters."));
+    if client_state
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 128)
+    {
+        return Err(GraphError::invalid_request(
+            "clientState must be at most 128 characters.",
+        ));
     }
-    let tls = field("latestSupportedTlsVersion").unwrap_or("v1_2").to_owned();
+    let tls = field("latestSupportedTlsVersion")
+        .unwrap_or("v1_2")
+        .to_owned();
     if !["v1_0", "v1_1", "v1_2", "v1_3"].contains(&tls.as_str()) {
-        return Err(GraphError::invalid_request(format!("Invalid latestSupportedTlsVersion '{tls}'.")));
+        return Err(GraphError::invalid_request(format!(
+            "Invalid latestSupportedTlsVersion '{tls}'."
+        )));
     }
     handshake(&notification_url, shared.cfg.validation_timeout).await?;
     if let Some(l) = &lifecycle {
@@ -256,7 +311,9 @@ pub async fn create(shared: web::Data<Shared>, req: HttpRequest, body: web::Json
         scope,
     };
     let out = sub.to_json(&shared);
-    lock(&shared.store).subscriptions.insert(sub.id.clone(), sub);
+    lock(&shared.store)
+        .subscriptions
+        .insert(sub.id.clone(), sub);
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -266,7 +323,11 @@ fn owned(shared: &Shared, principal: &Principal, id: &str) -> Result<Subscriptio
     lock(&shared.store)
         .subscriptions
         .get(id)
-        .filter(|s| s.user_id == principal.user_id && s.application_id == principal.client_id && s.expiration > now)
+        .filter(|s| {
+            s.user_id == principal.user_id
+                && s.application_id == principal.client_id
+                && s.expiration > now
+        })
         .cloned()
         .ok_or_else(not_found)
 }
@@ -277,7 +338,11 @@ pub async fn list(shared: web::Data<Shared>, req: HttpRequest) -> Result<HttpRes
     let value: Vec<Value> = lock(&shared.store)
         .subscriptions
         .values()
-        .filter(|s| s.user_id == principal.user_id && s.application_id == principal.client_id && s.expiration > now)
+        .filter(|s| {
+            s.user_id == principal.user_id
+                && s.application_id == principal.client_id
+                && s.expiration > now
+        })
         .map(|s| s.to_json(&shared))
         .collect();
     Ok(HttpResponse::Ok().json(json!({
@@ -286,7 +351,11 @@ pub async fn list(shared: web::Data<Shared>, req: HttpRequest) -> Result<HttpRes
     })))
 }
 
-pub async fn get(shared: web::Data<Shared>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, GraphError> {
+pub async fn get(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, GraphError> {
     let principal = authenticate(&shared, &req, Need::Any)?;
     Ok(HttpResponse::Ok().json(owned(&shared, &principal, &id)?.to_json(&shared)))
 }
@@ -299,8 +368,13 @@ pub async fn patch(
 ) -> Result<HttpResponse, GraphError> {
     let principal = authenticate(&shared, &req, Need::CalendarsRead)?;
     let mut sub = owned(&shared, &principal, &id)?;
-    if let Some(k) = body.keys().find(|k| !["expirationDateTime", "notificationUrl"].contains(&k.as_str())) {
-        return Err(GraphError::invalid_request(format!("The property '{k}' cannot be updated on a subscription.")));
+    if let Some(k) = body
+        .keys()
+        .find(|k| !["expirationDateTime", "notificationUrl"].contains(&k.as_str()))
+    {
+        return Err(GraphError::invalid_request(format!(
+            "The property '{k}' cannot be updated on a subscription."
+        )));
     }
     if let Some(raw) = body.get("expirationDateTime") {
         sub.expiration = check_expiration(&shared, Some(raw))?;
@@ -318,14 +392,22 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(out))
 }
 
-pub async fn delete(shared: web::Data<Shared>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, GraphError> {
+pub async fn delete(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, GraphError> {
     let principal = authenticate(&shared, &req, Need::Any)?;
     owned(&shared, &principal, &id)?;
     lock(&shared.store).subscriptions.remove(id.as_str());
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn reauthorize(shared: web::Data<Shared>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, GraphError> {
+pub async fn reauthorize(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, GraphError> {
     let principal = authenticate(&shared, &req, Need::CalendarsRead)?;
     owned(&shared, &principal, &id)?;
     Ok(HttpResponse::Ok().finish())

@@ -132,6 +132,9 @@ mod tests {
     fn a_time_in_a_dst_gap_moves_forward_one_hour() {
         let local = parse_local("2026-03-29T02:30:00");
         let utc = local.map(|l| local_to_utc(l, &chrono_tz::Europe::Berlin));
-        assert_eq!(utc.map(|u| u.to_rfc3339()).as_deref(), Some("2026-03-29T01:30:00+00:00"));
+        assert_eq!(
+            utc.map(|u| u.to_rfc3339()).as_deref(),
+            Some("2026-03-29T01:30:00+00:00")
+        );
     }
 }

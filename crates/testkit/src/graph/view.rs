@@ -74,7 +74,11 @@ impl Instance {
                 master_id,
                 original_start,
                 ..
-            } => (InstKind::Exception, Some(master_id.clone()), Some(*original_start)),
+            } => (
+                InstKind::Exception,
+                Some(master_id.clone()),
+                Some(*original_start),
+            ),
         };
         Self {
             id: event.id.clone(),
@@ -118,7 +122,8 @@ impl Instance {
     }
 
     pub fn overlaps(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        self.start_utc < to && (self.end_utc > from || (self.end_utc == self.start_utc && self.start_utc >= from))
+        self.start_utc < to
+            && (self.end_utc > from || (self.end_utc == self.start_utc && self.start_utc >= from))
     }
 }
 
@@ -131,7 +136,10 @@ pub fn calendar_view<'a>(
     to: DateTime<Utc>,
 ) -> Vec<Instance> {
     let mut out = Vec::new();
-    for event in events.clone().filter(|e| e.calendar_id == calendar_id && !e.is_cancelled) {
+    for event in events
+        .clone()
+        .filter(|e| e.calendar_id == calendar_id && !e.is_cancelled)
+    {
         match &event.kind {
             Kind::Single | Kind::Exception { .. } => {
                 let inst = Instance::of_event(event);
@@ -139,13 +147,18 @@ pub fn calendar_view<'a>(
                     out.push(inst);
                 }
             }
-            Kind::Master { recurrence, cancelled } => {
+            Kind::Master {
+                recurrence,
+                cancelled,
+            } => {
                 let replaced: Vec<NaiveDate> = events
                     .clone()
                     .filter_map(|e| match &e.kind {
-                        Kind::Exception { master_id, original_date, .. } if *master_id == event.id => {
-                            Some(*original_date)
-                        }
+                        Kind::Exception {
+                            master_id,
+                            original_date,
+                            ..
+                        } if *master_id == event.id => Some(*original_date),
                         _ => None,
                     })
                     .collect();
@@ -170,7 +183,9 @@ fn render_time(t: &EventTime, utc: DateTime<Utc>, all_day: bool, opts: &RenderOp
     match &opts.zone {
         None => json!({"dateTime": tz::format_local(t.local), "timeZone": t.zone}),
         // All-day items are floating days: midnight in whatever zone is asked for.
-        Some((name, _)) if all_day => json!({"dateTime": tz::format_local(t.local), "timeZone": name}),
+        Some((name, _)) if all_day => {
+            json!({"dateTime": tz::format_local(t.local), "timeZone": name})
+        }
         Some((name, zone)) => {
             json!({"dateTime": tz::format_local(tz::utc_to_local(utc, zone)), "timeZone": name})
         }
@@ -200,8 +215,14 @@ pub fn render_full(inst: &Instance, opts: &RenderOpts) -> Value {
     let mut obj = Map::new();
     obj.insert("@odata.etag".into(), json!(ev.etag()));
     obj.insert("id".into(), json!(inst.id));
-    obj.insert("createdDateTime".into(), json!(tz::format_instant(ev.created)));
-    obj.insert("lastModifiedDateTime".into(), json!(tz::format_instant(ev.modified)));
+    obj.insert(
+        "createdDateTime".into(),
+        json!(tz::format_instant(ev.created)),
+    );
+    obj.insert(
+        "lastModifiedDateTime".into(),
+        json!(tz::format_instant(ev.modified)),
+    );
     obj.insert("changeKey".into(), json!(ev.change_key));
     obj.insert("categories".into(), json!([]));
     obj.insert("transactionId".into(), json!(ev.transaction_id));
@@ -233,7 +254,10 @@ pub fn render_full(inst: &Instance, opts: &RenderOpts) -> Value {
         "start".into(),
         render_time(&inst.start, inst.start_utc, ev.is_all_day, opts),
     );
-    obj.insert("end".into(), render_time(&inst.end, inst.end_utc, ev.is_all_day, opts));
+    obj.insert(
+        "end".into(),
+        render_time(&inst.end, inst.end_utc, ev.is_all_day, opts),
+    );
     obj.insert("location".into(), json!({"displayName": ""}));
     obj.insert("locations".into(), json!([]));
     obj.insert("attendees".into(), json!([]));

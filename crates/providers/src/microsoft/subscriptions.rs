@@ -1,0 +1,139 @@
+//! Graph change-notification subscriptions: create, renew, reauthorize, delete.
+
+use super::{wire, MicrosoftClient};
+use crate::error::{Api, ProviderError};
+use crate::http::endpoint;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Longest life of an event subscription in current docs (7 days); older docs say 4230
+/// minutes. Ask for this and trust the `expirationDateTime` Graph returns.
+pub const MAX_EVENT_SUBSCRIPTION_MINUTES: i64 = 10_080;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    /// As granted by Graph.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Subscription {
+    /// The longest expiry to ask for, a minute short of the limit so clock skew does not
+    /// make Graph refuse it.
+    pub fn max_expiry(now: DateTime<Utc>) -> DateTime<Utc> {
+        now + Duration::minutes(MAX_EVENT_SUBSCRIPTION_MINUTES - 1)
+    }
+
+    fn from_wire(s: wire::SubscriptionResponse, what: &'static str) -> Result<Self, ProviderError> {
+        let expires_at = DateTime::parse_from_rfc3339(&s.expiration_date_time)
+            .map_err(|e| ProviderError::Protocol {
+                context: what,
+                message: format!("expirationDateTime: {e}"),
+            })?
+            .with_timezone(&Utc);
+        Ok(Self {
+            id: s.id,
+            expires_at,
+        })
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl MicrosoftClient {
+    /// Graph validates `notification_url` and `lifecycle_url` (the `validationToken`
+    /// handshake) before this returns, so webhook-ingest must already be reachable.
+    #[tracing::instrument(skip_all, fields(resource = %resource))]
+    pub async fn create_subscription(
+        &self,
+        access_token: &SecretString,
+        resource: &str,
+        notification_url: &Url,
+        lifecycle_url: &Url,
+        client_state: &str,
+        requested_expiry: DateTime<Utc>,
+    ) -> Result<Subscription, ProviderError> {
+        let url = endpoint(&self.cfg.graph_base, &["subscriptions"])?;
+        let body = wire::NewSubscription {
+            change_type: "created,updated,deleted",
+            notification_url: notification_url.as_str(),
+            lifecycle_notification_url: lifecycle_url.as_str(),
+            resource,
+            expiration_date_time: rfc3339(requested_expiry),
+            client_state,
+            latest_supported_tls_version: "v1_2",
+        };
+        let s: wire::SubscriptionResponse = self
+            .http
+            .json(Api::Graph, "graph.subscriptions.create", |c| {
+                c.post(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+                    .json(&body)
+            })
+            .await?;
+        Subscription::from_wire(s, "graph.subscriptions.create")
+    }
+
+    /// `ProviderError::NotFound` means the subscription is gone: create a new one.
+    #[tracing::instrument(skip_all, fields(subscription.id = %id))]
+    pub async fn renew_subscription(
+        &self,
+        access_token: &SecretString,
+        id: &str,
+        expiry: DateTime<Utc>,
+    ) -> Result<Subscription, ProviderError> {
+        let url = endpoint(&self.cfg.graph_base, &["subscriptions", id])?;
+        let body = wire::Renewal {
+            expiration_date_time: rfc3339(expiry),
+        };
+        let s: wire::SubscriptionResponse = self
+            .http
+            .json(Api::Graph, "graph.subscriptions.renew", |c| {
+                c.patch(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+                    .json(&body)
+            })
+            .await?;
+        Subscription::from_wire(s, "graph.subscriptions.renew")
+    }
+
+    /// Answers a `reauthorizationRequired` lifecycle notification.
+    #[tracing::instrument(skip_all, fields(subscription.id = %id))]
+    pub async fn reauthorize_subscription(
+        &self,
+        access_token: &SecretString,
+        id: &str,
+    ) -> Result<(), ProviderError> {
+        let url = endpoint(&self.cfg.graph_base, &["subscriptions", id, "reauthorize"])?;
+        self.http
+            .no_content(Api::Graph, "graph.subscriptions.reauthorize", |c| {
+                c.post(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+            })
+            .await
+    }
+
+    /// Deleting one Graph no longer has is not an error.
+    #[tracing::instrument(skip_all, fields(subscription.id = %id))]
+    pub async fn delete_subscription(
+        &self,
+        access_token: &SecretString,
+        id: &str,
+    ) -> Result<(), ProviderError> {
+        let url = endpoint(&self.cfg.graph_base, &["subscriptions", id])?;
+        let res = self
+            .http
+            .no_content(Api::Graph, "graph.subscriptions.delete", |c| {
+                c.delete(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+            })
+            .await;
+        match res {
+            Err(ProviderError::NotFound) => Ok(()),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Opening and renewing a connection's push webhook, shared by api (first setup at the
+//! OAuth callback, operator setup) and sync-worker (renewal). Storing the result is
+//! the caller's business; this module only talks to the provider.
+//!
+//! Google channels cannot be renewed: a new channel (new id) is opened first and the
+//! old one stopped afterwards, so there is no gap (both deliver in the overlap, which
+//! notices tolerate). Graph subscriptions are PATCHed to a later expiry; one Graph no
+//! longer knows (404) is created anew.
+
+use crate::google::GoogleClient;
+use crate::microsoft::Subscription;
+use crate::microsoft::MicrosoftClient;
+use crate::security::WebhookSigner;
+use crate::ProviderError;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use url::Url;
+use uuid::Uuid;
+
+/// Google's default (and usual maximum) life of an events channel.
+pub const GOOGLE_CHANNEL_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// What Graph subscriptions watch: the signed-in user's events.
+pub const GRAPH_RESOURCE: &str = "me/events";
+
+/// A webhook as the provider granted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedWebhook {
+    pub channel_id: Option<String>,
+    pub resource_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    /// Whether an existing webhook was extended rather than a new one opened.
+    pub renewed: bool,
+}
+
+/// The webhook a connection has now, if any.
+#[derive(Debug, Clone, Default)]
+pub struct CurrentWebhook<'a> {
+    pub channel_id: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+    pub subscription_id: Option<&'a str>,
+}
+
+fn join(base: &str, path: &str) -> Result<Url, ProviderError> {
+    let full = format!("{}{}", base.trim_end_matches('/'), path);
+    Url::parse(&full).map_err(|e| ProviderError::InvalidUrl(format!("{full}: {e}")))
+}
+
+/// Opens a new Google channel for the connection's calendar, then stops the old one.
+pub async fn renew_google(
+    client: &GoogleClient,
+    access_token: &SecretString,
+    calendar_id: &str,
+    connection_id: Uuid,
+    signer: &WebhookSigner,
+    ingest_public_url: &str,
+    current: &CurrentWebhook<'_>,
+) -> Result<OpenedWebhook, ProviderError> {
+    let address = join(ingest_public_url, "/webhooks/google")?;
+    let channel_id = Uuid::new_v4().to_string();
+    let ch = client
+        .watch(
+            access_token,
+            calendar_id,
+            &channel_id,
+            &address,
+            &signer.sign(connection_id),
+            GOOGLE_CHANNEL_TTL,
+        )
+        .await?;
+    if let (Some(old_id), Some(old_resource)) = (current.channel_id, current.resource_id) {
+        // Best effort: an old channel that is not stopped simply lapses on its own.
+        if let Err(e) = client.stop_channel(access_token, old_id, old_resource).await {
+            tracing::warn!(channel.id = old_id, error.message = %e, "could not stop the old channel");
+        }
+    }
+    Ok(OpenedWebhook {
+        channel_id: Some(ch.id),
+        resource_id: Some(ch.resource_id),
+        subscription_id: None,
+        expires_at: ch.expires_at,
+        renewed: current.channel_id.is_some(),
+    })
+}
+
+/// Extends the Graph subscription, or creates one when there is none or Graph lost it.
+pub async fn renew_graph(
+    client: &MicrosoftClient,
+    access_token: &SecretString,
+    connection_id: Uuid,
+    signer: &WebhookSigner,
+    ingest_public_url: &str,
+    current: &CurrentWebhook<'_>,
+    now: DateTime<Utc>,
+) -> Result<OpenedWebhook, ProviderError> {
+    let expiry = Subscription::max_expiry(now);
+    if let Some(id) = current.subscription_id {
+        match client.renew_subscription(access_token, id, expiry).await {
+            Ok(s) => return Ok(graph_webhook(s, true)),
+            Err(ProviderError::NotFound) => {
+                tracing::info!(subscription.id = id, "subscription gone; creating a new one");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let s = client
+        .create_subscription(
+            access_token,
+            GRAPH_RESOURCE,
+            &join(ingest_public_url, "/webhooks/microsoft")?,
+            &join(ingest_public_url, "/webhooks/microsoft/lifecycle")?,
+            &signer.sign(connection_id),
+            expiry,
+        )
+        .await?;
+    Ok(graph_webhook(s, false))
+}
+
+fn graph_webhook(s: Subscription, renewed: bool) -> OpenedWebhook {
+    OpenedWebhook {
+        channel_id: None,
+        resource_id: None,
+        subscription_id: Some(s.id),
+        expires_at: s.expires_at,
+        renewed,
+    }
+}

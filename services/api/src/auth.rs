@@ -1,0 +1,141 @@
+//! Request authentication as extractors: `OperatorAuth` (the operator's bearer token,
+//! compared in constant time), `AgentClaims` (the agent portal's HS256 JWT, `sub` = the
+//! specialist's `userId`) and `Caller` (either of the two, for the connect endpoints).
+
+use crate::error::ApiError;
+use crate::state::{AppState, AuthKeys};
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, FromRequest, HttpRequest};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use std::future::{ready, Ready};
+use subtle::ConstantTimeEq;
+
+/// Proof that the request carries the operator token.
+#[derive(Debug, Clone, Copy)]
+pub struct OperatorAuth;
+
+/// A verified agent token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentClaims {
+    /// The specialist's `userId`.
+    pub sub: String,
+    pub exp: u64,
+}
+
+/// Who called an endpoint open to operators and to the agent concerned.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Operator,
+    Agent(AgentClaims),
+}
+
+fn keys(req: &HttpRequest) -> Result<&AuthKeys, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .map(|s| s.auth.as_ref())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn is_operator(keys: &AuthKeys, token: &str) -> bool {
+    let expected = keys.operator_token.expose_secret().as_bytes();
+    // An unset operator token must never match an empty bearer.
+    !expected.is_empty() && bool::from(expected.ct_eq(token.as_bytes()))
+}
+
+fn verify_jwt(keys: &AuthKeys, token: &str) -> Result<AgentClaims, ApiError> {
+    jsonwebtoken::decode::<AgentClaims>(token, &keys.jwt_key, &keys.jwt_validation)
+        .map(|data| data.claims)
+        .map_err(|e| {
+            tracing::debug!(error.message = %e, "agent token refused");
+            ApiError::Unauthorized("invalid or expired agent token")
+        })
+}
+
+impl OperatorAuth {
+    fn check(req: &HttpRequest) -> Result<Self, ApiError> {
+        let keys = keys(req)?;
+        match bearer(req) {
+            Some(token) if is_operator(keys, token) => Ok(OperatorAuth),
+            _ => Err(ApiError::Unauthorized("the operator token is missing or wrong")),
+        }
+    }
+}
+
+impl AgentClaims {
+    fn from_header(req: &HttpRequest) -> Result<Self, ApiError> {
+        let keys = keys(req)?;
+        let token = bearer(req).ok_or(ApiError::Unauthorized("an agent token is required"))?;
+        verify_jwt(keys, token)
+    }
+
+    /// The header, or else a `token` query parameter: lets a plain browser link open the
+    /// schedule page. Only the page accepts it, so API tokens stay out of URLs and logs.
+    pub fn from_header_or_query(req: &HttpRequest) -> Result<Self, ApiError> {
+        if bearer(req).is_some() {
+            return Self::from_header(req);
+        }
+        let keys = keys(req)?;
+        let token = url::form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .ok_or(ApiError::Unauthorized("an agent token is required"))?;
+        verify_jwt(keys, &token)
+    }
+}
+
+impl Caller {
+    fn check(req: &HttpRequest) -> Result<Self, ApiError> {
+        let keys = keys(req)?;
+        let token = bearer(req).ok_or(ApiError::Unauthorized(
+            "the operator token or an agent token is required",
+        ))?;
+        if is_operator(keys, token) {
+            return Ok(Caller::Operator);
+        }
+        verify_jwt(keys, token).map(Caller::Agent)
+    }
+}
+
+impl FromRequest for OperatorAuth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::check(req))
+    }
+}
+
+impl FromRequest for AgentClaims {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::from_header(req))
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::check(req))
+    }
+}
+
+impl Caller {
+    /// Operators act for anyone; an agent only for their own specialist record.
+    pub fn ensure_acts_for(&self, specialist_user_id: &str) -> Result<(), ApiError> {
+        match self {
+            Caller::Operator => Ok(()),
+            Caller::Agent(claims) if claims.sub == specialist_user_id => Ok(()),
+            Caller::Agent(_) => Err(ApiError::Forbidden(
+                "an agent may only manage their own calendars",
+            )),
+        }
+    }
+}

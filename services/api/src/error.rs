@@ -1,0 +1,174 @@
+//! `ApiError`: every way a request can fail, mapped to a status and the JSON error body
+//! `{"error":{"code","message"}}` in this one place.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use calsync_core::AvailabilityError;
+use calsync_db::{error::APPOINTMENTS_NO_OVERLAP, DbError};
+use calsync_providers::ProviderError;
+use calsync_runtime::http::json_error;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// A parameter or body field is missing or malformed (400).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// Well-formed but refused by a rule (422).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// The time asked for overlaps a confirmed appointment or a blocking external event.
+    #[error("the requested time is no longer available")]
+    SlotTaken,
+    /// The OAuth app of this provider is not configured (no client id).
+    #[error("{0} is not configured on this server")]
+    ProviderNotConfigured(&'static str),
+    /// A provider call failed in a way the client cannot fix by changing the request.
+    #[error("the calendar provider failed: {0}")]
+    Provider(#[source] ProviderError),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DbError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } | Self::Unprocessable { code, .. } => code,
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound { .. } => "not_found",
+            Self::SlotTaken => "slot_taken",
+            Self::ProviderNotConfigured(_) => "provider_not_configured",
+            Self::Provider(_) => "provider_error",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => Self::NotFound { what: "resource" },
+            e if e.is_constraint(APPOINTMENTS_NO_OVERLAP) => Self::SlotTaken,
+            e @ DbError::Unavailable(_) => Self::Unavailable(e),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        DbError::from(e).into()
+    }
+}
+
+impl From<AvailabilityError> for ApiError {
+    fn from(e: AvailabilityError) -> Self {
+        let code = match e {
+            AvailabilityError::WindowTooLong { .. } => "window_too_long",
+            AvailabilityError::EmptyWindow { .. } => "empty_window",
+            AvailabilityError::InvalidDuration { .. } => "invalid_duration",
+            _ => "invalid_query",
+        };
+        Self::bad_request(code, e.to_string())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::SlotTaken => StatusCode::CONFLICT,
+            Self::ProviderNotConfigured(_) | Self::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Provider(_) => StatusCode::BAD_GATEWAY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            // The chain goes to the log only: a client learns nothing about internals.
+            tracing::error!(error.message = %self, error.cause_chain = ?cause_chain(self), "request failed");
+        }
+        let message = match self {
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        let mut resp = json_error(status, self.code(), message);
+        if matches!(self, Self::Unauthorized(_)) {
+            resp.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                actix_web::http::header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+fn cause_chain(e: &dyn std::error::Error) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push(s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlap_constraint_becomes_a_409_slot_taken() {
+        let e: ApiError = DbError::Conflict {
+            constraint: APPOINTMENTS_NO_OVERLAP.into(),
+        }
+        .into();
+        assert_eq!(e.status_code(), StatusCode::CONFLICT);
+        assert_eq!(e.code(), "slot_taken");
+    }
+
+    #[test]
+    fn storage_errors_map_to_404_and_503() {
+        assert_eq!(ApiError::from(DbError::NotFound).status_code(), StatusCode::NOT_FOUND);
+        let down = ApiError::from(DbError::Unavailable("pool timeout".into()));
+        assert_eq!(down.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn an_internal_error_hides_its_cause_from_the_client() {
+        let resp = ApiError::Internal(anyhow::anyhow!("secret detail")).error_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -1,0 +1,3 @@
+//! Specialists as the marketplace defines them.
+
+pub mod post;

@@ -1,0 +1,61 @@
+//! Invariant 3: a sync's events and its new cursor are committed in one transaction. A
+//! full sync replaces the stored set (what it did not return is deleted); an
+//! incremental one applies upserts and removals.
+
+use super::SyncError;
+use crate::context::WorkerContext;
+use calsync_db::connections::{self, SyncSuccess};
+use calsync_db::{events, DbError};
+use calsync_providers::{SyncBatch, SyncChange};
+use chrono::{DateTime, Utc};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::AsyncConnection;
+use uuid::Uuid;
+
+pub struct Target {
+    pub connection_id: Uuid,
+    pub specialist_id: Uuid,
+    pub next_poll_at: DateTime<Utc>,
+}
+
+pub async fn apply(
+    ctx: &WorkerContext,
+    target: &Target,
+    batch: SyncBatch,
+    success: SyncSuccess,
+) -> Result<(), SyncError> {
+    // A provider may report one instance several times in a round (changed, then
+    // deleted): only its last state counts, and one INSERT … ON CONFLICT cannot touch a
+    // row twice anyway.
+    let mut seen = std::collections::HashSet::new();
+    let mut upserts = Vec::new();
+    let mut removes = Vec::new();
+    for change in batch.changes.into_iter().rev() {
+        if !seen.insert(change.provider_event_id().to_owned()) {
+            continue;
+        }
+        match change {
+            SyncChange::Upsert(e) => upserts.push(e),
+            SyncChange::Remove { provider_event_id } => removes.push(provider_event_id),
+        }
+    }
+
+    let now = ctx.clock.now();
+    let mut db = ctx.pool.get().await.map_err(DbError::from)?;
+    let full = batch.full;
+    db.transaction::<_, DbError, _>(|tx| {
+        async move {
+            events::upsert(tx, target.connection_id, target.specialist_id, &upserts).await?;
+            if full {
+                let keep: Vec<String> = upserts.iter().map(|e| e.provider_event_id.clone()).collect();
+                events::retain_only(tx, target.connection_id, &keep).await?;
+            } else {
+                events::remove(tx, target.connection_id, &removes).await?;
+            }
+            connections::record_success(tx, target.connection_id, &success, now, target.next_poll_at).await
+        }
+        .scope_boxed()
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Keeps a connection's webhook alive, run by the lease holder after a successful sync:
+//! a webhook that is missing, expired, expiring within a day, or that the provider
+//! asked us to renew is renewed. A failure is recorded and retried later; polling keeps
+//! the calendar current meanwhile.
+
+use super::tokens::Tokens;
+use super::SyncError;
+use crate::context::WorkerContext;
+use calsync_core::webhook::WebhookState;
+use calsync_core::Provider;
+use calsync_db::connections::{self, Webhook};
+use calsync_db::DbError;
+use calsync_providers::webhooks::{renew_google, renew_graph, CurrentWebhook, OpenedWebhook};
+use chrono::Duration;
+use uuid::Uuid;
+
+/// Pause before retrying a failed renewal.
+const RETRY_AFTER_FAILURE: Duration = Duration::minutes(15);
+
+pub async fn maintain(ctx: &WorkerContext, id: Uuid, provider: Provider) -> Result<(), DbError> {
+    let mut db = ctx.pool.get().await?;
+    let c = connections::get(&mut db, id).await?;
+    drop(db);
+    let now = ctx.clock.now();
+    let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
+    let state = WebhookState::classify(true, has, c.webhook_expires_at, now);
+    if !(state.needs_renewal() || c.webhook_renew_requested) || c.webhook_renew_after > now {
+        return Ok(());
+    }
+    let result = renew(ctx, &c, provider).await;
+    let mut db = ctx.pool.get().await?;
+    match result {
+        Ok(w) => {
+            tracing::info!(expires_at = %w.expires_at, renewed = w.renewed, "webhook open");
+            let webhook = Webhook {
+                channel_id: w.channel_id,
+                resource_id: w.resource_id,
+                subscription_id: w.subscription_id,
+                expires_at: Some(w.expires_at),
+            };
+            connections::store_webhook(&mut db, id, &webhook, now).await
+        }
+        Err(e) => {
+            tracing::warn!(error.message = %e, "webhook renewal failed; polling covers meanwhile");
+            connections::record_webhook_error(&mut db, id, &e.to_string(), now + RETRY_AFTER_FAILURE).await
+        }
+    }
+}
+
+async fn renew(
+    ctx: &WorkerContext,
+    c: &connections::Connection,
+    provider: Provider,
+) -> Result<OpenedWebhook, SyncError> {
+    let mut tokens = Tokens::of(c, provider);
+    let token = tokens.access(ctx, false).await?;
+    let current = CurrentWebhook {
+        channel_id: c.webhook_channel_id.as_deref(),
+        resource_id: c.webhook_resource_id.as_deref(),
+        subscription_id: c.webhook_subscription_id.as_deref(),
+    };
+    let ingest = &ctx.settings.ingest.public_url;
+    Ok(match provider {
+        Provider::Google => {
+            let g = ctx.google.as_ref().ok_or(SyncError::NotConfigured("google"))?;
+            renew_google(g, &token, &c.external_calendar_id, c.id, &ctx.signer, ingest, &current).await?
+        }
+        Provider::Microsoft => {
+            let m = ctx.microsoft.as_ref().ok_or(SyncError::NotConfigured("microsoft"))?;
+            renew_graph(m, &token, c.id, &ctx.signer, ingest, &current, ctx.clock.now()).await?
+        }
+        Provider::Ics => return Err(SyncError::Data("ICS feeds have no webhooks".into())),
+    })
+}
