@@ -10,7 +10,10 @@ pub mod rules;
 pub mod time;
 pub mod webhook;
 
-pub use availability::{compute_slots, to_local_rfc3339, working_intervals, AvailabilityError, AvailabilityQuery, SlotRules, WorkingHours};
+pub use availability::{
+    compute_slots, to_local_rfc3339, working_intervals, AvailabilityError, AvailabilityQuery,
+    SlotRules, WorkingHours,
+};
 pub use event::{EventStatus, ExternalEvent};
 pub use ids::{AppointmentId, ConnectionId, SpecialistId};
 pub use provider::Provider;

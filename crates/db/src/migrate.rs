@@ -10,7 +10,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
 /// Arbitrary but fixed: the advisory lock key all calsync processes agree on.
-const MIGRATION_LOCK_KEY: i64 = 0x6361_6c73_796e_63;
+const MIGRATION_LOCK_KEY: i64 = 0x0063_616c_7379_6e63;
 
 /// Applies pending migrations; returns the versions applied.
 pub async fn run_pending(database_url: &str) -> Result<Vec<String>, DbError> {

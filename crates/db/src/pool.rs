@@ -4,7 +4,7 @@
 use crate::DbError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use std::time::Duration;
 
 pub type DbPool = Pool<AsyncPgConnection>;
@@ -41,10 +41,9 @@ pub fn build_pool(settings: &PoolSettings) -> Result<DbPool, DbError> {
         let app = app.clone();
         Box::pin(async move {
             let mut conn = AsyncPgConnection::establish(url).await?;
-            diesel::sql_query(format!(
+            conn.batch_execute(&format!(
                 "SET application_name = '{app}'; SET statement_timeout = {statement_ms}"
             ))
-            .execute(&mut conn)
             .await
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)

@@ -40,7 +40,9 @@ impl Grid {
         // Comparing instants before doing arithmetic keeps every offset below within one
         // block, so the nanosecond counts cannot overflow.
         let fits_from = |start: DateTime<Utc>| {
-            start.checked_add_signed(self.duration).is_some_and(|end| end <= last_end)
+            start
+                .checked_add_signed(self.duration)
+                .is_some_and(|end| end <= last_end)
         };
         let lo = self.earliest_start.max(block.start);
         if !fits_from(lo) {
@@ -79,7 +81,9 @@ fn steps_until(offset: Duration, step: Duration) -> i32 {
         return 0;
     };
     match (u64::try_from(offset), u64::try_from(step)) {
-        (Ok(offset), Ok(step)) if step > 0 => i32::try_from(offset.div_ceil(step)).unwrap_or(i32::MAX),
+        (Ok(offset), Ok(step)) if step > 0 => {
+            i32::try_from(offset.div_ceil(step)).unwrap_or(i32::MAX)
+        }
         _ => 0,
     }
 }

@@ -3,7 +3,10 @@
 
 use super::{AvailabilityError, WorkingHours};
 use crate::time::TimeRange;
-use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
+    TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 /// Which end of a block a wall-clock time is; decides which instance of a repeated time wins.
@@ -44,7 +47,12 @@ pub(super) fn resolve(tz: Tz, local: NaiveDateTime, edge: Edge) -> Option<DateTi
 fn repeats(tz: Tz, local: NaiveDateTime) -> bool {
     local
         .checked_sub_signed(TimeDelta::nanoseconds(1))
-        .is_some_and(|just_before| matches!(tz.from_local_datetime(&just_before), LocalResult::Ambiguous(..)))
+        .is_some_and(|just_before| {
+            matches!(
+                tz.from_local_datetime(&just_before),
+                LocalResult::Ambiguous(..)
+            )
+        })
 }
 
 /// First instant whose wall clock is at or after `local`, found by bisection on whole seconds
@@ -164,9 +172,17 @@ mod tests {
 
     #[test]
     fn a_time_in_the_spring_forward_gap_resolves_to_the_instant_the_gap_closes() {
-        let t = resolve(chrono_tz::Europe::Berlin, local(2026, 3, 29, 2, 30), Edge::Start);
+        let t = resolve(
+            chrono_tz::Europe::Berlin,
+            local(2026, 3, 29, 2, 30),
+            Edge::Start,
+        );
         assert_eq!(t, Some(utc("2026-03-29T01:00:00Z")));
-        let t = resolve(chrono_tz::America::New_York, local(2026, 3, 8, 2, 0), Edge::End);
+        let t = resolve(
+            chrono_tz::America::New_York,
+            local(2026, 3, 8, 2, 0),
+            Edge::End,
+        );
         assert_eq!(t, Some(utc("2026-03-08T07:00:00Z")));
     }
 
@@ -184,16 +200,28 @@ mod tests {
     fn a_repeated_time_is_the_earlier_instance_for_a_start_and_the_later_for_an_end() {
         let tz = chrono_tz::America::New_York;
         let at = local(2026, 11, 1, 1, 30);
-        assert_eq!(resolve(tz, at, Edge::Start), Some(utc("2026-11-01T05:30:00Z")));
-        assert_eq!(resolve(tz, at, Edge::End), Some(utc("2026-11-01T06:30:00Z")));
+        assert_eq!(
+            resolve(tz, at, Edge::Start),
+            Some(utc("2026-11-01T05:30:00Z"))
+        );
+        assert_eq!(
+            resolve(tz, at, Edge::End),
+            Some(utc("2026-11-01T06:30:00Z"))
+        );
     }
 
     #[test]
     fn an_end_where_the_repeat_begins_takes_the_earlier_instance() {
         let tz = chrono_tz::Europe::Berlin;
         let at = local(2026, 10, 25, 2, 0);
-        assert_eq!(resolve(tz, at, Edge::End), Some(utc("2026-10-25T00:00:00Z")));
-        assert_eq!(resolve(tz, at, Edge::Start), Some(utc("2026-10-25T00:00:00Z")));
+        assert_eq!(
+            resolve(tz, at, Edge::End),
+            Some(utc("2026-10-25T00:00:00Z"))
+        );
+        assert_eq!(
+            resolve(tz, at, Edge::Start),
+            Some(utc("2026-10-25T00:00:00Z"))
+        );
     }
 
     #[test]

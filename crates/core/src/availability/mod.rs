@@ -8,12 +8,12 @@
 //!   `buffer_before`/`buffer_after`. Touching is not overlapping (ranges are half-open).
 //! - A `step` longer than `duration` is clamped to `duration`, so no free time falls between
 //!   two grid positions unseen.
-//! - Working hours are wall-clock times. On the day clocks change a block keeps the instants
-//!   whose wall clock lies inside it: a skipped start or end moves to the instant the gap
-//!   closes (so `02:00–03:00` on a spring-forward day is empty); a repeated start takes its
-//!   earlier instance and a repeated end its later one, unless the end is exactly where the
-//!   repeat begins (then the earlier: `00:00–02:00` in Berlin on 25 October is 2 hours, and
-//!   `01:00–04:00` is 4). A `09:00–17:00` block on such a day is still 8 real hours because
+//! - Working hours are wall-clock times. On the day clocks change a block is the smallest
+//!   range holding every instant whose wall clock lies inside it: a skipped start or end moves
+//!   to the instant the gap closes (so `02:00–03:00` on a spring-forward day is empty); a
+//!   repeated start takes its earlier instance and a repeated end its later one, unless the
+//!   end is exactly where the repeat begins (then the earlier: `00:00–02:00` in Berlin on
+//!   25 October is 2 hours, and `01:00–04:00` is 4). A `09:00–17:00` block on such a day is still 8 real hours because
 //!   both ends are after the change. The slot grid runs in real minutes from the block start.
 //! - An `end` of `00:00` means the midnight that ends the day (`22:00–00:00`). A block never
 //!   spans midnight: `22:00–02:00` is refused; give it as two rules on consecutive weekdays.
@@ -22,6 +22,8 @@
 //! Cost: busy intervals are sorted and merged once, then one sweep over the blocks in order,
 //! jumping over each busy interval instead of testing grid positions one by one.
 
+#[cfg(test)]
+mod dst_tests;
 mod grid;
 mod local;
 #[cfg(test)]
@@ -90,20 +92,32 @@ impl SlotRules {
     fn validated(&self) -> Result<Self, AvailabilityError> {
         let d = self.duration;
         if d < MIN_SLOT_DURATION || d > MAX_SLOT_DURATION {
-            return Err(AvailabilityError::InvalidDuration { minutes: d.num_minutes() });
+            return Err(AvailabilityError::InvalidDuration {
+                minutes: d.num_minutes(),
+            });
         }
         if self.step < MIN_SLOT_DURATION {
-            return Err(AvailabilityError::InvalidStep { minutes: self.step.num_minutes() });
+            return Err(AvailabilityError::InvalidStep {
+                minutes: self.step.num_minutes(),
+            });
         }
         for (name, b) in [("before", self.buffer_before), ("after", self.buffer_after)] {
             if b < Duration::zero() || b > MAX_BUFFER {
-                return Err(AvailabilityError::InvalidBuffer { which: name, minutes: b.num_minutes() });
+                return Err(AvailabilityError::InvalidBuffer {
+                    which: name,
+                    minutes: b.num_minutes(),
+                });
             }
         }
         if self.min_notice < Duration::zero() || self.min_notice > MAX_MIN_NOTICE {
-            return Err(AvailabilityError::InvalidMinNotice { minutes: self.min_notice.num_minutes() });
+            return Err(AvailabilityError::InvalidMinNotice {
+                minutes: self.min_notice.num_minutes(),
+            });
         }
-        Ok(Self { step: self.step.min(d), ..*self })
+        Ok(Self {
+            step: self.step.min(d),
+            ..*self
+        })
     }
 }
 
@@ -124,7 +138,10 @@ pub struct AvailabilityQuery<'a> {
 #[non_exhaustive]
 pub enum AvailabilityError {
     #[error("the window is empty: from {from} is not before to {to}")]
-    EmptyWindow { from: DateTime<Utc>, to: DateTime<Utc> },
+    EmptyWindow {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
     #[error("the window is {days} days long; at most {} are allowed", MAX_WINDOW.num_days())]
     WindowTooLong { days: i64 },
     #[error("slot duration of {minutes} minutes is outside 1 minute to 24 hours")]
@@ -138,16 +155,25 @@ pub enum AvailabilityError {
     #[error("weekday {weekday} is not 1 (Monday) to 7 (Sunday)")]
     InvalidWeekday { weekday: u8 },
     #[error("working hours on weekday {weekday} start at {start} but end at {end}; a block may not span midnight")]
-    InvalidHours { weekday: u8, start: NaiveTime, end: NaiveTime },
+    InvalidHours {
+        weekday: u8,
+        start: NaiveTime,
+        end: NaiveTime,
+    },
 }
 
 fn validate_window(window: TimeRange) -> Result<(), AvailabilityError> {
     if window.start >= window.end {
-        return Err(AvailabilityError::EmptyWindow { from: window.start, to: window.end });
+        return Err(AvailabilityError::EmptyWindow {
+            from: window.start,
+            to: window.end,
+        });
     }
     let length = window.end - window.start;
     if length > MAX_WINDOW {
-        return Err(AvailabilityError::WindowTooLong { days: length.num_days() });
+        return Err(AvailabilityError::WindowTooLong {
+            days: length.num_days(),
+        });
     }
     Ok(())
 }
@@ -191,13 +217,20 @@ pub fn working_intervals(
 /// so they gain no buffer either.
 fn buffered_busy(busy: &[TimeRange], before: Duration, after: Duration) -> Vec<TimeRange> {
     let widened = busy.iter().filter(|b| !b.is_empty()).map(|b| TimeRange {
-        start: b.start.checked_sub_signed(before).unwrap_or(DateTime::<Utc>::MIN_UTC),
-        end: b.end.checked_add_signed(after).unwrap_or(DateTime::<Utc>::MAX_UTC),
+        start: b
+            .start
+            .checked_sub_signed(before)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        end: b
+            .end
+            .checked_add_signed(after)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
     });
     merge(widened.collect())
 }
 
 /// `t` as RFC 3339 with the offset `tz` has at that instant, e.g. `2026-03-30T10:00:00+02:00`.
 pub fn to_local_rfc3339(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Secs, false)
+    t.with_timezone(&tz)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
 }

@@ -1,9 +1,9 @@
-//! Worked examples of the slot rules, including the four 2026 clock changes of Berlin and New York.
+//! Worked examples of the slot rules on ordinary days, and the helpers the DST examples share.
 
 use super::*;
-use chrono_tz::{America::New_York, Europe::Berlin, UTC};
+use chrono_tz::UTC;
 
-fn t(s: &str) -> DateTime<Utc> {
+pub(super) fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap_or_default()
 }
 
@@ -11,32 +11,39 @@ fn hm(s: &str) -> NaiveTime {
     NaiveTime::parse_from_str(s, "%H:%M").unwrap_or_default()
 }
 
-fn wh(weekday: u8, start: &str, end: &str) -> WorkingHours {
-    WorkingHours { weekday, start: hm(start), end: hm(end) }
+pub(super) fn wh(weekday: u8, start: &str, end: &str) -> WorkingHours {
+    WorkingHours {
+        weekday,
+        start: hm(start),
+        end: hm(end),
+    }
 }
 
-fn range(start: &str, end: &str) -> TimeRange {
-    TimeRange { start: t(start), end: t(end) }
+pub(super) fn range(start: &str, end: &str) -> TimeRange {
+    TimeRange {
+        start: t(start),
+        end: t(end),
+    }
 }
 
-fn minutes(m: i64) -> Duration {
+pub(super) fn minutes(m: i64) -> Duration {
     Duration::minutes(m)
 }
 
 /// Monday 5 January 2026, whole day in UTC.
-const MONDAY: (&str, &str) = ("2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z");
+pub(super) const MONDAY: (&str, &str) = ("2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z");
 
-struct Case<'a> {
-    tz: Tz,
-    hours: &'a [WorkingHours],
-    busy: &'a [TimeRange],
-    window: TimeRange,
-    now: DateTime<Utc>,
-    rules: SlotRules,
+pub(super) struct Case<'a> {
+    pub(super) tz: Tz,
+    pub(super) hours: &'a [WorkingHours],
+    pub(super) busy: &'a [TimeRange],
+    pub(super) window: TimeRange,
+    pub(super) now: DateTime<Utc>,
+    pub(super) rules: SlotRules,
 }
 
 impl<'a> Case<'a> {
-    fn monday(hours: &'a [WorkingHours], duration: i64) -> Self {
+    pub(super) fn monday(hours: &'a [WorkingHours], duration: i64) -> Self {
         Self {
             tz: UTC,
             hours,
@@ -47,7 +54,7 @@ impl<'a> Case<'a> {
         }
     }
 
-    fn run(&self) -> Result<Vec<TimeRange>, AvailabilityError> {
+    pub(super) fn run(&self) -> Result<Vec<TimeRange>, AvailabilityError> {
         compute_slots(&AvailabilityQuery {
             tz: self.tz,
             hours: self.hours,
@@ -58,9 +65,12 @@ impl<'a> Case<'a> {
         })
     }
 
-    fn starts(&self) -> Vec<String> {
+    pub(super) fn starts(&self) -> Vec<String> {
         let slots = self.run().unwrap_or_default();
-        slots.iter().map(|s| to_local_rfc3339(s.start, self.tz)).collect()
+        slots
+            .iter()
+            .map(|s| to_local_rfc3339(s.start, self.tz))
+            .collect()
     }
 }
 
@@ -76,7 +86,10 @@ fn nine_to_five_with_hour_slots_offers_ten_and_two_when_free() {
     assert_eq!(slots.len(), 15, "09:00, 09:30, … 16:00");
     assert!(slots.contains(&range("2026-01-05T10:00:00Z", "2026-01-05T11:00:00Z")));
     assert!(slots.contains(&range("2026-01-05T14:00:00Z", "2026-01-05T15:00:00Z")));
-    assert_eq!(slots.last(), Some(&range("2026-01-05T16:00:00Z", "2026-01-05T17:00:00Z")));
+    assert_eq!(
+        slots.last(),
+        Some(&range("2026-01-05T16:00:00Z", "2026-01-05T17:00:00Z"))
+    );
     assert!(slots.iter().all(|s| s.duration() == minutes(60)));
 }
 
@@ -84,9 +97,16 @@ fn nine_to_five_with_hour_slots_offers_ten_and_two_when_free() {
 fn a_busy_quarter_past_ten_removes_every_slot_it_overlaps() {
     let hours = [wh(1, "09:00", "17:00")];
     let busy = [range("2026-01-05T10:15:00Z", "2026-01-05T10:45:00Z")];
-    let starts = Case { busy: &busy, ..Case::monday(&hours, 60) }.starts();
+    let starts = Case {
+        busy: &busy,
+        ..Case::monday(&hours, 60)
+    }
+    .starts();
     for gone in ["09:30", "10:00", "10:30"] {
-        assert!(!has(&starts, &format!("2026-01-05T{gone}:00+00:00")), "{gone} overlaps");
+        assert!(
+            !has(&starts, &format!("2026-01-05T{gone}:00+00:00")),
+            "{gone} overlaps"
+        );
     }
     assert!(has(&starts, "2026-01-05T09:00:00+00:00"));
     assert!(has(&starts, "2026-01-05T11:00:00+00:00"));
@@ -96,7 +116,11 @@ fn a_busy_quarter_past_ten_removes_every_slot_it_overlaps() {
 fn a_busy_interval_that_only_touches_a_slot_leaves_it_free() {
     let hours = [wh(1, "09:00", "17:00")];
     let busy = [range("2026-01-05T10:00:00Z", "2026-01-05T11:00:00Z")];
-    let starts = Case { busy: &busy, ..Case::monday(&hours, 60) }.starts();
+    let starts = Case {
+        busy: &busy,
+        ..Case::monday(&hours, 60)
+    }
+    .starts();
     assert!(has(&starts, "2026-01-05T09:00:00+00:00"));
     assert!(has(&starts, "2026-01-05T11:00:00+00:00"));
     assert!(!has(&starts, "2026-01-05T10:00:00+00:00"));
@@ -106,15 +130,24 @@ fn a_busy_interval_that_only_touches_a_slot_leaves_it_free() {
 fn buffers_widen_each_busy_interval_on_both_sides() {
     let hours = [wh(1, "09:00", "17:00")];
     let busy = [range("2026-01-05T12:00:00Z", "2026-01-05T13:00:00Z")];
-    let mut case = Case { busy: &busy, ..Case::monday(&hours, 60) };
+    let mut case = Case {
+        busy: &busy,
+        ..Case::monday(&hours, 60)
+    };
     let unbuffered = case.starts();
     assert!(has(&unbuffered, "2026-01-05T11:00:00+00:00"));
     assert!(has(&unbuffered, "2026-01-05T13:00:00+00:00"));
     case.rules.buffer_before = minutes(15);
     case.rules.buffer_after = minutes(15);
     let starts = case.starts();
-    assert!(!has(&starts, "2026-01-05T11:00:00+00:00"), "ends inside the buffer before");
-    assert!(!has(&starts, "2026-01-05T13:00:00+00:00"), "starts inside the buffer after");
+    assert!(
+        !has(&starts, "2026-01-05T11:00:00+00:00"),
+        "ends inside the buffer before"
+    );
+    assert!(
+        !has(&starts, "2026-01-05T13:00:00+00:00"),
+        "starts inside the buffer after"
+    );
     assert!(has(&starts, "2026-01-05T10:30:00+00:00"));
     assert!(has(&starts, "2026-01-05T13:30:00+00:00"));
 }
@@ -128,17 +161,29 @@ fn overlapping_and_unsorted_busy_intervals_are_all_respected() {
         range("2026-01-05T10:30:00Z", "2026-01-05T12:00:00Z"),
         range("2026-01-05T13:00:00Z", "2026-01-05T13:00:00Z"),
     ];
-    let case = Case { busy: &busy, ..Case::monday(&hours, 60) };
+    let case = Case {
+        busy: &busy,
+        ..Case::monday(&hours, 60)
+    };
     let slots = case.run().unwrap_or_default();
-    let starts: Vec<_> = slots.iter().map(|s| s.start.format("%H:%M").to_string()).collect();
-    assert_eq!(starts, ["12:00", "12:30", "13:00", "13:30", "14:00", "16:00"]);
+    let starts: Vec<_> = slots
+        .iter()
+        .map(|s| s.start.format("%H:%M").to_string())
+        .collect();
+    assert_eq!(
+        starts,
+        ["12:00", "12:30", "13:00", "13:30", "14:00", "16:00"]
+    );
 }
 
 #[test]
 fn an_empty_busy_interval_blocks_nothing_even_with_buffers() {
     let hours = [wh(1, "09:00", "17:00")];
     let busy = [range("2026-01-05T12:00:00Z", "2026-01-05T12:00:00Z")];
-    let mut case = Case { busy: &busy, ..Case::monday(&hours, 60) };
+    let mut case = Case {
+        busy: &busy,
+        ..Case::monday(&hours, 60)
+    };
     case.rules.buffer_before = minutes(30);
     case.rules.buffer_after = minutes(30);
     assert_eq!(case.starts().len(), 15);
@@ -151,7 +196,10 @@ fn minimum_notice_drops_early_slots_but_keeps_the_grid_anchored_at_the_block_sta
     case.now = t("2026-01-05T09:10:00Z");
     case.rules.min_notice = minutes(60);
     let starts = case.starts();
-    assert_eq!(starts.first().map(String::as_str), Some("2026-01-05T10:30:00+00:00"));
+    assert_eq!(
+        starts.first().map(String::as_str),
+        Some("2026-01-05T10:30:00+00:00")
+    );
 }
 
 #[test]
@@ -160,8 +208,14 @@ fn a_window_starting_mid_block_keeps_the_grid_of_the_block() {
     let mut case = Case::monday(&hours, 60);
     case.window = range("2026-01-05T09:10:00Z", "2026-01-05T12:30:00Z");
     let starts = case.starts();
-    assert_eq!(starts.first().map(String::as_str), Some("2026-01-05T09:30:00+00:00"));
-    assert_eq!(starts.last().map(String::as_str), Some("2026-01-05T11:30:00+00:00"));
+    assert_eq!(
+        starts.first().map(String::as_str),
+        Some("2026-01-05T09:30:00+00:00")
+    );
+    assert_eq!(
+        starts.last().map(String::as_str),
+        Some("2026-01-05T11:30:00+00:00")
+    );
 }
 
 #[test]
@@ -180,7 +234,10 @@ fn several_blocks_a_day_each_start_their_own_grid() {
     let mut case = Case::monday(&hours, 60);
     case.rules.step = minutes(60);
     let slots = case.run().unwrap_or_default();
-    let starts: Vec<_> = slots.iter().map(|s| s.start.format("%H").to_string()).collect();
+    let starts: Vec<_> = slots
+        .iter()
+        .map(|s| s.start.format("%H").to_string())
+        .collect();
     assert_eq!(starts, ["09", "10", "11", "13", "14", "15", "16"]);
 }
 
@@ -188,7 +245,10 @@ fn several_blocks_a_day_each_start_their_own_grid() {
 fn overlapping_rules_list_each_slot_once_in_order() {
     let hours = [wh(1, "09:00", "12:00"), wh(1, "10:00", "13:00")];
     let slots = Case::monday(&hours, 60).run().unwrap_or_default();
-    assert!(slots.windows(2).all(|w| w[0] < w[1]), "sorted and without duplicates");
+    assert!(
+        slots.windows(2).all(|w| w[0] < w[1]),
+        "sorted and without duplicates"
+    );
     assert_eq!(slots.len(), 7, "09:00 … 12:00 every 30 minutes");
 }
 
@@ -196,7 +256,10 @@ fn overlapping_rules_list_each_slot_once_in_order() {
 fn a_block_ending_at_midnight_runs_to_the_end_of_its_day() {
     let hours = [wh(1, "22:00", "00:00")];
     let slots = Case::monday(&hours, 60).run().unwrap_or_default();
-    assert_eq!(slots.last(), Some(&range("2026-01-05T23:00:00Z", "2026-01-06T00:00:00Z")));
+    assert_eq!(
+        slots.last(),
+        Some(&range("2026-01-05T23:00:00Z", "2026-01-06T00:00:00Z"))
+    );
     assert_eq!(slots.len(), 3);
 }
 
@@ -204,7 +267,10 @@ fn a_block_ending_at_midnight_runs_to_the_end_of_its_day() {
 fn a_block_spanning_midnight_is_refused() {
     let hours = [wh(1, "22:00", "02:00")];
     let err = Case::monday(&hours, 60).run();
-    assert!(matches!(err, Err(AvailabilityError::InvalidHours { weekday: 1, .. })));
+    assert!(matches!(
+        err,
+        Err(AvailabilityError::InvalidHours { weekday: 1, .. })
+    ));
 }
 
 #[test]
@@ -223,119 +289,33 @@ fn malformed_queries_are_refused_with_the_matching_error() {
     let zero = run(&|c| c.rules.duration = Duration::zero());
     assert_eq!(zero, Err(AvailabilityError::InvalidDuration { minutes: 0 }));
     let day_and_a_bit = run(&|c| c.rules.duration = minutes(24 * 60 + 1));
-    assert_eq!(day_and_a_bit, Err(AvailabilityError::InvalidDuration { minutes: 1441 }));
+    assert_eq!(
+        day_and_a_bit,
+        Err(AvailabilityError::InvalidDuration { minutes: 1441 })
+    );
     let step = run(&|c| c.rules.step = Duration::zero());
     assert_eq!(step, Err(AvailabilityError::InvalidStep { minutes: 0 }));
     let buffer = run(&|c| c.rules.buffer_after = minutes(-5));
-    assert!(matches!(buffer, Err(AvailabilityError::InvalidBuffer { which: "after", .. })));
+    assert!(matches!(
+        buffer,
+        Err(AvailabilityError::InvalidBuffer { which: "after", .. })
+    ));
     let notice = run(&|c| c.rules.min_notice = Duration::days(400));
-    assert!(matches!(notice, Err(AvailabilityError::InvalidMinNotice { .. })));
+    assert!(matches!(
+        notice,
+        Err(AvailabilityError::InvalidMinNotice { .. })
+    ));
     let bad_day = [wh(8, "09:00", "17:00")];
     let day = Case::monday(&bad_day, 60).run();
     assert_eq!(day, Err(AvailabilityError::InvalidWeekday { weekday: 8 }));
     let backwards = [wh(3, "17:00", "09:00")];
-    assert!(matches!(Case::monday(&backwards, 60).run(), Err(AvailabilityError::InvalidHours { .. })));
+    assert!(matches!(
+        Case::monday(&backwards, 60).run(),
+        Err(AvailabilityError::InvalidHours { .. })
+    ));
     let empty_block = [wh(3, "09:00", "09:00")];
-    assert!(matches!(Case::monday(&empty_block, 60).run(), Err(AvailabilityError::InvalidHours { .. })));
-}
-
-/// A Sunday (the four 2026 clock changes all fall on one) with hourly slots in `tz`.
-fn sunday(tz: Tz, day: &str, hours: &[WorkingHours]) -> Vec<String> {
-    let from = t(&format!("{day}T00:00:00Z")) - Duration::days(1);
-    let case = Case {
-        tz,
-        hours,
-        busy: &[],
-        window: TimeRange { start: from, end: from + Duration::days(3) },
-        now: from - Duration::days(1),
-        rules: SlotRules { step: minutes(60), ..SlotRules::new(minutes(60)) },
-    };
-    case.starts()
-}
-
-#[test]
-fn berlin_spring_forward_keeps_nine_to_five_at_eight_real_hours() {
-    let starts = sunday(Berlin, "2026-03-29", &[wh(7, "09:00", "17:00")]);
-    assert_eq!(starts.len(), 8);
-    assert_eq!(starts[0], "2026-03-29T09:00:00+02:00");
-    assert_eq!(starts[7], "2026-03-29T16:00:00+02:00");
-}
-
-#[test]
-fn berlin_spring_forward_shrinks_blocks_to_the_hours_that_exist() {
-    assert!(sunday(Berlin, "2026-03-29", &[wh(7, "02:00", "03:00")]).is_empty());
-    let starts = sunday(Berlin, "2026-03-29", &[wh(7, "01:00", "04:00")]);
-    assert_eq!(starts, ["2026-03-29T01:00:00+01:00", "2026-03-29T03:00:00+02:00"]);
-    let starts = sunday(Berlin, "2026-03-29", &[wh(7, "02:30", "04:00")]);
-    assert_eq!(starts, ["2026-03-29T03:00:00+02:00"], "the start moves to the end of the gap");
-}
-
-#[test]
-fn berlin_fall_back_covers_the_repeated_hour_twice() {
-    let starts = sunday(Berlin, "2026-10-25", &[wh(7, "09:00", "17:00")]);
-    assert_eq!(starts.len(), 8);
-    assert_eq!(starts[0], "2026-10-25T09:00:00+01:00");
-    let starts = sunday(Berlin, "2026-10-25", &[wh(7, "01:00", "04:00")]);
-    let expected = [
-        "2026-10-25T01:00:00+02:00",
-        "2026-10-25T02:00:00+02:00",
-        "2026-10-25T02:00:00+01:00",
-        "2026-10-25T03:00:00+01:00",
-    ];
-    assert_eq!(starts, expected);
-    let starts = sunday(Berlin, "2026-10-25", &[wh(7, "00:00", "02:00")]);
-    assert_eq!(starts, ["2026-10-25T00:00:00+02:00", "2026-10-25T01:00:00+02:00"], "ends at the first 02:00");
-}
-
-#[test]
-fn new_york_spring_forward_loses_the_two_oclock_hour() {
-    let starts = sunday(New_York, "2026-03-08", &[wh(7, "09:00", "17:00")]);
-    assert_eq!(starts.len(), 8);
-    assert_eq!(starts[0], "2026-03-08T09:00:00-04:00");
-    let starts = sunday(New_York, "2026-03-08", &[wh(7, "01:00", "04:00")]);
-    assert_eq!(starts, ["2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00"]);
-}
-
-#[test]
-fn new_york_fall_back_makes_midnight_to_three_four_real_hours() {
-    let starts = sunday(New_York, "2026-11-01", &[wh(7, "09:00", "17:00")]);
-    assert_eq!(starts.len(), 8);
-    assert_eq!(starts[0], "2026-11-01T09:00:00-05:00");
-    let starts = sunday(New_York, "2026-11-01", &[wh(7, "00:00", "03:00")]);
-    let expected = [
-        "2026-11-01T00:00:00-04:00",
-        "2026-11-01T01:00:00-04:00",
-        "2026-11-01T01:00:00-05:00",
-        "2026-11-01T02:00:00-05:00",
-    ];
-    assert_eq!(starts, expected);
-}
-
-#[test]
-fn a_slot_is_rendered_with_the_specialists_offset_of_that_day() {
-    assert_eq!(to_local_rfc3339(t("2026-03-30T08:00:00Z"), Berlin), "2026-03-30T10:00:00+02:00");
-    assert_eq!(to_local_rfc3339(t("2026-01-05T09:00:00Z"), Berlin), "2026-01-05T10:00:00+01:00");
-    assert_eq!(to_local_rfc3339(t("2026-01-05T09:00:00Z"), UTC), "2026-01-05T09:00:00+00:00");
-}
-
-#[test]
-fn working_intervals_are_clipped_to_the_window_and_merged() {
-    let hours = [wh(1, "09:00", "12:00"), wh(1, "12:00", "17:00"), wh(2, "09:00", "10:00")];
-    let window = range("2026-01-05T10:00:00Z", "2026-01-06T09:30:00Z");
-    let blocks = working_intervals(Berlin, &hours, window);
-    let expected = vec![
-        range("2026-01-05T10:00:00Z", "2026-01-05T16:00:00Z"),
-        range("2026-01-06T08:00:00Z", "2026-01-06T09:00:00Z"),
-    ];
-    assert_eq!(blocks, Ok(expected));
-}
-
-#[test]
-fn a_block_ending_where_the_repeated_hour_begins_ends_at_its_first_pass() {
-    // Chile falls back at Saturday 24:00 (-03) to 23:00 (-04) on 4 April 2026.
-    let hours = [wh(6, "21:00", "23:00")];
-    let santiago = chrono_tz::America::Santiago;
-    let window = range("2026-04-04T00:00:00Z", "2026-04-06T00:00:00Z");
-    let blocks = working_intervals(santiago, &hours, window);
-    assert_eq!(blocks, Ok(vec![range("2026-04-05T00:00:00Z", "2026-04-05T02:00:00Z")]));
+    assert!(matches!(
+        Case::monday(&empty_block, 60).run(),
+        Err(AvailabilityError::InvalidHours { .. })
+    ));
 }

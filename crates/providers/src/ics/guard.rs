@@ -95,7 +95,7 @@ impl AllowList {
 
     pub fn permits_host(&self, host: &str) -> bool {
         let host = normalize_host(host);
-        self.hosts.iter().any(|h| *h == host)
+        self.hosts.contains(&host)
     }
 
     pub fn permits_ip(&self, ip: IpAddr) -> bool {

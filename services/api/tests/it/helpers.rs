@@ -1,0 +1,235 @@
+//! `TestApp`: the api on an ephemeral port with its own database and queue prefix, plus
+//! typed helpers to arrange specialists, connections, events and agent tokens.
+#![allow(dead_code)]
+
+use base64::Engine;
+use calsync_api::ApiServer;
+use calsync_core::{EventStatus, ExternalEvent};
+use calsync_db::connections::{self, NewConnection};
+use calsync_db::{events, DbPool};
+use calsync_mq::Publisher;
+use calsync_runtime::Settings;
+use calsync_testkit::{TestBroker, TestDatabase};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
+use diesel_async::RunQueryDsl;
+use rand::RngCore;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const OPERATOR_TOKEN: &str = "operator-test-token";
+pub const JWT_SECRET: &str = "jwt-test-secret-0123456789";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub db: TestDatabase,
+    pub broker: TestBroker,
+    shutdown: CancellationToken,
+}
+
+fn random_b64(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn test_settings(db: &TestDatabase, broker: &TestBroker) -> Settings {
+    let mut s = Settings::defaults().expect("defaults parse");
+    s.database.url = db.url().to_owned();
+    s.amqp.url = broker.url.clone();
+    s.amqp.prefix = broker.prefix().to_owned();
+    s.api.bind = "127.0.0.1:0".into();
+    s.api.operator_token = SecretString::from(OPERATOR_TOKEN);
+    s.api.jwt_secret = SecretString::from(JWT_SECRET);
+    s.security.encryption_key = SecretString::from(random_b64(32));
+    s.security.webhook_secret = SecretString::from(random_b64(24));
+    s
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDatabase::new().await.map_err(|e| format!("{e:#}")).expect("test database");
+        let broker = TestBroker::new();
+        let mut settings = test_settings(&db, &broker);
+        adjust(&mut settings);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let publisher = Publisher::new(&broker.url, broker.topology.clone());
+        let server = ApiServer::build_with(&settings, listener, db.pool().clone(), publisher)
+            .expect("api builds");
+        let address = format!("http://127.0.0.1:{}", server.port());
+        settings.api.public_url = address.clone();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server.run(shutdown.clone()));
+        Self {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            settings,
+            db,
+            broker,
+            shutdown,
+        }
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        self.db.pool()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    pub async fn operator_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn operator_get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(OPERATOR_TOKEN).send().await.expect("request")
+    }
+
+    pub async fn agent_get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+    }
+
+    /// A specialist working Monday to Friday, 09:00–17:00 in `tz`.
+    pub async fn create_specialist(&self, user_id: &str, tz: &str) -> Uuid {
+        let hours: Vec<Value> = (1..=5)
+            .map(|d| json!({"weekday": d, "start": "09:00", "end": "17:00"}))
+            .collect();
+        let res = self
+            .operator_post(
+                "/api/specialists",
+                &json!({"userId": user_id, "displayName": format!("Agent {user_id}"),
+                        "timeZone": tz, "workingHours": hours}),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "creating a specialist");
+        let body: Value = res.json().await.expect("json");
+        body["id"].as_str().and_then(|s| s.parse().ok()).expect("id")
+    }
+
+    pub async fn connect_calendar(&self, specialist_id: Uuid, provider: &str) -> Uuid {
+        let mut conn = self.pool().get().await.expect("conn");
+        connections::upsert(
+            &mut conn,
+            &NewConnection {
+                specialist_id,
+                provider: provider.into(),
+                external_calendar_id: format!("{provider}-cal"),
+                account_email: None,
+                access_token_enc: None,
+                refresh_token_enc: None,
+                token_expires_at: None,
+            },
+        )
+        .await
+        .expect("connection")
+        .id
+    }
+
+    pub async fn add_event(
+        &self,
+        connection_id: Uuid,
+        specialist_id: Uuid,
+        provider_event_id: &str,
+        title: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) {
+        let mut conn = self.pool().get().await.expect("conn");
+        let e = ExternalEvent {
+            provider_event_id: provider_event_id.into(),
+            ical_uid: Some(format!("{provider_event_id}@example.com")),
+            starts_at: start,
+            ends_at: end,
+            all_day: false,
+            status: EventStatus::Confirmed,
+            blocks: true,
+            is_soradin_created: false,
+            appointment_id: None,
+            title: Some(title.into()),
+            provider_updated_at: None,
+        };
+        events::upsert(&mut conn, connection_id, specialist_id, &[e]).await.expect("event");
+    }
+
+    pub async fn sql(&self, statement: &str) {
+        let mut conn = self.pool().get().await.expect("conn");
+        diesel::sql_query(statement).execute(&mut conn).await.expect("sql");
+    }
+
+    pub async fn book(&self, specialist_id: Uuid, start: DateTime<Utc>, end: DateTime<Utc>) -> reqwest::Response {
+        self.post_json(
+            "/api/appointments",
+            &json!({"specialistId": specialist_id, "start": start.to_rfc3339(),
+                    "end": end.to_rfc3339(), "customer": {"name": "Ada Lovelace"}}),
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// An agent token for `sub`, expiring `valid_for` from now (negative: already expired).
+pub fn agent_token(sub: &str, valid_for: Duration) -> String {
+    signed_token(sub, valid_for, JWT_SECRET)
+}
+
+pub fn signed_token(sub: &str, valid_for: Duration, secret: &str) -> String {
+    let exp = (Utc::now() + valid_for).timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": sub, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("token")
+}
+
+/// Midnight UTC of a Monday at least a week ahead, so no slot is in the past.
+pub fn next_monday() -> DateTime<Utc> {
+    let d = (Utc::now() + Duration::days(7)).date_naive();
+    let monday = d - Duration::days(i64::from(d.weekday().num_days_from_monday()));
+    let monday = monday + Duration::days(7);
+    Utc.from_utc_datetime(&monday.and_time(NaiveTime::MIN))
+}
+
+pub fn at(day: DateTime<Utc>, hour: i64, minute: i64) -> DateTime<Utc> {
+    day + Duration::hours(hour) + Duration::minutes(minute)
+}
+
+pub fn q(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub async fn error_code(res: reqwest::Response) -> String {
+    let body: Value = res.json().await.expect("error body is JSON");
+    assert!(body["error"]["message"].is_string(), "error shape: {body}");
+    body["error"]["code"].as_str().unwrap_or_default().to_owned()
+}

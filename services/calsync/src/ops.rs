@@ -1,0 +1,142 @@
+//! The one-shot operator commands: migrate, status, renew, sync. They talk to the
+//! database and the broker directly, so they work while the api is down.
+
+use calsync_core::webhook::WebhookState;
+use calsync_core::Provider;
+use calsync_db::{build_pool, connections, DbPool, PoolSettings};
+use calsync_mq::{Publisher, Topology};
+use calsync_proto::v1::{ChangeNotice, NoticeReason};
+use calsync_runtime::Settings;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    if calsync_db::migrate::create_database_if_missing(&settings.database.url).await? {
+        println!("created the database");
+    }
+    let applied = calsync_db::migrate::run_pending(&settings.database.url).await?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    } else {
+        for m in applied {
+            println!("applied {m}");
+        }
+    }
+    Ok(())
+}
+
+fn pool(settings: &Settings) -> anyhow::Result<DbPool> {
+    Ok(build_pool(&PoolSettings::new(&settings.database.url, "calsync-cli"))?)
+}
+
+fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match t {
+        None => "never".into(),
+        Some(t) => {
+            let d = now - t;
+            if d < Duration::minutes(1) {
+                format!("{}s ago", d.num_seconds())
+            } else if d < Duration::hours(2) {
+                format!("{}m ago", d.num_minutes())
+            } else {
+                format!("{}h ago", d.num_hours())
+            }
+        }
+    }
+}
+
+pub async fn status(settings: &Settings) -> anyhow::Result<()> {
+    let pool = pool(settings)?;
+    let mut db = pool.get().await?;
+    let all = connections::list(&mut db, None).await?;
+    let now = Utc::now();
+    let stale_after = Duration::minutes(settings.availability.stale_after_minutes);
+    println!(
+        "{:<36}  {:<9}  {:<14}  {:<20}  {:<10}  ERROR",
+        "CONNECTION", "PROVIDER", "WEBHOOK", "EXPIRES", "LAST SYNC"
+    );
+    let (mut healthy, mut expiring, mut failing) = (0, 0, 0);
+    for c in &all {
+        let provider: Option<Provider> = c.provider.parse().ok();
+        let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
+        let state = WebhookState::classify(provider.is_some_and(Provider::has_webhooks), has, c.webhook_expires_at, now);
+        let stale = c.last_sync_at.is_none_or(|t| now - t > stale_after);
+        if c.needs_reauth || c.last_error.is_some() || stale {
+            failing += 1;
+        } else if state.needs_renewal() && state != WebhookState::Missing {
+            expiring += 1;
+        } else {
+            healthy += 1;
+        }
+        let error = if c.needs_reauth {
+            "needs re-authorisation".to_owned()
+        } else {
+            c.last_error.clone().or_else(|| c.webhook_last_error.clone()).unwrap_or_default()
+        };
+        println!(
+            "{:<36}  {:<9}  {:<14}  {:<20}  {:<10}  {}",
+            c.id,
+            c.provider,
+            state.as_str(),
+            c.webhook_expires_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into()),
+            ago(c.last_sync_at, now),
+            error.chars().take(80).collect::<String>()
+        );
+    }
+    println!("{} connections: {healthy} healthy, {expiring} expiring, {failing} failing", all.len());
+    Ok(())
+}
+
+async fn enqueue(settings: &Settings, ids: &[Uuid], reason: NoticeReason) -> anyhow::Result<usize> {
+    let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
+    for id in ids {
+        publisher
+            .publish_notice(&ChangeNotice {
+                connection_id: id.to_string(),
+                reason: reason as i32,
+                received_at_ms: Utc::now().timestamp_millis(),
+                ..ChangeNotice::default()
+            })
+            .await?;
+    }
+    publisher.close().await;
+    Ok(ids.len())
+}
+
+pub async fn renew(settings: &Settings, force: bool, specialist: Option<Uuid>) -> anyhow::Result<()> {
+    let pool = pool(settings)?;
+    let mut db = pool.get().await?;
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for c in connections::list(&mut db, specialist).await? {
+        if c.provider == "ics" || !c.sync_enabled || c.needs_reauth {
+            continue;
+        }
+        let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
+        if force || WebhookState::classify(true, has, c.webhook_expires_at, now).needs_renewal() {
+            connections::request_webhook_renewal(&mut db, c.id, false).await?;
+            connections::request_sync(&mut db, c.id, now, false, None).await?;
+            ids.push(c.id);
+        }
+    }
+    drop(db);
+    let n = enqueue(settings, &ids, NoticeReason::Manual).await?;
+    println!("{n} webhooks queued for renewal");
+    Ok(())
+}
+
+pub async fn sync(settings: &Settings, specialist: Option<Uuid>) -> anyhow::Result<()> {
+    let pool = pool(settings)?;
+    let mut db = pool.get().await?;
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for c in connections::list(&mut db, specialist).await? {
+        if matches!(connections::request_sync(&mut db, c.id, now, false, None).await?, connections::SyncRequest::Pending) {
+            ids.push(c.id);
+        }
+    }
+    drop(db);
+    let n = enqueue(settings, &ids, NoticeReason::Manual).await?;
+    println!("{n} connections queued for sync");
+    Ok(())
+}
