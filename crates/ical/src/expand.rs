@@ -123,7 +123,7 @@ impl<'a> Expander<'a> {
             };
             match occurrences(rule, m.start_local, until, &walk) {
                 Ok(occ) => {
-                    self.steps_left = self.steps_left.saturating_sub(occ.times.len().max(1));
+                    self.steps_left = self.steps_left.saturating_sub(occ.steps.max(1));
                     if occ.truncated {
                         self.warnings.push(format!(
                             "series {uid:?}: expansion stopped at the instance or step cap"

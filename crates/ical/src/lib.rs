@@ -97,6 +97,9 @@ pub enum IcalError {
     },
 }
 
+/// Warnings kept; a hostile feed could otherwise produce one per line.
+const MAX_WARNINGS: usize = 1_000;
+
 /// How far past the window VTIMEZONE rules are expanded.
 const ZONE_HORIZON_DAYS: i64 = 800;
 
@@ -162,11 +165,17 @@ pub fn expand(
         expander.expand_group(&uid, group);
     }
     let mut instances = expander.instances;
+    let mut warnings = expander.warnings;
+    if warnings.len() > MAX_WARNINGS {
+        let more = warnings.len() - MAX_WARNINGS;
+        warnings.truncate(MAX_WARNINGS);
+        warnings.push(format!("... and {more} more warnings"));
+    }
     instances
         .sort_by(|a, b| (a.start, &a.uid, &a.instance_id).cmp(&(b.start, &b.uid, &b.instance_id)));
     Ok(Expansion {
         instances,
-        warnings: expander.warnings,
+        warnings,
         refresh_interval,
     })
 }

@@ -34,6 +34,8 @@ pub(crate) struct Occurrences {
     pub times: Vec<NaiveDateTime>,
     /// A cap, not the rule, ended the expansion.
     pub truncated: bool,
+    /// Occurrences generated, returned or not: the work done.
+    pub steps: usize,
 }
 
 fn weekday(s: &str) -> Result<Weekday, String> {
@@ -127,6 +129,7 @@ pub(crate) fn occurrences(
             return Ok(Occurrences {
                 times: Vec::new(),
                 truncated: false,
+                steps: 0,
             });
         }
         inner = inner.until(rrule::Tz::UTC.from_utc_datetime(&until));
@@ -142,11 +145,13 @@ pub(crate) fn occurrences(
 fn walk_set(set: &RRuleSet, walk: &Walk) -> Occurrences {
     let mut times = Vec::new();
     let mut truncated = false;
-    for (steps, occ) in set.into_iter().enumerate() {
+    let mut steps = 0;
+    for occ in set {
         if steps >= walk.max_steps || times.len() >= walk.max_out {
             truncated = true;
             break;
         }
+        steps += 1;
         let local = occ.naive_utc();
         if local > walk.stop_after {
             break;
@@ -155,7 +160,11 @@ fn walk_set(set: &RRuleSet, walk: &Walk) -> Occurrences {
             times.push(local);
         }
     }
-    Occurrences { times, truncated }
+    Occurrences {
+        times,
+        truncated,
+        steps,
+    }
 }
 
 /// Reads an RRULE's UNTIL as a local time of a series: a DATE means the whole day, a UTC

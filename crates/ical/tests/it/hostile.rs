@@ -162,3 +162,15 @@ fn a_window_that_ends_before_it_starts_is_an_error() {
         Err(IcalError::InvalidWindow { .. })
     ));
 }
+
+#[test]
+fn warnings_are_capped_for_feeds_full_of_junk() {
+    let mut text = String::from("BEGIN:VCALENDAR\n");
+    text.push_str(&"this is not a content line\n".repeat(5_000));
+    text.push_str(EVENT);
+    text.push_str("END:VCALENDAR\n");
+    let exp = expand(&text, window(), UTC, &Limits::default()).unwrap();
+    assert_eq!(exp.instances.len(), 1);
+    assert_eq!(exp.warnings.len(), 1_001);
+    assert!(exp.warnings[1_000].contains("more warnings"));
+}

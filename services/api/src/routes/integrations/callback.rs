@@ -1,0 +1,126 @@
+//! `GET /api/integrations/{google|microsoft}/callback?code=&state=`: the provider sends
+//! the agent back here. Verifies the signed `state`, exchanges the code, stores the
+//! tokens encrypted, asks for the first (full) sync, then awaits the webhook setup; a
+//! webhook failure is recorded on the connection and reported, never fatal.
+
+use super::webhook::{self, rfc3339, WebhookReport};
+use super::{oauth_provider, PRIMARY_CALENDAR};
+use crate::error::ApiError;
+use crate::notices;
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
+use calsync_core::Provider;
+use calsync_db::connections::{self, NewConnection};
+use calsync_db::{specialists, DbError};
+use calsync_proto::v1::NoticeReason;
+use calsync_providers::{ProviderError, TokenSet};
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct Query {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn handle(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = oauth_provider(&path)?;
+    let now = Utc::now();
+    if let Some(e) = &q.error {
+        return Err(ApiError::bad_request(
+            "consent_denied",
+            format!("the provider did not grant access: {}", e.chars().take(100).collect::<String>()),
+        ));
+    }
+    let signed = q
+        .state
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("invalid_state", "state is missing"))?;
+    let payload = state
+        .state_signer
+        .verify(signed, now)
+        .map_err(|e| ApiError::bad_request("invalid_state", e.to_string()))?;
+    if payload.provider != provider {
+        return Err(ApiError::bad_request("invalid_state", "state was issued for another provider"));
+    }
+    let code = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing_parameter", "code is required"))?;
+    let specialist_id = payload.specialist_id.0;
+    let mut conn = state.pool.get().await.map_err(DbError::from)?;
+    specialists::get(&mut conn, specialist_id).await.map_err(|e| match e {
+        DbError::NotFound => ApiError::NotFound { what: "specialist" },
+        other => other.into(),
+    })?;
+
+    let tokens = exchange(&state, provider, code).await?;
+    // Google sends no refresh token when consent was not given again: keep the stored one.
+    let refresh_token_enc = match &tokens.refresh_token {
+        Some(r) => Some(state.cipher.encrypt(r.expose_secret())),
+        None => connections::list(&mut conn, Some(specialist_id))
+            .await?
+            .into_iter()
+            .find(|c| c.provider == provider.as_str() && c.external_calendar_id == PRIMARY_CALENDAR)
+            .and_then(|c| c.refresh_token_enc),
+    };
+    let connection = connections::upsert(
+        &mut conn,
+        &NewConnection {
+            specialist_id,
+            provider: provider.as_str().to_owned(),
+            external_calendar_id: PRIMARY_CALENDAR.to_owned(),
+            account_email: None,
+            access_token_enc: Some(state.cipher.encrypt(tokens.access_token.expose_secret())),
+            refresh_token_enc,
+            token_expires_at: Some(tokens.expires_at),
+        },
+    )
+    .await?;
+    tracing::info!(connection.id = %connection.id, provider = provider.as_str(), "calendar connected");
+    notices::request_sync(&state, &mut conn, connection.id, provider, NoticeReason::Initial, true, now).await?;
+
+    let report = match webhook::setup(&state, &mut conn, &connection, Some(&tokens.access_token), now).await? {
+        Ok(w) => WebhookReport {
+            status: "created",
+            expires_at: Some(rfc3339(w.expires_at)),
+            error: None,
+        },
+        Err(message) => WebhookReport {
+            status: "failed",
+            expires_at: None,
+            error: Some(message),
+        },
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "connectionId": connection.id,
+        "webhook": report,
+    })))
+}
+
+async fn exchange(state: &AppState, provider: Provider, code: &str) -> Result<TokenSet, ApiError> {
+    let result = match provider {
+        Provider::Google => {
+            let client = state.google.as_ref().ok_or(ApiError::ProviderNotConfigured("google"))?;
+            client.exchange_code(code).await
+        }
+        Provider::Microsoft => {
+            let client = state.microsoft.as_ref().ok_or(ApiError::ProviderNotConfigured("microsoft"))?;
+            client.exchange_code(code).await
+        }
+        Provider::Ics => return Err(ApiError::NotFound { what: "integration" }),
+    };
+    result.map_err(|e| match e {
+        ProviderError::InvalidGrant { .. } | ProviderError::BadRequest { .. } => {
+            ApiError::bad_request("invalid_code", format!("the authorisation code was refused: {e}"))
+        }
+        other => ApiError::Provider(other),
+    })
+}

@@ -1,0 +1,59 @@
+//! `GET /api/integrations/{google|microsoft}/connect?specialistId=` (operator token or the
+//! agent's own JWT): redirects to the provider's consent page with a signed `state` that
+//! expires in ten minutes and names the specialist and provider.
+
+use super::oauth_provider;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::params;
+use crate::state::AppState;
+use actix_web::http::header::LOCATION;
+use actix_web::{web, HttpResponse};
+use calsync_core::{Provider, SpecialistId};
+use calsync_db::{specialists, DbError};
+use calsync_providers::security::StatePayload;
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+
+pub const STATE_TTL: Duration = Duration::minutes(10);
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Query {
+    specialist_id: Option<String>,
+}
+
+pub async fn handle(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = oauth_provider(&path)?;
+    let id = params::uuid(params::required(&q.specialist_id, "specialistId")?, "specialistId")?;
+    let mut conn = state.pool.get().await.map_err(DbError::from)?;
+    let specialist = specialists::get(&mut conn, id).await.map_err(|e| match e {
+        DbError::NotFound => ApiError::NotFound { what: "specialist" },
+        other => other.into(),
+    })?;
+    drop(conn);
+    caller.ensure_acts_for(&specialist.user_id)?;
+    let payload = StatePayload::new(SpecialistId(id), provider, Utc::now(), STATE_TTL);
+    let signed = state.state_signer.sign(&payload);
+    let url = match provider {
+        Provider::Google => state
+            .google
+            .as_ref()
+            .ok_or(ApiError::ProviderNotConfigured("google"))?
+            .consent_url(&signed),
+        Provider::Microsoft => state
+            .microsoft
+            .as_ref()
+            .ok_or(ApiError::ProviderNotConfigured("microsoft"))?
+            .consent_url(&signed),
+        Provider::Ics => return Err(ApiError::NotFound { what: "integration" }),
+    };
+    Ok(HttpResponse::Found()
+        .insert_header((LOCATION, url.as_str()))
+        .finish())
+}
