@@ -31,10 +31,12 @@ impl TestBroker {
         &self.topology.prefix
     }
 
-    /// Messages ready in `queue` now.
+    /// Messages ready in `queue` now. Declares the topology first, so a queue nothing
+    /// was published to yet counts 0 instead of failing.
     pub async fn depth(&self, queue: &str) -> anyhow::Result<u32> {
         let conn = calsync_mq::connect(&self.url).await?;
         let ch = conn.create_channel().await?;
+        calsync_mq::declare(&ch, &self.topology).await?;
         let n = calsync_mq::queue_depth(&ch, queue).await?;
         let _ = conn.close(200, "ok").await;
         Ok(n)

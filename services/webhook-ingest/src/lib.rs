@@ -48,7 +48,11 @@ impl IngestServer {
             async move { p.check().await.map_err(|e| e.to_string()) }
         });
         let health = HealthState::new("webhook-ingest", readiness);
-        let state = web::Data::new(IngestState::new(signer, publisher.clone(), &health.registry));
+        let state = web::Data::new(IngestState::new(
+            signer,
+            publisher.clone(),
+            &health.registry,
+        ));
         let body_limit = settings.ingest.max_body_bytes;
         let server = HttpServer::new(move || {
             App::new()

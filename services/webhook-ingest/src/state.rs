@@ -27,6 +27,8 @@ impl IngestState {
     }
 
     pub fn count(&self, provider: &str, outcome: &str) {
-        self.notifications.with_label_values(&[provider, outcome]).inc();
+        self.notifications
+            .with_label_values(&[provider, outcome])
+            .inc();
     }
 }

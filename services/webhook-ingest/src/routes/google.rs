@@ -58,9 +58,13 @@ pub async fn receive(
         full_resync: false,
     };
     drop(_guard);
-    state.publisher.publish_notice(&notice).await.inspect_err(|_| {
-        state.count("google", "failed");
-    })?;
+    state
+        .publisher
+        .publish_notice(&notice)
+        .await
+        .inspect_err(|_| {
+            state.count("google", "failed");
+        })?;
     state.count("google", "queued");
     Ok(HttpResponse::Ok().finish())
 }

@@ -81,9 +81,13 @@ async fn publish_all(
 ) -> Result<HttpResponse, IngestError> {
     // One notice per connection per batch: the worker fetches everything anyway.
     for notice in notices.values() {
-        state.publisher.publish_notice(notice).await.inspect_err(|_| {
-            state.count("microsoft", "failed");
-        })?;
+        state
+            .publisher
+            .publish_notice(notice)
+            .await
+            .inspect_err(|_| {
+                state.count("microsoft", "failed");
+            })?;
         state.count("microsoft", "queued");
     }
     Ok(HttpResponse::Accepted().finish())
@@ -134,7 +138,10 @@ pub async fn lifecycle(
         tracing::info!(connection.id = %connection_id, lifecycle = %item.lifecycle_event, "Graph lifecycle notification");
         // Notifications may have been lost (missed) or the subscription is gone
         // (subscriptionRemoved): only a full resync is sure to repair that.
-        let full = matches!(item.lifecycle_event.as_str(), "missed" | "subscriptionRemoved");
+        let full = matches!(
+            item.lifecycle_event.as_str(),
+            "missed" | "subscriptionRemoved"
+        );
         notices.insert(
             connection_id,
             ChangeNotice {
