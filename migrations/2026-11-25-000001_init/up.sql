@@ -68,7 +68,7 @@ CREATE TABLE calendar_connections (
     webhook_expires_at      timestamptz,
     webhook_last_error      text,
     -- Earliest next renewal attempt, so a failing renewal is retried with a pause.
-    webhook_renew_after     timestamptz NOT NULL DEFAULT '-infinity',
+    webhook_renew_after     timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
     -- Renew at the next chance whatever the expiry (Graph reauthorizationRequired).
     webhook_renew_requested boolean NOT NULL DEFAULT false,
     -- Highest X-Goog-Message-Number processed for webhook_channel_id (replay dedup).

@@ -427,7 +427,7 @@ pub async fn request_webhook_renewal(
                 cc::webhook_resource_id.eq(None::<String>),
                 cc::webhook_expires_at.eq(None::<DateTime<Utc>>),
                 cc::webhook_renew_requested.eq(true),
-                cc::webhook_renew_after.eq(DateTime::<Utc>::MIN_UTC),
+                cc::webhook_renew_after.eq(DateTime::<Utc>::UNIX_EPOCH),
             ))
             .execute(conn)
             .await?;
@@ -435,7 +435,7 @@ pub async fn request_webhook_renewal(
         diesel::update(cc::table.find(id))
             .set((
                 cc::webhook_renew_requested.eq(true),
-                cc::webhook_renew_after.eq(DateTime::<Utc>::MIN_UTC),
+                cc::webhook_renew_after.eq(DateTime::<Utc>::UNIX_EPOCH),
             ))
             .execute(conn)
             .await?;
@@ -524,4 +524,42 @@ pub async fn set_sync_enabled(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct WebhookStateCount {
+    #[diesel(sql_type = Text)]
+    pub provider: String,
+    /// `active`, `expiring`, `expired`, `missing` or `not_applicable` (ICS), as
+    /// `calsync_core::webhook::WebhookState` names them.
+    #[diesel(sql_type = Text)]
+    pub state: String,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+/// Enabled connections counted by provider and webhook state, in one grouped query (the
+/// scheduler refreshes a gauge from it every tick). A webhook expiring before
+/// `renew_before` counts as `expiring`, as `WebhookState::classify` has it.
+pub async fn webhook_state_counts(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    renew_before: DateTime<Utc>,
+) -> Result<Vec<WebhookStateCount>, DbError> {
+    Ok(diesel::sql_query(
+        "SELECT provider, state, count(*) AS count FROM (
+             SELECT provider, CASE
+                 WHEN provider = 'ics' THEN 'not_applicable'
+                 WHEN (webhook_channel_id IS NULL AND webhook_subscription_id IS NULL)
+                      OR webhook_expires_at IS NULL THEN 'missing'
+                 WHEN webhook_expires_at <= $1 THEN 'expired'
+                 WHEN webhook_expires_at <= $2 THEN 'expiring'
+                 ELSE 'active' END AS state
+             FROM calendar_connections WHERE sync_enabled
+         ) s GROUP BY provider, state",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(renew_before)
+    .load(conn)
+    .await?)
 }

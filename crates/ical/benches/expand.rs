@@ -22,7 +22,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n
     }
 }
@@ -39,7 +42,8 @@ END:STANDARD\r\nEND:VTIMEZONE\r\n";
 /// A feed shaped like a busy agent's multi-year export.
 pub fn generate() -> String {
     let mut rng = Lcg(42);
-    let mut out = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync//bench//EN\r\n");
+    let mut out =
+        String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync//bench//EN\r\n");
     out.push_str(VTIMEZONES);
     let zones = ["Europe/Berlin", "America/New_York"];
     let rules = [
@@ -53,8 +57,14 @@ pub fn generate() -> String {
     for i in 0..EVENTS {
         let year = 2023 + rng.next(3);
         let (month, day, hour) = (1 + rng.next(12), 1 + rng.next(28), 7 + rng.next(10));
-        let stamp = format!("{year}{month:02}{day:02}T{hour:02}{:02}00", rng.next(4) * 15);
-        let _ = write!(out, "BEGIN:VEVENT\r\nUID:bench-{i}@calsync\r\nDTSTAMP:20240101T000000Z\r\n");
+        let stamp = format!(
+            "{year}{month:02}{day:02}T{hour:02}{:02}00",
+            rng.next(4) * 15
+        );
+        let _ = write!(
+            out,
+            "BEGIN:VEVENT\r\nUID:bench-{i}@calsync\r\nDTSTAMP:20240101T000000Z\r\n"
+        );
         let _ = write!(out, "SUMMARY:Event {i}\\, generated\r\n");
         if i < SERIES {
             let start_year = 2022 + rng.next(3);
@@ -65,7 +75,10 @@ pub fn generate() -> String {
                 rules[i % rules.len()]
             );
             if i % 3 == 0 {
-                let _ = write!(out, "EXDATE;TZID={zone}:2024{month:02}{day:02}T{hour:02}0000\r\n");
+                let _ = write!(
+                    out,
+                    "EXDATE;TZID={zone}:2024{month:02}{day:02}T{hour:02}0000\r\n"
+                );
             }
         } else {
             match i % 4 {
@@ -73,7 +86,11 @@ pub fn generate() -> String {
                     let _ = write!(out, "DTSTART;VALUE=DATE:{}\r\n", &stamp[..8]);
                 }
                 1 => {
-                    let _ = write!(out, "DTSTART:{stamp}Z\r\nDTEND:{year}{month:02}{day:02}T{:02}0000Z\r\n", hour + 1);
+                    let _ = write!(
+                        out,
+                        "DTSTART:{stamp}Z\r\nDTEND:{year}{month:02}{day:02}T{:02}0000Z\r\n",
+                        hour + 1
+                    );
                 }
                 _ => {
                     let zone = zones[i % 2];
@@ -92,12 +109,20 @@ pub fn generate() -> String {
 
 fn window() -> Window {
     let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-    Window { from: t(WINDOW_FROM), to: t(WINDOW_TO) }
+    Window {
+        from: t(WINDOW_FROM),
+        to: t(WINDOW_TO),
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     if let Some(path) = flag("--write") {
         std::fs::write(&path, generate()).unwrap();
         println!("wrote {path}");
@@ -106,8 +131,18 @@ fn main() {
     if let Some(path) = flag("--once") {
         let text = std::fs::read_to_string(&path).unwrap();
         let started = Instant::now();
-        let exp = expand(&text, window(), chrono_tz::Europe::Berlin, &Limits::default()).unwrap();
-        println!("instances={} seconds={:.3}", exp.instances.len(), started.elapsed().as_secs_f64());
+        let exp = expand(
+            &text,
+            window(),
+            chrono_tz::Europe::Berlin,
+            &Limits::default(),
+        )
+        .unwrap();
+        println!(
+            "instances={} seconds={:.3}",
+            exp.instances.len(),
+            started.elapsed().as_secs_f64()
+        );
         return;
     }
     let text = generate();
@@ -115,7 +150,13 @@ fn main() {
     let mut count = 0;
     for _ in 0..5 {
         let started = Instant::now();
-        let exp = expand(&text, window(), chrono_tz::Europe::Berlin, &Limits::default()).unwrap();
+        let exp = expand(
+            &text,
+            window(),
+            chrono_tz::Europe::Berlin,
+            &Limits::default(),
+        )
+        .unwrap();
         times.push(started.elapsed().as_secs_f64());
         count = exp.instances.len();
     }

@@ -54,16 +54,32 @@ impl Drop for TestBroker {
         let url = self.url.clone();
         let t = self.topology.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
-                let Ok(conn) = calsync_mq::connect(&url).await else { return };
-                let Ok(ch) = conn.create_channel().await else { return };
-                for q in t.all_queues() {
+                let Ok(conn) = calsync_mq::connect(&url).await else {
+                    return;
+                };
+                let Ok(ch) = conn.create_channel().await else {
+                    return;
+                };
+                // Services under test declare the prefix with the default retry delays,
+                // so their retry queues are deleted too (deleting a missing queue is a
+                // no-op in RabbitMQ).
+                let mut queues = t.all_queues();
+                queues.extend(Topology::new(t.prefix.clone()).all_queues());
+                queues.sort();
+                queues.dedup();
+                for q in queues {
                     let _ = ch.queue_delete(&q, QueueDeleteOptions::default()).await;
                 }
-                let _ = ch.exchange_delete(&t.exchange(), ExchangeDeleteOptions::default()).await;
+                let _ = ch
+                    .exchange_delete(&t.exchange(), ExchangeDeleteOptions::default())
+                    .await;
                 let _ = conn.close(200, "ok").await;
             });
         })

@@ -102,7 +102,9 @@ async fn sweep_leftovers(admin: &mut AsyncPgConnection) -> anyhow::Result<()> {
         .load(admin)
         .await?;
     for row in rows {
-        let pid = row.datname.trim_start_matches(TEST_DB_PREFIX).split('_').next().unwrap_or("");
+        // LIKE reads `_` as a wildcard, so the template (`calsync_tpl_…`) matches too.
+        let Some(rest) = row.datname.strip_prefix(TEST_DB_PREFIX) else { continue };
+        let pid = rest.split('_').next().unwrap_or("");
         let alive = Path::new("/proc").join(pid).exists();
         if !pid.is_empty() && !alive {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", row.datname))

@@ -63,7 +63,9 @@ impl OperatorAuth {
         let keys = keys(req)?;
         match bearer(req) {
             Some(token) if is_operator(keys, token) => Ok(OperatorAuth),
-            _ => Err(ApiError::Unauthorized("the operator token is missing or wrong")),
+            _ => Err(ApiError::Unauthorized(
+                "the operator token is missing or wrong",
+            )),
         }
     }
 }
@@ -82,24 +84,32 @@ impl AgentClaims {
             return Self::from_header(req);
         }
         let keys = keys(req)?;
-        let token = url::form_urlencoded::parse(req.query_string().as_bytes())
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.into_owned())
-            .ok_or(ApiError::Unauthorized("an agent token is required"))?;
+        let token = query_token(req).ok_or(ApiError::Unauthorized("an agent token is required"))?;
         verify_jwt(keys, &token)
     }
 }
 
+fn query_token(req: &HttpRequest) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+}
+
 impl Caller {
+    /// The operator token only in the header; an agent token also as a `token` query
+    /// parameter, so the schedule page's "reconnect" link works from a browser.
     fn check(req: &HttpRequest) -> Result<Self, ApiError> {
         let keys = keys(req)?;
-        let token = bearer(req).ok_or(ApiError::Unauthorized(
-            "the operator token or an agent token is required",
-        ))?;
-        if is_operator(keys, token) {
-            return Ok(Caller::Operator);
+        match bearer(req) {
+            Some(token) if is_operator(keys, token) => Ok(Caller::Operator),
+            Some(token) => verify_jwt(keys, token).map(Caller::Agent),
+            None => query_token(req)
+                .ok_or(ApiError::Unauthorized(
+                    "the operator token or an agent token is required",
+                ))
+                .and_then(|t| verify_jwt(keys, &t))
+                .map(Caller::Agent),
         }
-        verify_jwt(keys, token).map(Caller::Agent)
     }
 }
 

@@ -14,9 +14,6 @@ pub enum ApiError {
     /// A parameter or body field is missing or malformed (400).
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
-    /// Well-formed but refused by a rule (422).
-    #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{0}")]
@@ -46,16 +43,9 @@ impl ApiError {
         }
     }
 
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unprocessable {
-            code,
-            message: message.into(),
-        }
-    }
-
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Unprocessable { code, .. } => code,
+            Self::BadRequest { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound { .. } => "not_found",
@@ -101,7 +91,6 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -161,7 +150,10 @@ mod tests {
 
     #[test]
     fn storage_errors_map_to_404_and_503() {
-        assert_eq!(ApiError::from(DbError::NotFound).status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            ApiError::from(DbError::NotFound).status_code(),
+            StatusCode::NOT_FOUND
+        );
         let down = ApiError::from(DbError::Unavailable("pool timeout".into()));
         assert_eq!(down.status_code(), StatusCode::SERVICE_UNAVAILABLE);
     }

@@ -59,7 +59,9 @@ mod tests {
     use uuid::Uuid;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     fn conn(provider: &str, last_sync: Option<i64>, created_mins_ago: i64) -> Connection {
@@ -107,7 +109,7 @@ mod tests {
     #[test]
     fn recently_synced_connections_are_fresh() {
         let c = [conn("google", Some(5), 600), conn("ics", None, 2)];
-        assert_eq!(assess(&c, now(), Duration::minutes(30)).fresh, true);
+        assert!(assess(&c, now(), Duration::minutes(30)).fresh);
     }
 
     #[test]
@@ -115,7 +117,10 @@ mod tests {
         let c = [conn("microsoft", Some(45), 600)];
         let f = assess(&c, now(), Duration::minutes(30));
         assert!(!f.fresh);
-        assert_eq!(f.reason.as_deref(), Some("microsoft calendar not synced for 45 minutes"));
+        assert_eq!(
+            f.reason.as_deref(),
+            Some("microsoft calendar not synced for 45 minutes")
+        );
     }
 
     #[test]
@@ -123,7 +128,10 @@ mod tests {
         let mut c = conn("google", Some(1), 600);
         c.needs_reauth = true;
         let f = assess([&c], now(), Duration::minutes(30));
-        assert_eq!(f.reason.as_deref(), Some("google calendar needs re-authorisation"));
+        assert_eq!(
+            f.reason.as_deref(),
+            Some("google calendar needs re-authorisation")
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ impl RequestMetrics {
                 "api_request_duration_seconds",
                 "Time to answer an api request, by route pattern",
                 &["route"],
-                vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
             ),
         }
     }
@@ -40,7 +42,9 @@ pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let metrics = req.app_data::<actix_web::web::Data<RequestMetrics>>().cloned();
+    let metrics = req
+        .app_data::<actix_web::web::Data<RequestMetrics>>()
+        .cloned();
     let started = Instant::now();
     let res = next.call(req).await?;
     if let Some(m) = metrics {

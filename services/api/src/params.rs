@@ -16,9 +16,8 @@ pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Ap
 }
 
 pub fn uuid(value: &str, name: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(value.trim()).map_err(|_| {
-        ApiError::bad_request("invalid_parameter", format!("{name} must be a UUID"))
-    })
+    Uuid::parse_str(value.trim())
+        .map_err(|_| ApiError::bad_request("invalid_parameter", format!("{name} must be a UUID")))
 }
 
 /// RFC 3339 with an offset. A `+` left unencoded in a query string arrives as a space;
@@ -69,7 +68,10 @@ mod tests {
 
     #[test]
     fn garbage_values_are_refused_with_the_parameter_name() {
-        let e = time("yesterday", "from").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = time("yesterday", "from")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("from"), "{e}");
         assert!(minutes("0", "duration").is_err());
         assert!(minutes("-5", "duration").is_err());

@@ -82,8 +82,14 @@ mod tests {
 
     #[test]
     fn a_booking_is_titled_with_the_customer_name_when_given() {
-        assert_eq!(booking_title(&serde_json::json!({"name": "Ada"})), "Booking: Ada");
+        assert_eq!(
+            booking_title(&serde_json::json!({"name": "Ada"})),
+            "Booking: Ada"
+        );
         assert_eq!(booking_title(&serde_json::json!({})), "Marketplace booking");
-        assert_eq!(booking_title(&serde_json::json!({"name": 5})), "Marketplace booking");
+        assert_eq!(
+            booking_title(&serde_json::json!({"name": 5})),
+            "Marketplace booking"
+        );
     }
 }

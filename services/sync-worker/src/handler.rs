@@ -17,6 +17,8 @@ use uuid::Uuid;
 /// Extra rounds one notice may drive when notices keep arriving during syncs; beyond
 /// it the pending flag stays set and the scheduler (or the next notice) picks it up.
 const MAX_ROUNDS: usize = 8;
+/// How long a lease holder lets further notices gather before the follow-up round.
+const COALESCE_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 pub struct NoticeHandler {
     pub ctx: Arc<WorkerContext>,
@@ -82,6 +84,13 @@ fn provider_label(p: i32) -> &'static str {
 }
 
 /// Syncs the connection while its lease can be taken and more syncs were asked for.
+///
+/// When notices arrived during a round, the holder waits `COALESCE_PAUSE` before
+/// releasing (still holding the lease, so other handlers only mark the connection
+/// pending) and the next round covers everything that came in meanwhile. Without the
+/// pause a burst costs one fetch per round-trip of a sync (a dozen or more for a
+/// burst that takes a few hundred milliseconds to arrive); a single change never
+/// waits, because the pause only follows a round during which another notice came.
 pub async fn drive(ctx: &WorkerContext, id: Uuid) -> Result<usize, DbError> {
     let mut rounds = 0;
     while rounds < MAX_ROUNDS {
@@ -93,6 +102,11 @@ pub async fn drive(ctx: &WorkerContext, id: Uuid) -> Result<usize, DbError> {
         rounds += 1;
         let outcome = sync::run(ctx, &claim).await;
         let mut db = ctx.pool.get().await?;
+        if outcome.is_ok() && rounds < MAX_ROUNDS && connections::get(&mut db, id).await?.sync_pending {
+            drop(db);
+            tokio::time::sleep(COALESCE_PAUSE).await;
+            db = ctx.pool.get().await?;
+        }
         let again = connections::release(&mut db, id, &ctx.owner).await?;
         outcome?;
         if !again {

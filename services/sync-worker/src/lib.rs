@@ -46,6 +46,7 @@ impl WorkerServer {
             .timeout(std::time::Duration::from_secs(60))
             .build()?;
         let (google, microsoft) = context::provider_clients(settings, &http_client)?;
+        let ics = context::ics_fetcher(settings)?;
         let cipher = TokenCipher::with_previous(&settings.security.encryption_key, &settings.security.previous_encryption_keys)
             .map_err(|e| anyhow::anyhow!("security.encryption_key: {e}"))?;
         let signer = WebhookSigner::with_previous(settings.security.webhook_secret.clone(), settings.security.previous_webhook_secrets.clone());
@@ -71,6 +72,7 @@ impl WorkerServer {
             google,
             microsoft,
             http: http_client,
+            ics,
             settings: settings.clone(),
             metrics,
             owner: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),

@@ -304,15 +304,31 @@ fn an_iana_tzid_ignores_a_wrong_vtimezone_of_the_same_name() {
     let text = "BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:Europe/Berlin\nBEGIN:STANDARD\nDTSTART:19700101T000000\n\
                 TZOFFSETFROM:+0500\nTZOFFSETTO:+0500\nEND:STANDARD\nEND:VTIMEZONE\nBEGIN:VEVENT\nUID:e\n\
                 DTSTART;TZID=Europe/Berlin:20240701T090000\nDURATION:PT1H\nEND:VEVENT\nEND:VCALENDAR\n";
-    let exp = run(text, "2024-06-01T00:00:00Z", "2024-08-01T00:00:00Z", America::New_York);
-    assert_eq!(spans(&exp, "e"), vec!["2024-07-01T07:00Z..2024-07-01T08:00Z"]);
+    let exp = run(
+        text,
+        "2024-06-01T00:00:00Z",
+        "2024-08-01T00:00:00Z",
+        America::New_York,
+    );
+    assert_eq!(
+        spans(&exp, "e"),
+        vec!["2024-07-01T07:00Z..2024-07-01T08:00Z"]
+    );
 }
 
 #[test]
 fn an_unknown_tzid_without_vtimezone_is_read_as_floating_with_a_warning() {
     let text = "BEGIN:VCALENDAR\nX-WR-TIMEZONE:Asia/Tokyo\nBEGIN:VEVENT\nUID:e\n\
                 DTSTART;TZID=Somewhere Odd:20240701T090000\nDURATION:PT1H\nEND:VEVENT\nEND:VCALENDAR\n";
-    let exp = run(text, "2024-06-01T00:00:00Z", "2024-08-01T00:00:00Z", Europe::Berlin);
-    assert_eq!(spans(&exp, "e"), vec!["2024-07-01T00:00Z..2024-07-01T01:00Z"]);
+    let exp = run(
+        text,
+        "2024-06-01T00:00:00Z",
+        "2024-08-01T00:00:00Z",
+        Europe::Berlin,
+    );
+    assert_eq!(
+        spans(&exp, "e"),
+        vec!["2024-07-01T00:00Z..2024-07-01T01:00Z"]
+    );
     assert_eq!(exp.warnings.len(), 1);
 }

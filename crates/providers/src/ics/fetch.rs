@@ -24,6 +24,9 @@ pub struct FetchConfig {
     pub allow_hosts: Vec<String>,
     /// Whether plain `http://` feeds (and redirects to them) are fetched.
     pub allow_http: bool,
+    /// Whether a `webcal://` feed whose https attempt fails to connect is retried over
+    /// plain http (some old publishers serve webcal on port 80 only).
+    pub webcal_http_fallback: bool,
     pub user_agent: String,
 }
 
@@ -36,6 +39,7 @@ impl Default for FetchConfig {
             max_redirects: 5,
             allow_hosts: Vec::new(),
             allow_http: true,
+            webcal_http_fallback: false,
             user_agent: concat!("calsync/", env!("CARGO_PKG_VERSION")).to_string(),
         }
     }
@@ -143,7 +147,23 @@ impl IcsFetcher {
         previous: &Validators,
     ) -> Result<FetchOutcome, IcsFetchError> {
         let limit = self.config.total_timeout;
-        match tokio::time::timeout(limit, self.fetch_inner(url, previous)).await {
+        let attempt = async {
+            let first = self.fetch_inner(url, previous).await;
+            let webcal = url
+                .trim()
+                .get(..9)
+                .is_some_and(|p| p.eq_ignore_ascii_case("webcal://"));
+            match first {
+                Err(IcsFetchError::Network(_) | IcsFetchError::Timeout(_))
+                    if webcal && self.config.webcal_http_fallback && self.config.allow_http =>
+                {
+                    let plain = format!("http://{}", &url.trim()[9..]);
+                    self.fetch_inner(&plain, previous).await
+                }
+                other => other,
+            }
+        };
+        match tokio::time::timeout(limit, attempt).await {
             Ok(result) => result,
             Err(_) => Err(IcsFetchError::Timeout(limit)),
         }

@@ -45,6 +45,10 @@ async fn serve(handler: Handler) -> SocketAddr {
                         Ok(0) | Err(_) => return,
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
+                    // A TLS ClientHello (a webcal:// URL tried as https): hang up.
+                    if buf.first() == Some(&0x16) {
+                        return;
+                    }
                 }
                 let head = String::from_utf8_lossy(&buf).to_string();
                 let mut lines = head.split("\r\n");
@@ -281,4 +285,27 @@ fn webcal_becomes_https_and_other_schemes_are_rejected() {
     })
     .unwrap();
     assert!(strict.normalize("http://example.com/a.ics").is_err());
+}
+
+#[tokio::test]
+async fn webcal_falls_back_to_http_only_when_configured() {
+    let addr = serve(routes()).await;
+    let url = format!("webcal://{addr}/feed");
+    let strict = fetcher(&["127.0.0.1"]);
+    let got = strict.fetch(&url, &Validators::default()).await;
+    assert!(
+        matches!(
+            got,
+            Err(IcsFetchError::Network(_) | IcsFetchError::Timeout(_))
+        ),
+        "{got:?}"
+    );
+    let lenient = IcsFetcher::new(FetchConfig {
+        allow_hosts: vec!["127.0.0.1".to_string()],
+        webcal_http_fallback: true,
+        ..FetchConfig::default()
+    })
+    .unwrap();
+    let got = lenient.fetch(&url, &Validators::default()).await;
+    assert!(matches!(got, Ok(FetchOutcome::Fetched { .. })), "{got:?}");
 }

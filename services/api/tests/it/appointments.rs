@@ -11,11 +11,17 @@ async fn a_free_time_is_booked_with_201_and_the_contract_fields() {
     let res = app.book(id, at(day, 9, 0), at(day, 10, 0)).await;
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
-    assert!(body["id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok()).is_some());
+    assert!(body["id"]
+        .as_str()
+        .and_then(|s| s.parse::<uuid::Uuid>().ok())
+        .is_some());
     assert_eq!(body["specialistId"], id.to_string());
     assert_eq!(body["status"], "confirmed");
     let start = body["start"].as_str().unwrap();
-    assert!(start.ends_with("+01:00") || start.ends_with("+02:00"), "{start}");
+    assert!(
+        start.ends_with("+01:00") || start.ends_with("+02:00"),
+        "{start}"
+    );
 }
 
 #[tokio::test]
@@ -23,11 +29,17 @@ async fn an_overlapping_booking_gets_409_slot_taken_and_back_to_back_is_fine() {
     let app = TestApp::spawn().await;
     let id = app.create_specialist("agent-b", "UTC").await;
     let day = next_monday();
-    assert_eq!(app.book(id, at(day, 9, 0), at(day, 10, 0)).await.status(), 201);
+    assert_eq!(
+        app.book(id, at(day, 9, 0), at(day, 10, 0)).await.status(),
+        201
+    );
     let res = app.book(id, at(day, 9, 30), at(day, 10, 30)).await;
     assert_eq!(res.status(), 409);
     assert_eq!(error_code(res).await, "slot_taken");
-    assert_eq!(app.book(id, at(day, 10, 0), at(day, 11, 0)).await.status(), 201);
+    assert_eq!(
+        app.book(id, at(day, 10, 0), at(day, 11, 0)).await.status(),
+        201
+    );
 }
 
 #[tokio::test]
@@ -36,7 +48,8 @@ async fn a_blocking_external_event_makes_the_time_unbookable() {
     let id = app.create_specialist("agent-c", "UTC").await;
     let conn = app.connect_calendar(id, "google").await;
     let day = next_monday();
-    app.add_event(conn, id, "evt-1", "Dentist", at(day, 12, 0), at(day, 13, 0)).await;
+    app.add_event(conn, id, "evt-1", "Dentist", at(day, 12, 0), at(day, 13, 0))
+        .await;
     let res = app.book(id, at(day, 12, 30), at(day, 13, 30)).await;
     assert_eq!(res.status(), 409);
     assert_eq!(error_code(res).await, "slot_taken");
@@ -47,12 +60,17 @@ async fn bad_bookings_are_refused_with_4xx() {
     let app = TestApp::spawn().await;
     let id = app.create_specialist("agent-d", "UTC").await;
     let day = next_monday();
-    let unknown = app.book(uuid::Uuid::new_v4(), at(day, 9, 0), at(day, 10, 0)).await;
+    let unknown = app
+        .book(uuid::Uuid::new_v4(), at(day, 9, 0), at(day, 10, 0))
+        .await;
     assert_eq!(unknown.status(), 404);
     let reversed = app.book(id, at(day, 10, 0), at(day, 9, 0)).await;
     assert_eq!(reversed.status(), 400);
     let res = app
-        .post_json("/api/appointments", &json!({"specialistId": id, "start": "soon", "end": "later"}))
+        .post_json(
+            "/api/appointments",
+            &json!({"specialistId": id, "start": "soon", "end": "later"}),
+        )
         .await;
     assert_eq!(res.status(), 400);
     let res = app
@@ -70,9 +88,20 @@ async fn fifty_concurrent_bookings_of_one_slot_give_exactly_one_201_and_49_409()
                       "end": at(day, 12, 0).to_rfc3339(), "customer": {"name": "racer"}});
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let (client, url, body) = (reqwest::Client::new(), app.url("/api/appointments"), body.clone());
+        let (client, url, body) = (
+            reqwest::Client::new(),
+            app.url("/api/appointments"),
+            body.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            client.post(url).json(&body).send().await.unwrap().status().as_u16()
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut statuses = Vec::new();
@@ -83,6 +112,13 @@ async fn fifty_concurrent_bookings_of_one_slot_give_exactly_one_201_and_49_409()
     let conflicts = statuses.iter().filter(|s| **s == 409).count();
     assert_eq!((created, conflicts), (1, 49), "{statuses:?}");
     let mut conn = app.pool().get().await.unwrap();
-    let stored = calsync_db::appointments::confirmed_between(&mut conn, &[id], at(day, 0, 0), at(day, 24, 0)).await.unwrap();
+    let stored = calsync_db::appointments::confirmed_between(
+        &mut conn,
+        &[id],
+        at(day, 0, 0),
+        at(day, 24, 0),
+    )
+    .await
+    .unwrap();
     assert_eq!(stored.len(), 1);
 }

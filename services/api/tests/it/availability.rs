@@ -5,16 +5,31 @@ use calsync_runtime::StalePolicy;
 use chrono::Duration;
 use serde_json::{json, Value};
 
-async fn slots(app: &TestApp, id: uuid::Uuid, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>, duration: i64) -> Value {
+async fn slots(
+    app: &TestApp,
+    id: uuid::Uuid,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    duration: i64,
+) -> Value {
     let res = app
-        .get(&format!("/api/availability?specialistId={id}&from={}&to={}&duration={duration}", q(from), q(to)))
+        .get(&format!(
+            "/api/availability?specialistId={id}&from={}&to={}&duration={duration}",
+            q(from),
+            q(to)
+        ))
         .await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
 
 fn starts(body: &Value) -> Vec<String> {
-    body["slots"].as_array().unwrap().iter().map(|s| s["start"].as_str().unwrap().to_owned()).collect()
+    body["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -28,9 +43,16 @@ async fn a_free_working_day_offers_hourly_slots_on_the_half_hour_grid_in_local_t
     let s = starts(&body);
     // 09:00–17:00 with 60-minute slots every 30 minutes: 09:00 … 16:00 = 15 slots.
     assert_eq!(s.len(), 15, "{s:?}");
-    assert!(s[0].ends_with("T09:00:00+01:00") || s[0].ends_with("T09:00:00+02:00"), "{s:?}");
+    assert!(
+        s[0].ends_with("T09:00:00+01:00") || s[0].ends_with("T09:00:00+02:00"),
+        "{s:?}"
+    );
     let first = &body["slots"][0];
-    assert_eq!(first.as_object().unwrap().len(), 2, "only start and end: {first}");
+    assert_eq!(
+        first.as_object().unwrap().len(),
+        2,
+        "only start and end: {first}"
+    );
 }
 
 #[tokio::test]
@@ -38,22 +60,43 @@ async fn appointments_and_external_events_remove_slots_and_no_event_detail_leaks
     let app = TestApp::spawn().await;
     let id = app.create_specialist("agent-b", "UTC").await;
     let day = next_monday();
-    assert_eq!(app.book(id, at(day, 10, 0), at(day, 11, 0)).await.status(), 201);
+    assert_eq!(
+        app.book(id, at(day, 10, 0), at(day, 11, 0)).await.status(),
+        201
+    );
     let conn = app.connect_calendar(id, "google").await;
     let secret_title = "Zebra-Quokka merger talks 7f3a";
-    app.add_event(conn, id, "gEvt-SECRET-ID-991", secret_title, at(day, 14, 0), at(day, 15, 0)).await;
+    app.add_event(
+        conn,
+        id,
+        "gEvt-SECRET-ID-991",
+        secret_title,
+        at(day, 14, 0),
+        at(day, 15, 0),
+    )
+    .await;
 
     let res = app
-        .get(&format!("/api/availability?specialistId={id}&from={}&to={}&duration=60", q(day), q(day + Duration::days(1))))
+        .get(&format!(
+            "/api/availability?specialistId={id}&from={}&to={}&duration=60",
+            q(day),
+            q(day + Duration::days(1))
+        ))
         .await;
     let text = res.text().await.unwrap();
     assert!(!text.contains("Zebra"), "a title leaked: {text}");
-    assert!(!text.contains("gEvt-SECRET-ID-991"), "an event id leaked: {text}");
+    assert!(
+        !text.contains("gEvt-SECRET-ID-991"),
+        "an event id leaked: {text}"
+    );
     assert!(!text.contains("example.com"), "an iCal UID leaked: {text}");
     let body: Value = serde_json::from_str(&text).unwrap();
     let s = starts(&body);
     for taken in ["T09:30", "T10:00", "T10:30", "T13:30", "T14:00", "T14:30"] {
-        assert!(!s.iter().any(|x| x.contains(taken)), "{taken} offered: {s:?}");
+        assert!(
+            !s.iter().any(|x| x.contains(taken)),
+            "{taken} offered: {s:?}"
+        );
     }
     for free in ["T09:00", "T11:00", "T13:00", "T15:00"] {
         assert!(s.iter().any(|x| x.contains(free)), "{free} missing: {s:?}");
@@ -95,12 +138,21 @@ async fn an_unknown_specialist_is_404_and_a_window_over_93_days_is_400() {
     let app = TestApp::spawn().await;
     let day = next_monday();
     let res = app
-        .get(&format!("/api/availability?specialistId={}&from={}&to={}&duration=60", uuid::Uuid::new_v4(), q(day), q(day + Duration::days(1))))
+        .get(&format!(
+            "/api/availability?specialistId={}&from={}&to={}&duration=60",
+            uuid::Uuid::new_v4(),
+            q(day),
+            q(day + Duration::days(1))
+        ))
         .await;
     assert_eq!(res.status(), 404);
     let id = app.create_specialist("agent-d", "UTC").await;
     let res = app
-        .get(&format!("/api/availability?specialistId={id}&from={}&to={}&duration=60", q(day), q(day + Duration::days(94))))
+        .get(&format!(
+            "/api/availability?specialistId={id}&from={}&to={}&duration=60",
+            q(day),
+            q(day + Duration::days(94))
+        ))
         .await;
     assert_eq!(res.status(), 400);
     assert_eq!(error_code(res).await, "window_too_long");
@@ -115,8 +167,14 @@ async fn a_stale_or_reauth_connection_flags_calendars_as_not_fresh_with_a_reason
     let day = next_monday();
     let body = slots(&app, id, day, day + Duration::days(1), 60).await;
     assert_eq!(body["calendarsFresh"], false);
-    assert_eq!(body["reason"], "microsoft calendar not synced for 45 minutes");
-    assert!(!starts(&body).is_empty(), "the flag policy still offers slots");
+    assert_eq!(
+        body["reason"],
+        "microsoft calendar not synced for 45 minutes"
+    );
+    assert!(
+        !starts(&body).is_empty(),
+        "the flag policy still offers slots"
+    );
 
     app.sql(&format!("UPDATE calendar_connections SET last_sync_at = now(), needs_reauth = true WHERE id = '{conn}'")).await;
     let body = slots(&app, id, day, day + Duration::days(1), 60).await;
@@ -152,7 +210,12 @@ async fn search_leaves_out_unknown_specialists_and_refuses_more_than_500() {
     let id = app.create_specialist("agent-h", "UTC").await;
     let day = next_monday();
     let body = json!({"specialistIds": [uuid::Uuid::new_v4(), id], "from": q(day), "to": q(day + Duration::days(14)), "duration": 60});
-    let res: Value = app.post_json("/api/availability/search", &body).await.json().await.unwrap();
+    let res: Value = app
+        .post_json("/api/availability/search", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(res["results"].as_array().unwrap().len(), 1);
     assert_eq!(res["results"][0]["specialistId"], id.to_string());
     let many: Vec<String> = (0..501).map(|_| uuid::Uuid::new_v4().to_string()).collect();

@@ -23,7 +23,10 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
         text.contains(r#"calsync_api_requests_total{route="/api/availability",status="400"} 1"#),
         "{text}"
     );
-    assert!(text.contains("calsync_api_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("calsync_api_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -55,16 +55,22 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let db = TestDatabase::new().await.map_err(|e| format!("{e:#}")).expect("test database");
+        let db = TestDatabase::new()
+            .await
+            .map_err(|e| format!("{e:#}"))
+            .expect("test database");
         let broker = TestBroker::new();
         let mut settings = test_settings(&db, &broker);
-        adjust(&mut settings);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
+        settings.api.public_url = address.clone();
+        adjust(&mut settings);
         let publisher = Publisher::new(&broker.url, broker.topology.clone());
         let server = ApiServer::build_with(&settings, listener, db.pool().clone(), publisher)
             .expect("api builds");
-        let address = format!("http://127.0.0.1:{}", server.port());
-        settings.api.public_url = address.clone();
         let shutdown = CancellationToken::new();
         tokio::spawn(server.run(shutdown.clone()));
         Self {
@@ -89,11 +95,20 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn operator_post(&self, path: &str, body: &Value) -> reqwest::Response {
@@ -107,11 +122,21 @@ impl TestApp {
     }
 
     pub async fn operator_get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(OPERATOR_TOKEN).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn agent_get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// A specialist working Monday to Friday, 09:00–17:00 in `tz`.
@@ -128,7 +153,10 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), 200, "creating a specialist");
         let body: Value = res.json().await.expect("json");
-        body["id"].as_str().and_then(|s| s.parse().ok()).expect("id")
+        body["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id")
     }
 
     pub async fn connect_calendar(&self, specialist_id: Uuid, provider: &str) -> Uuid {
@@ -173,15 +201,25 @@ impl TestApp {
             title: Some(title.into()),
             provider_updated_at: None,
         };
-        events::upsert(&mut conn, connection_id, specialist_id, &[e]).await.expect("event");
+        events::upsert(&mut conn, connection_id, specialist_id, &[e])
+            .await
+            .expect("event");
     }
 
     pub async fn sql(&self, statement: &str) {
         let mut conn = self.pool().get().await.expect("conn");
-        diesel::sql_query(statement).execute(&mut conn).await.expect("sql");
+        diesel::sql_query(statement)
+            .execute(&mut conn)
+            .await
+            .expect("sql");
     }
 
-    pub async fn book(&self, specialist_id: Uuid, start: DateTime<Utc>, end: DateTime<Utc>) -> reqwest::Response {
+    pub async fn book(
+        &self,
+        specialist_id: Uuid,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> reqwest::Response {
         self.post_json(
             "/api/appointments",
             &json!({"specialistId": specialist_id, "start": start.to_rfc3339(),
@@ -231,5 +269,8 @@ pub fn q(t: DateTime<Utc>) -> String {
 pub async fn error_code(res: reqwest::Response) -> String {
     let body: Value = res.json().await.expect("error body is JSON");
     assert!(body["error"]["message"].is_string(), "error shape: {body}");
-    body["error"]["code"].as_str().unwrap_or_default().to_owned()
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -10,12 +10,35 @@ async fn an_agent_sees_bookings_and_calendar_events_merged_sorted_and_titled() {
     let id = app.create_specialist("agent-a", "UTC").await;
     let conn = app.connect_calendar(id, "microsoft").await;
     let day = next_monday();
-    app.add_event(conn, id, "m-1", "Team stand-up", at(day, 9, 0), at(day, 9, 30)).await;
-    assert_eq!(app.book(id, at(day, 10, 0), at(day, 11, 0)).await.status(), 201);
-    app.add_event(conn, id, "m-2", "Lunch <with> \"Bob\"", at(day, 12, 0), at(day, 13, 0)).await;
+    app.add_event(
+        conn,
+        id,
+        "m-1",
+        "Team stand-up",
+        at(day, 9, 0),
+        at(day, 9, 30),
+    )
+    .await;
+    assert_eq!(
+        app.book(id, at(day, 10, 0), at(day, 11, 0)).await.status(),
+        201
+    );
+    app.add_event(
+        conn,
+        id,
+        "m-2",
+        "Lunch <with> \"Bob\"",
+        at(day, 12, 0),
+        at(day, 13, 0),
+    )
+    .await;
 
     let token = agent_token("agent-a", Duration::hours(1));
-    let path = format!("/api/appointments/mine?from={}&to={}", q(day), q(day + Duration::days(1)));
+    let path = format!(
+        "/api/appointments/mine?from={}&to={}",
+        q(day),
+        q(day + Duration::days(1))
+    );
     let res = app.agent_get(&path, &token).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -46,11 +69,28 @@ async fn another_agents_token_sees_only_their_own_items() {
     let a = app.create_specialist("agent-a", "UTC").await;
     let _b = app.create_specialist("agent-b", "UTC").await;
     let day = next_monday();
-    assert_eq!(app.book(a, at(day, 10, 0), at(day, 11, 0)).await.status(), 201);
-    let path = format!("/api/appointments/mine?from={}&to={}", q(day), q(day + Duration::days(1)));
-    let body: Value = app.agent_get(&path, &agent_token("agent-b", Duration::hours(1))).await.json().await.unwrap();
+    assert_eq!(
+        app.book(a, at(day, 10, 0), at(day, 11, 0)).await.status(),
+        201
+    );
+    let path = format!(
+        "/api/appointments/mine?from={}&to={}",
+        q(day),
+        q(day + Duration::days(1))
+    );
+    let body: Value = app
+        .agent_get(&path, &agent_token("agent-b", Duration::hours(1)))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["items"].as_array().unwrap().len(), 0);
-    let body: Value = app.agent_get(&path, &agent_token("agent-a", Duration::hours(1))).await.json().await.unwrap();
+    let body: Value = app
+        .agent_get(&path, &agent_token("agent-a", Duration::hours(1)))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["items"].as_array().unwrap().len(), 1);
 }
 
@@ -74,6 +114,11 @@ async fn expired_forged_and_missing_tokens_are_refused_with_401() {
 #[tokio::test]
 async fn a_valid_token_for_an_unknown_login_is_forbidden() {
     let app = TestApp::spawn().await;
-    let res = app.agent_get("/api/appointments/mine", &agent_token("nobody", Duration::hours(1))).await;
+    let res = app
+        .agent_get(
+            "/api/appointments/mine",
+            &agent_token("nobody", Duration::hours(1)),
+        )
+        .await;
     assert_eq!(res.status(), 403);
 }

@@ -88,7 +88,7 @@ pub async fn run(ctx: &WorkerContext, claim: &Claim) -> Result<(), DbError> {
                 ctx.metrics.syncs.with_label_values(&[provider.as_str(), outcome]).inc();
                 tracing::warn!(error.message = %e, reauth, "sync failed; stored events kept");
                 let mut db = ctx.pool.get().await?;
-                let next = retry_at(now, c.consecutive_failures, ctx.poll_interval());
+                let next = retry_at(now, c.consecutive_failures, ctx.poll_interval_of(provider));
                 connections::record_failure(&mut db, c.id, &e.to_string(), reauth, now, next).await
             }
         }

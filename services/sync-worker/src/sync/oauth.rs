@@ -78,7 +78,7 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim, provider: Provider) -> Res
     let target = Target {
         connection_id: c.id,
         specialist_id: c.specialist_id,
-        next_poll_at: now + ctx.poll_interval(),
+        next_poll_at: ctx.next_poll_at(provider, now),
     };
     commit::apply(ctx, &target, batch, success).await
 }

@@ -6,6 +6,7 @@
 use super::tokens::Tokens;
 use super::SyncError;
 use crate::context::WorkerContext;
+use crate::scheduler::RENEW_CLAIM;
 use calsync_core::webhook::WebhookState;
 use calsync_core::Provider;
 use calsync_db::connections::{self, Webhook};
@@ -14,8 +15,10 @@ use calsync_providers::webhooks::{renew_google, renew_graph, CurrentWebhook, Ope
 use chrono::Duration;
 use uuid::Uuid;
 
-/// Pause before retrying a failed renewal.
+/// Pause before retrying a failed renewal; longer than the scheduler's claim mark so
+/// the two can be told apart.
 const RETRY_AFTER_FAILURE: Duration = Duration::minutes(15);
+const _: () = assert!(RETRY_AFTER_FAILURE.num_seconds() > RENEW_CLAIM.num_seconds());
 
 pub async fn maintain(ctx: &WorkerContext, id: Uuid, provider: Provider) -> Result<(), DbError> {
     let mut db = ctx.pool.get().await?;
@@ -24,7 +27,12 @@ pub async fn maintain(ctx: &WorkerContext, id: Uuid, provider: Provider) -> Resu
     let now = ctx.clock.now();
     let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
     let state = WebhookState::classify(true, has, c.webhook_expires_at, now);
-    if !(state.needs_renewal() || c.webhook_renew_requested) || c.webhook_renew_after > now {
+    // `webhook_renew_after` is both the scheduler's claim (claim time + RENEW_CLAIM)
+    // and the back-off after a failure (failure time + RETRY_AFTER_FAILURE, longer): a
+    // mark at most RENEW_CLAIM ahead is a claim made for this very sync, or a back-off
+    // that has nearly run out.
+    let backing_off = c.webhook_renew_after > now;
+    if !(state.needs_renewal() || c.webhook_renew_requested) || backing_off {
         return Ok(());
     }
     let result = renew(ctx, &c, provider).await;

@@ -19,8 +19,10 @@ pub async fn receive(
     state: web::Data<IngestState>,
 ) -> Result<HttpResponse, IngestError> {
     let channel_id = header(&req, "X-Goog-Channel-ID")?;
-    let token = header(&req, "X-Goog-Channel-Token").inspect_err(|_| {
+    // A push without a channel token is unauthenticated, like one with a bad token.
+    let token = header(&req, "X-Goog-Channel-Token").map_err(|_| {
         state.count("google", "forged");
+        IngestError::Forged
     })?;
     let resource_state = header(&req, "X-Goog-Resource-State")?;
     let message_number: u64 = match req.headers().get("X-Goog-Message-Number") {

@@ -39,7 +39,10 @@ pub async fn handle(
     if from >= to || to - from > MAX_WINDOW {
         return Err(ApiError::bad_request(
             "invalid_window",
-            format!("from must be before to, at most {} days apart", MAX_WINDOW.num_days()),
+            format!(
+                "from must be before to, at most {} days apart",
+                MAX_WINDOW.num_days()
+            ),
         ));
     }
     let mut conn = state.pool.get().await.map_err(DbError::from)?;

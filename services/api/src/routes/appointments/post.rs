@@ -53,7 +53,10 @@ pub async fn handle(
         None => serde_json::json!({}),
         Some(c @ serde_json::Value::Object(_)) => c,
         Some(_) => {
-            return Err(ApiError::bad_request("invalid_body", "customer must be a JSON object"))
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "customer must be a JSON object",
+            ))
         }
     };
     let a = &state.availability;
@@ -72,14 +75,22 @@ pub async fn handle(
     let (booked, tz) = conn
         .transaction::<_, ApiError, _>(|c| {
             async move {
-                specialists::lock(c, specialist_id).await.map_err(not_found)?;
-                let s = specialists::get(c, specialist_id).await.map_err(not_found)?;
+                specialists::lock(c, specialist_id)
+                    .await
+                    .map_err(not_found)?;
+                let s = specialists::get(c, specialist_id)
+                    .await
+                    .map_err(not_found)?;
                 let (from, to) = (start - after, end + before);
-                if !events::blocking_between(c, &[specialist_id], from, to).await?.is_empty() {
+                if !events::blocking_between(c, &[specialist_id], from, to)
+                    .await?
+                    .is_empty()
+                {
                     return Err(ApiError::SlotTaken);
                 }
                 if before > Duration::zero() || after > Duration::zero() {
-                    let near = appointments::confirmed_between(c, &[specialist_id], from, to).await?;
+                    let near =
+                        appointments::confirmed_between(c, &[specialist_id], from, to).await?;
                     if !near.is_empty() {
                         return Err(ApiError::SlotTaken);
                     }

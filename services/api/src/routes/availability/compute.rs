@@ -5,7 +5,9 @@ use crate::error::ApiError;
 use crate::freshness::{self, Freshness};
 use crate::state::AppState;
 use calsync_core::availability::MAX_WINDOW;
-use calsync_core::{compute_slots, to_local_rfc3339, AvailabilityQuery, SlotRules, TimeRange, WorkingHours};
+use calsync_core::{
+    compute_slots, to_local_rfc3339, AvailabilityQuery, SlotRules, TimeRange, WorkingHours,
+};
 use calsync_db::{appointments, connections, events, specialists, DbError};
 use calsync_runtime::StalePolicy;
 use chrono::{DateTime, Duration, Utc};
@@ -28,12 +30,18 @@ impl Request {
     /// Refuses an unusable window or duration before any query runs.
     pub fn validate(&self) -> Result<(), ApiError> {
         if self.from >= self.to {
-            return Err(ApiError::bad_request("empty_window", "from must be before to"));
+            return Err(ApiError::bad_request(
+                "empty_window",
+                "from must be before to",
+            ));
         }
         if self.to - self.from > MAX_WINDOW {
             return Err(ApiError::bad_request(
                 "window_too_long",
-                format!("the window may be at most {} days long", MAX_WINDOW.num_days()),
+                format!(
+                    "the window may be at most {} days long",
+                    MAX_WINDOW.num_days()
+                ),
             ));
         }
         if !(1..=MAX_DURATION_MINUTES).contains(&self.duration_minutes) {
@@ -87,18 +95,27 @@ pub async fn slots_for(
     let mut hours: HashMap<Uuid, Vec<WorkingHours>> = HashMap::new();
     for r in rules {
         let weekday = u8::try_from(r.weekday).unwrap_or(0);
-        hours.entry(r.specialist_id).or_default().push(WorkingHours {
-            weekday,
-            start: r.start_time,
-            end: r.end_time,
-        });
+        hours
+            .entry(r.specialist_id)
+            .or_default()
+            .push(WorkingHours {
+                weekday,
+                start: r.start_time,
+                end: r.end_time,
+            });
     }
     let mut busy: HashMap<Uuid, Vec<TimeRange>> = HashMap::new();
     for a in booked {
-        busy.entry(a.specialist_id).or_default().push(TimeRange { start: a.starts_at, end: a.ends_at });
+        busy.entry(a.specialist_id).or_default().push(TimeRange {
+            start: a.starts_at,
+            end: a.ends_at,
+        });
     }
     for e in blocking {
-        busy.entry(e.specialist_id).or_default().push(TimeRange { start: e.starts_at, end: e.ends_at });
+        busy.entry(e.specialist_id).or_default().push(TimeRange {
+            start: e.starts_at,
+            end: e.ends_at,
+        });
     }
     let mut by_specialist: HashMap<Uuid, Vec<&connections::Connection>> = HashMap::new();
     for c in &conns {
@@ -122,7 +139,10 @@ pub async fn slots_for(
             continue;
         }
         let tz: Tz = s.time_zone.parse().map_err(|_| {
-            ApiError::Internal(anyhow::anyhow!("specialist {id} has an invalid stored time zone {:?}", s.time_zone))
+            ApiError::Internal(anyhow::anyhow!(
+                "specialist {id} has an invalid stored time zone {:?}",
+                s.time_zone
+            ))
         })?;
         let Freshness { fresh, reason } = freshness::assess(
             by_specialist.get(id).into_iter().flatten().copied(),
@@ -136,16 +156,27 @@ pub async fn slots_for(
                 tz,
                 hours: hours.get(id).map_or(&[][..], Vec::as_slice),
                 busy: busy.get(id).map_or(&[][..], Vec::as_slice),
-                window: TimeRange { start: req.from, end: req.to },
+                window: TimeRange {
+                    start: req.from,
+                    end: req.to,
+                },
                 now,
                 rules,
             };
             compute_slots(&query)?
                 .into_iter()
-                .map(|r| Slot { start: to_local_rfc3339(r.start, tz), end: to_local_rfc3339(r.end, tz) })
+                .map(|r| Slot {
+                    start: to_local_rfc3339(r.start, tz),
+                    end: to_local_rfc3339(r.end, tz),
+                })
                 .collect()
         };
-        out.push(SpecialistSlots { specialist_id: *id, slots, calendars_fresh: fresh, reason });
+        out.push(SpecialistSlots {
+            specialist_id: *id,
+            slots,
+            calendars_fresh: fresh,
+            reason,
+        });
     }
     Ok(out)
 }

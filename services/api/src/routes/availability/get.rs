@@ -21,7 +21,10 @@ pub async fn handle(
     state: web::Data<AppState>,
     q: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = params::uuid(params::required(&q.specialist_id, "specialistId")?, "specialistId")?;
+    let id = params::uuid(
+        params::required(&q.specialist_id, "specialistId")?,
+        "specialistId",
+    )?;
     let req = Request {
         from: params::time(params::required(&q.from, "from")?, "from")?,
         to: params::time(params::required(&q.to, "to")?, "to")?,

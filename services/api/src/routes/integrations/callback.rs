@@ -35,7 +35,10 @@ pub async fn handle(
     if let Some(e) = &q.error {
         return Err(ApiError::bad_request(
             "consent_denied",
-            format!("the provider did not grant access: {}", e.chars().take(100).collect::<String>()),
+            format!(
+                "the provider did not grant access: {}",
+                e.chars().take(100).collect::<String>()
+            ),
         ));
     }
     let signed = q
@@ -47,7 +50,10 @@ pub async fn handle(
         .verify(signed, now)
         .map_err(|e| ApiError::bad_request("invalid_state", e.to_string()))?;
     if payload.provider != provider {
-        return Err(ApiError::bad_request("invalid_state", "state was issued for another provider"));
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            "state was issued for another provider",
+        ));
     }
     let code = q
         .code
@@ -56,10 +62,12 @@ pub async fn handle(
         .ok_or_else(|| ApiError::bad_request("missing_parameter", "code is required"))?;
     let specialist_id = payload.specialist_id.0;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
-    specialists::get(&mut conn, specialist_id).await.map_err(|e| match e {
-        DbError::NotFound => ApiError::NotFound { what: "specialist" },
-        other => other.into(),
-    })?;
+    specialists::get(&mut conn, specialist_id)
+        .await
+        .map_err(|e| match e {
+            DbError::NotFound => ApiError::NotFound { what: "specialist" },
+            other => other.into(),
+        })?;
 
     let tokens = exchange(&state, provider, code).await?;
     // Google sends no refresh token when consent was not given again: keep the stored one.
@@ -85,9 +93,26 @@ pub async fn handle(
     )
     .await?;
     tracing::info!(connection.id = %connection.id, provider = provider.as_str(), "calendar connected");
-    notices::request_sync(&state, &mut conn, connection.id, provider, NoticeReason::Initial, true, now).await?;
+    notices::request_sync(
+        &state,
+        &mut conn,
+        connection.id,
+        provider,
+        NoticeReason::Initial,
+        true,
+        now,
+    )
+    .await?;
 
-    let report = match webhook::setup(&state, &mut conn, &connection, Some(&tokens.access_token), now).await? {
+    let report = match webhook::setup(
+        &state,
+        &mut conn,
+        &connection,
+        Some(&tokens.access_token),
+        now,
+    )
+    .await?
+    {
         Ok(w) => WebhookReport {
             status: "created",
             expires_at: Some(rfc3339(w.expires_at)),
@@ -108,18 +133,31 @@ pub async fn handle(
 async fn exchange(state: &AppState, provider: Provider, code: &str) -> Result<TokenSet, ApiError> {
     let result = match provider {
         Provider::Google => {
-            let client = state.google.as_ref().ok_or(ApiError::ProviderNotConfigured("google"))?;
+            let client = state
+                .google
+                .as_ref()
+                .ok_or(ApiError::ProviderNotConfigured("google"))?;
             client.exchange_code(code).await
         }
         Provider::Microsoft => {
-            let client = state.microsoft.as_ref().ok_or(ApiError::ProviderNotConfigured("microsoft"))?;
+            let client = state
+                .microsoft
+                .as_ref()
+                .ok_or(ApiError::ProviderNotConfigured("microsoft"))?;
             client.exchange_code(code).await
         }
-        Provider::Ics => return Err(ApiError::NotFound { what: "integration" }),
+        Provider::Ics => {
+            return Err(ApiError::NotFound {
+                what: "integration",
+            })
+        }
     };
     result.map_err(|e| match e {
         ProviderError::InvalidGrant { .. } | ProviderError::BadRequest { .. } => {
-            ApiError::bad_request("invalid_code", format!("the authorisation code was refused: {e}"))
+            ApiError::bad_request(
+                "invalid_code",
+                format!("the authorisation code was refused: {e}"),
+            )
         }
         other => ApiError::Provider(other),
     })

@@ -30,7 +30,10 @@ pub async fn handle(
     q: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
     let provider = oauth_provider(&path)?;
-    let id = params::uuid(params::required(&q.specialist_id, "specialistId")?, "specialistId")?;
+    let id = params::uuid(
+        params::required(&q.specialist_id, "specialistId")?,
+        "specialistId",
+    )?;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
     let specialist = specialists::get(&mut conn, id).await.map_err(|e| match e {
         DbError::NotFound => ApiError::NotFound { what: "specialist" },
@@ -51,7 +54,11 @@ pub async fn handle(
             .as_ref()
             .ok_or(ApiError::ProviderNotConfigured("microsoft"))?
             .consent_url(&signed),
-        Provider::Ics => return Err(ApiError::NotFound { what: "integration" }),
+        Provider::Ics => {
+            return Err(ApiError::NotFound {
+                what: "integration",
+            })
+        }
     };
     Ok(HttpResponse::Found()
         .insert_header((LOCATION, url.as_str()))

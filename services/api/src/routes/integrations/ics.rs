@@ -55,10 +55,12 @@ pub async fn handle(
     let specialist_id = params::uuid(&body.specialist_id, "specialistId")?;
     let url = validate_feed_url(&body.url)?;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
-    let specialist = specialists::get(&mut conn, specialist_id).await.map_err(|e| match e {
-        DbError::NotFound => ApiError::NotFound { what: "specialist" },
-        other => other.into(),
-    })?;
+    let specialist = specialists::get(&mut conn, specialist_id)
+        .await
+        .map_err(|e| match e {
+            DbError::NotFound => ApiError::NotFound { what: "specialist" },
+            other => other.into(),
+        })?;
     caller.ensure_acts_for(&specialist.user_id)?;
     let connection = connections::upsert(
         &mut conn,
@@ -74,7 +76,16 @@ pub async fn handle(
     )
     .await?;
     let now = Utc::now();
-    notices::request_sync(&state, &mut conn, connection.id, Provider::Ics, NoticeReason::Initial, true, now).await?;
+    notices::request_sync(
+        &state,
+        &mut conn,
+        connection.id,
+        Provider::Ics,
+        NoticeReason::Initial,
+        true,
+        now,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "connectionId": connection.id })))
 }
 

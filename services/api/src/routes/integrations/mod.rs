@@ -18,7 +18,9 @@ pub fn oauth_provider(segment: &str) -> Result<Provider, ApiError> {
     match segment {
         "google" => Ok(Provider::Google),
         "microsoft" => Ok(Provider::Microsoft),
-        _ => Err(ApiError::NotFound { what: "integration" }),
+        _ => Err(ApiError::NotFound {
+            what: "integration",
+        }),
     }
 }
 

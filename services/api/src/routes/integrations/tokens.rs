@@ -43,7 +43,10 @@ pub async fn access_token(
         .decrypt(c.refresh_token_enc.as_deref().ok_or(TokenError::Missing)?)?;
     let tokens: TokenSet = match c.provider.as_str() {
         "google" => {
-            let client = state.google.as_ref().ok_or_else(|| TokenError::NotConfigured("google".into()))?;
+            let client = state
+                .google
+                .as_ref()
+                .ok_or_else(|| TokenError::NotConfigured("google".into()))?;
             client.refresh(&refresh).await?
         }
         "microsoft" => {
@@ -55,11 +58,21 @@ pub async fn access_token(
         }
         other => return Err(TokenError::NotConfigured(other.to_owned())),
     };
-    let access_enc = state.cipher.encrypt(secrecy::ExposeSecret::expose_secret(&tokens.access_token));
-    let refresh_enc = tokens
-        .refresh_token
-        .as_ref()
-        .map(|r| state.cipher.encrypt(secrecy::ExposeSecret::expose_secret(r)));
-    connections::store_tokens(conn, c.id, &access_enc, refresh_enc.as_deref(), tokens.expires_at).await?;
+    let access_enc = state
+        .cipher
+        .encrypt(secrecy::ExposeSecret::expose_secret(&tokens.access_token));
+    let refresh_enc = tokens.refresh_token.as_ref().map(|r| {
+        state
+            .cipher
+            .encrypt(secrecy::ExposeSecret::expose_secret(r))
+    });
+    connections::store_tokens(
+        conn,
+        c.id,
+        &access_enc,
+        refresh_enc.as_deref(),
+        tokens.expires_at,
+    )
+    .await?;
     Ok(tokens.access_token)
 }

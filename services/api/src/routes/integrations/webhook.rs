@@ -55,8 +55,20 @@ pub async fn open_webhook(
     let ingest = &state.ingest_public_url;
     match c.provider.as_str() {
         "google" => {
-            let client = state.google.as_ref().ok_or_else(|| WebhookError::NotConfigured("google".into()))?;
-            Ok(renew_google(client, access_token, &c.external_calendar_id, c.id, signer, ingest, &current).await?)
+            let client = state
+                .google
+                .as_ref()
+                .ok_or_else(|| WebhookError::NotConfigured("google".into()))?;
+            Ok(renew_google(
+                client,
+                access_token,
+                &c.external_calendar_id,
+                c.id,
+                signer,
+                ingest,
+                &current,
+            )
+            .await?)
         }
         "microsoft" => {
             let client = state
@@ -100,7 +112,8 @@ pub async fn setup(
         Err(e) => {
             let message = e.to_string();
             tracing::warn!(connection.id = %c.id, error.message = %message, "webhook setup failed");
-            connections::record_webhook_error(conn, c.id, &message, now + RETRY_AFTER_FAILURE).await?;
+            connections::record_webhook_error(conn, c.id, &message, now + RETRY_AFTER_FAILURE)
+                .await?;
             Ok(Err(message))
         }
     }

@@ -39,7 +39,9 @@ fn invalid(message: impl Into<String>) -> ApiError {
 fn text<'a>(value: &'a str, name: &str) -> Result<&'a str, ApiError> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > MAX_TEXT {
-        return Err(invalid(format!("{name} must be 1 to {MAX_TEXT} characters")));
+        return Err(invalid(format!(
+            "{name} must be 1 to {MAX_TEXT} characters"
+        )));
     }
     Ok(v)
 }
@@ -66,7 +68,9 @@ pub fn validate_hours(hours: &[Hours]) -> Result<Vec<(i16, NaiveTime, NaiveTime)
                 .ok()
                 .filter(|d| (1..=7).contains(d))
                 .ok_or_else(|| {
-                    invalid(format!("workingHours[{i}].weekday must be 1 (Monday) to 7 (Sunday)"))
+                    invalid(format!(
+                        "workingHours[{i}].weekday must be 1 (Monday) to 7 (Sunday)"
+                    ))
                 })?;
             let start = clock(&h.start, &format!("workingHours[{i}].start"))?;
             let end = clock(&h.end, &format!("workingHours[{i}].end"))?;

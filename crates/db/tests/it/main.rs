@@ -1,0 +1,11 @@
+//! Integration tests of calsync-db against a real PostgreSQL: each test gets its own
+//! database cloned from the migrated template (`calsync_testkit::TestDatabase`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod appointments;
+mod claims;
+mod connections;
+mod events;
+mod migrations;
+mod schema;
+mod support;

@@ -1,0 +1,78 @@
+//! Push → availability latency: a coworker's change until `/api/availability` shows it,
+//! over 200 changes per provider; prints p50 and p99.
+
+use crate::support::{at, graph_event, google_event, test_day, Options, TestSystem, GOOGLE_USER, GRAPH_USER};
+use std::time::{Duration, Instant};
+
+const CHANGES: usize = 200;
+/// A generous bound for a loaded CI machine; the figures printed are what matters.
+const P99_LIMIT: Duration = Duration::from_secs(3);
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn report(what: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let (p50, p99) = (percentile(&samples, 0.50), percentile(&samples, 0.99));
+    println!(
+        "{what}: push → availability over {} changes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        samples.len(),
+        p50.as_secs_f64() * 1000.0,
+        p99.as_secs_f64() * 1000.0,
+        samples.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
+    (p50, p99)
+}
+
+/// Moves one event back and forth between 10:00 and 14:00; each move is one change.
+async fn measure(sys: &TestSystem, specialist: uuid::Uuid, mut change: impl FnMut(chrono::DateTime<chrono::Utc>) -> anyhow::Result<()>) -> anyhow::Result<Vec<Duration>> {
+    let day = test_day();
+    let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
+    let mut samples = Vec::with_capacity(CHANGES);
+    for i in 0..CHANGES {
+        let (to, from) = if i % 2 == 0 { (ten, two) } else { (two, ten) };
+        let started = Instant::now();
+        change(to)?;
+        sys.wait_slot(specialist, to, false).await?;
+        sys.wait_slot(specialist, from, true).await?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_push_to_availability_latency_over_200_changes() -> anyhow::Result<()> {
+    let sys = TestSystem::start(Options::default()).await?;
+    let specialist = sys.create_specialist("agent-latency-google").await?;
+    sys.connect_and_sync("google", specialist).await?;
+    let day = test_day();
+    let id = sys.google.insert_event(GOOGLE_USER, google_event("Moving", at(day, 14, 0), 60))?;
+    sys.wait_slot(specialist, at(day, 14, 0), false).await?;
+    let google = sys.google.clone();
+    let samples = measure(&sys, specialist, |to| google.patch_event(GOOGLE_USER, &id, google_event("Moving", to, 60))).await?;
+    let (_, p99) = report("google", samples);
+    assert!(p99 < P99_LIMIT, "p99 {p99:?}");
+    sys.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_push_to_availability_latency_over_200_changes() -> anyhow::Result<()> {
+    let sys = TestSystem::start(Options::default()).await?;
+    let specialist = sys.create_specialist("agent-latency-graph").await?;
+    sys.connect_and_sync("microsoft", specialist).await?;
+    let day = test_day();
+    let id = sys.graph.create_event(GRAPH_USER, graph_event("Moving", at(day, 14, 0), 60))?;
+    sys.wait_slot(specialist, at(day, 14, 0), false).await?;
+    let graph = sys.graph.clone();
+    let samples = measure(&sys, specialist, |to| {
+        graph
+            .update_event(GRAPH_USER, &id, graph_event("Moving", to, 60))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+    })
+    .await?;
+    let (_, p99) = report("graph", samples);
+    assert!(p99 < P99_LIMIT, "p99 {p99:?}");
+    sys.shutdown().await
+}

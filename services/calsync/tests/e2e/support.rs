@@ -1,0 +1,488 @@
+//! `TestSystem`: the whole of calsync in this process on ephemeral ports (api,
+//! webhook-ingest, one or more sync-workers) against its own PostgreSQL database, its
+//! own RabbitMQ prefix and both provider sandboxes, plus typed helpers that act as the
+//! operator, the agent and the coworker, and read what the system stored.
+
+use anyhow::{anyhow, bail, Context};
+use base64::Engine;
+use calsync_api::ApiServer;
+use calsync_db::connections::{self, Connection};
+use calsync_db::events::{self, EventRow};
+use calsync_mq::{Publisher, Topology};
+use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider};
+use calsync_runtime::Settings;
+use calsync_sync_worker::clock::{Clock, ManualClock, SystemClock};
+use calsync_sync_worker::context::WorkerContext;
+use calsync_sync_worker::WorkerServer;
+use calsync_testkit::google::{GoogleSandbox, GoogleSandboxConfig, GoogleState};
+use calsync_testkit::graph::{GraphSandbox, GraphSandboxConfig, GraphState};
+use calsync_testkit::{TestBroker, TestDatabase};
+use calsync_webhook_ingest::IngestServer;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::{Arc, LazyLock};
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use uuid::Uuid;
+
+pub const OPERATOR_TOKEN: &str = "e2e-operator-token";
+/// The user the Google sandbox consents as when the consent URL names no `login_hint`.
+pub const GOOGLE_USER: &str = "agent@example.com";
+/// The same for the Graph sandbox.
+pub const GRAPH_USER: &str = "agent@contoso.com";
+/// How long the system gets to show a change: generous for a loaded 2-core CI machine;
+/// the measured latency is in the hundreds of milliseconds at most.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+});
+
+/// What to start.
+pub struct Options {
+    pub workers: usize,
+    /// `Some`: every worker reads this clock (tests walk time for renewals).
+    pub clock: Option<ManualClock>,
+    /// Run the workers' own scheduler loop (tests that drive `run_once` switch it off).
+    pub scheduler: bool,
+    pub google: GoogleSandboxConfig,
+    pub graph: GraphSandboxConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            clock: None,
+            scheduler: true,
+            google: GoogleSandboxConfig::default(),
+            graph: GraphSandboxConfig {
+                // Deliver at once and retry quickly: tests wait on pushes.
+                notification_batch_window: std::time::Duration::from_millis(5),
+                delivery_retry_base: std::time::Duration::from_millis(100),
+                ..GraphSandboxConfig::default()
+            },
+        }
+    }
+}
+
+pub struct TestSystem {
+    pub settings: Settings,
+    pub api_url: String,
+    pub ingest_url: String,
+    pub http: reqwest::Client,
+    pub google: GoogleState,
+    pub graph: GraphState,
+    pub workers: Vec<Arc<WorkerContext>>,
+    pub publisher: Publisher,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    shutdown: CancellationToken,
+    _stop_on_drop: DropGuard,
+    google_sandbox: GoogleSandbox,
+    graph_sandbox: GraphSandbox,
+    // Last: dropped after every server that holds a connection to them.
+    pub broker: TestBroker,
+    pub db: TestDatabase,
+}
+
+fn listener() -> anyhow::Result<(TcpListener, String)> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://127.0.0.1:{}", l.local_addr()?.port());
+    Ok((l, url))
+}
+
+fn random_key() -> String {
+    let bytes: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
+        .iter()
+        .flat_map(|u| u.as_bytes().to_vec())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+impl TestSystem {
+    pub async fn start(opts: Options) -> anyhow::Result<Self> {
+        LazyLock::force(&TRACING);
+        let db = TestDatabase::new().await.context("test database")?;
+        let broker = TestBroker::new();
+        let google_sandbox = GoogleSandbox::start(opts.google.clone()).await?;
+        let graph_sandbox = GraphSandbox::start(opts.graph.clone()).await?;
+        let (api_l, api_url) = listener()?;
+        let (ingest_l, ingest_url) = listener()?;
+
+        let mut s = Settings::defaults()?;
+        s.database.url = db.url().to_owned();
+        s.database.pool_size = 8;
+        s.amqp.url = broker.url.clone();
+        s.amqp.prefix = broker.prefix().to_owned();
+        s.api.public_url = api_url.clone();
+        s.api.operator_token = SecretString::from(OPERATOR_TOKEN);
+        s.api.jwt_secret = SecretString::from(format!("jwt-{}", Uuid::new_v4()));
+        s.ingest.public_url = ingest_url.clone();
+        s.security.encryption_key = SecretString::from(random_key());
+        s.security.webhook_secret = SecretString::from(format!("hook-{}", Uuid::new_v4()));
+        s.worker.scheduler_tick_ms = 100;
+        s.google.client_id = opts.google.client_id.clone();
+        s.google.client_secret = SecretString::from(opts.google.client_secret.clone());
+        s.google.api_base = google_sandbox.api_base();
+        s.google.auth_url = google_sandbox.auth_url();
+        s.google.token_url = google_sandbox.token_url();
+        s.microsoft.client_id = opts.graph.client_id.clone();
+        s.microsoft.client_secret = SecretString::from(opts.graph.client_secret.clone());
+        s.microsoft.graph_base = graph_sandbox.graph_base();
+        s.microsoft.auth_url = graph_sandbox.auth_url();
+        s.microsoft.token_url = graph_sandbox.token_url();
+        s.validate()?;
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let ingest = IngestServer::build(&s, ingest_l)?;
+        tasks.push(tokio::spawn(ingest.run(shutdown.clone())));
+        let api = ApiServer::build(&s, api_l)?;
+        tasks.push(tokio::spawn(api.run(shutdown.clone())));
+        let clock: Arc<dyn Clock> = match &opts.clock {
+            Some(c) => Arc::new(c.clone()),
+            None => Arc::new(SystemClock),
+        };
+        let mut workers = Vec::new();
+        for _ in 0..opts.workers {
+            let (l, _) = listener()?;
+            let mut w = WorkerServer::build_with(&s, l, Arc::clone(&clock))?;
+            if !opts.scheduler {
+                w = w.without_scheduler();
+            }
+            workers.push(w.context());
+            tasks.push(tokio::spawn(w.run(shutdown.clone())));
+        }
+        let publisher = Publisher::new(&s.amqp.url, Topology::new(&s.amqp.prefix));
+        Ok(Self {
+            settings: s,
+            api_url,
+            ingest_url,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?,
+            google: google_sandbox.state(),
+            graph: graph_sandbox.state(),
+            workers,
+            publisher,
+            tasks,
+            _stop_on_drop: shutdown.clone().drop_guard(),
+            shutdown,
+            google_sandbox,
+            graph_sandbox,
+            broker,
+            db,
+        })
+    }
+
+    /// Stops every server (in-flight syncs finish), the sandboxes, and removes the
+    /// queues the services declared under this test's prefix.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            match tokio::time::timeout(std::time::Duration::from_secs(15), t).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => bail!("a service failed: {e:#}"),
+                Ok(Err(e)) => bail!("a service task panicked: {e}"),
+                Err(_) => bail!("a service did not stop within 15 s"),
+            }
+        }
+        self.publisher.close().await;
+        self.google_sandbox.stop().await;
+        self.graph_sandbox.stop().await;
+        // The services declare the default retry queues, which TestBroker does not know.
+        let conn = calsync_mq::connect(&self.broker.url).await?;
+        let ch = conn.create_channel().await?;
+        for q in Topology::new(self.broker.prefix()).all_queues() {
+            let _ = ch
+                .queue_delete(&q, lapin_delete_options())
+                .await;
+        }
+        let _ = conn.close(200, "done").await;
+        Ok(())
+    }
+
+    // ---- operator and agent, through the api ----
+
+    /// A specialist in UTC working 09:00–17:00 every day of the week.
+    pub async fn create_specialist(&self, user_id: &str) -> anyhow::Result<Uuid> {
+        let hours: Vec<Value> = (1..=7)
+            .map(|d| json!({"weekday": d, "start": "09:00", "end": "17:00"}))
+            .collect();
+        let resp = self
+            .http
+            .post(format!("{}/api/specialists", self.api_url))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&json!({"userId": user_id, "displayName": "E2E Agent", "timeZone": "UTC", "workingHours": hours}))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("POST /api/specialists → {status}: {body}");
+        }
+        let id = body["id"].as_str().ok_or_else(|| anyhow!("no id in {body}"))?;
+        Ok(id.parse()?)
+    }
+
+    /// The OAuth connect flow as an agent's browser walks it: connect → consent page
+    /// (the sandbox consents at once) → callback. Returns the callback's JSON.
+    pub async fn connect(&self, provider: &str, specialist: Uuid) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/api/integrations/{provider}/connect", self.api_url))
+            .query(&[("specialistId", specialist.to_string())])
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await?;
+        let consent = location(resp, "connect").await?;
+        let resp = self.http.get(&consent).send().await?;
+        let callback = location(resp, "consent").await?;
+        if !callback.starts_with(&self.api_url) {
+            bail!("consent redirected to {callback}, not to the api");
+        }
+        let resp = self.http.get(&callback).send().await?;
+        let status = resp.status();
+        let body: Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("callback → {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Connects and waits for the first full sync; returns the connection id.
+    pub async fn connect_and_sync(&self, provider: &str, specialist: Uuid) -> anyhow::Result<Uuid> {
+        let body = self.connect(provider, specialist).await?;
+        let id: Uuid = body["connectionId"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no connectionId in {body}"))?
+            .parse()?;
+        if body["webhook"]["status"] != "created" {
+            bail!("webhook was not created: {body}");
+        }
+        eventually("the first sync", || async {
+            Ok(self.connection(id).await?.last_sync_at.is_some())
+        })
+        .await?;
+        Ok(id)
+    }
+
+    /// Slot starts offered on `day` between 09:00 and 17:00 UTC for 60 minutes.
+    pub async fn slot_starts(&self, specialist: Uuid, day: NaiveDate) -> anyhow::Result<Vec<DateTime<Utc>>> {
+        let (slots, _) = self.availability(specialist, day).await?;
+        Ok(slots)
+    }
+
+    pub async fn availability(&self, specialist: Uuid, day: NaiveDate) -> anyhow::Result<(Vec<DateTime<Utc>>, Value)> {
+        let resp = self
+            .http
+            .get(format!("{}/api/availability", self.api_url))
+            .query(&[
+                ("specialistId", specialist.to_string()),
+                ("from", at(day, 9, 0).to_rfc3339()),
+                ("to", at(day, 17, 0).to_rfc3339()),
+                ("duration", "60".into()),
+            ])
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("availability → {status}: {body}");
+        }
+        let slots = body["slots"]
+            .as_array()
+            .ok_or_else(|| anyhow!("no slots in {body}"))?
+            .iter()
+            .map(|s| {
+                let start = s["start"].as_str().ok_or_else(|| anyhow!("slot without start"))?;
+                Ok(DateTime::parse_from_rfc3339(start)?.with_timezone(&Utc))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok((slots, body))
+    }
+
+    /// Waits until the 60-minute slot at `start` is offered (or not).
+    pub async fn wait_slot(&self, specialist: Uuid, start: DateTime<Utc>, offered: bool) -> anyhow::Result<()> {
+        let what = format!("slot {start} {}", if offered { "offered" } else { "withdrawn" });
+        eventually(&what, || async {
+            Ok(self.slot_starts(specialist, start.date_naive()).await?.contains(&start) == offered)
+        })
+        .await
+    }
+
+    // ---- what the system stored ----
+
+    pub async fn connection(&self, id: Uuid) -> anyhow::Result<Connection> {
+        let mut db = self.db.pool().get().await?;
+        Ok(connections::get(&mut db, id).await?)
+    }
+
+    pub async fn events(&self, connection: Uuid) -> anyhow::Result<Vec<EventRow>> {
+        let mut db = self.db.pool().get().await?;
+        Ok(events::for_connection(&mut db, connection).await?)
+    }
+
+    /// Stored events of `connection` as (provider event id, start, end).
+    pub async fn event_spans(&self, connection: Uuid) -> anyhow::Result<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
+        Ok(self
+            .events(connection)
+            .await?
+            .into_iter()
+            .map(|e| (e.provider_event_id, e.starts_at, e.ends_at))
+            .collect())
+    }
+
+    // ---- the push path, by hand ----
+
+    /// POSTs a Google push to webhook-ingest as Google would; returns the status.
+    pub async fn google_push(&self, channel: &str, token: &str, number: u64, state: &str) -> anyhow::Result<u16> {
+        let resp = self
+            .http
+            .post(format!("{}/webhooks/google", self.ingest_url))
+            .header("X-Goog-Channel-ID", channel)
+            .header("X-Goog-Channel-Token", token)
+            .header("X-Goog-Resource-ID", "resource")
+            .header("X-Goog-Resource-URI", "https://www.googleapis.com/calendar/v3/calendars/primary/events")
+            .header("X-Goog-Resource-State", state)
+            .header("X-Goog-Message-Number", number.to_string())
+            .header("Content-Length", "0")
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+
+    /// Publishes a webhook notice for `connection` straight to the broker.
+    pub async fn publish_notice(&self, connection: Uuid, provider: Provider) -> anyhow::Result<()> {
+        let notice = ChangeNotice {
+            connection_id: connection.to_string(),
+            provider: provider as i32,
+            reason: NoticeReason::Webhook as i32,
+            received_at_ms: Utc::now().timestamp_millis(),
+            ..ChangeNotice::default()
+        };
+        Ok(self.publisher.publish_notice(&notice).await?)
+    }
+
+    /// Publishes `n` webhook notices for `connection` at once over `links` broker
+    /// connections (one confirming channel each), as several ingest replicas would.
+    pub async fn burst(&self, connection: Uuid, n: usize, links: usize) -> anyhow::Result<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for link in 0..links.max(1) {
+            let publisher = Publisher::new(&self.settings.amqp.url, Topology::new(&self.settings.amqp.prefix));
+            let count = n / links.max(1) + usize::from(link < n % links.max(1));
+            tasks.spawn(async move {
+                for _ in 0..count {
+                    let notice = ChangeNotice {
+                        connection_id: connection.to_string(),
+                        provider: Provider::Google as i32,
+                        reason: NoticeReason::Webhook as i32,
+                        received_at_ms: Utc::now().timestamp_millis(),
+                        ..ChangeNotice::default()
+                    };
+                    publisher.publish_notice(&notice).await?;
+                }
+                publisher.close().await;
+                anyhow::Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        Ok(())
+    }
+
+    /// Ready messages in the work queue.
+    pub async fn queue_depth(&self) -> anyhow::Result<u32> {
+        self.broker.depth(&Topology::new(self.broker.prefix()).work_queue()).await
+    }
+
+    /// Waits until the work queue is empty and no worker holds the connection's lease.
+    pub async fn wait_idle(&self, connection: Uuid) -> anyhow::Result<()> {
+        eventually("the worker to go idle", || async {
+            let c = self.connection(connection).await?;
+            Ok(self.queue_depth().await? == 0 && c.lease_owner.is_none() && !c.sync_pending)
+        })
+        .await
+    }
+}
+
+fn lapin_delete_options() -> lapin::options::QueueDeleteOptions {
+    lapin::options::QueueDeleteOptions::default()
+}
+
+async fn location(resp: reqwest::Response, step: &str) -> anyhow::Result<String> {
+    let status = resp.status();
+    if status.as_u16() != 302 {
+        let body = resp.text().await.unwrap_or_default();
+        bail!("{step}: expected 302, got {status}: {body}");
+    }
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("{step}: 302 without Location"))
+}
+
+/// `day` at `h:m` UTC.
+pub fn at(day: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&day.and_hms_opt(h, m, 0).unwrap_or_default())
+}
+
+/// A day far enough ahead that every slot of it is in the future.
+pub fn test_day() -> NaiveDate {
+    (Utc::now() + Duration::days(2)).date_naive()
+}
+
+/// Polls `check` until it holds, for at most `SETTLE`; never a fixed sleep.
+pub async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(match last_err {
+                Some(e) => e.context(format!("{what}: not within {SETTLE:?}")),
+                None => anyhow!("{what}: not within {SETTLE:?}"),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A Google event body from `start` lasting `minutes`.
+pub fn google_event(summary: &str, start: DateTime<Utc>, minutes: i64) -> Value {
+    json!({
+        "summary": summary,
+        "start": {"dateTime": start.to_rfc3339()},
+        "end": {"dateTime": (start + Duration::minutes(minutes)).to_rfc3339()},
+    })
+}
+
+/// A Graph event body (times in UTC, as Outlook stores them with a zone name).
+pub fn graph_event(subject: &str, start: DateTime<Utc>, minutes: i64) -> Value {
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    json!({
+        "subject": subject,
+        "start": {"dateTime": fmt(start), "timeZone": "UTC"},
+        "end": {"dateTime": fmt(start + Duration::minutes(minutes)), "timeZone": "UTC"},
+        "showAs": "busy",
+    })
+}
