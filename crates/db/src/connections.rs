@@ -69,7 +69,10 @@ pub struct NewConnection {
 
 /// Creates the connection, or reconnects an existing one for the same calendar: new
 /// tokens, re-authorisation cleared, sync enabled, and a full sync asked for.
-pub async fn upsert(conn: &mut AsyncPgConnection, new: &NewConnection) -> Result<Connection, DbError> {
+pub async fn upsert(
+    conn: &mut AsyncPgConnection,
+    new: &NewConnection,
+) -> Result<Connection, DbError> {
     Ok(diesel::insert_into(cc::table)
         .values((
             cc::id.eq(Uuid::new_v4()),
@@ -100,7 +103,11 @@ pub async fn upsert(conn: &mut AsyncPgConnection, new: &NewConnection) -> Result
 }
 
 pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Connection, DbError> {
-    Ok(cc::table.find(id).select(Connection::as_select()).first(conn).await?)
+    Ok(cc::table
+        .find(id)
+        .select(Connection::as_select())
+        .first(conn)
+        .await?)
 }
 
 /// All connections, or those of one specialist, oldest first.
@@ -108,7 +115,10 @@ pub async fn list(
     conn: &mut AsyncPgConnection,
     specialist_id: Option<Uuid>,
 ) -> Result<Vec<Connection>, DbError> {
-    let mut q = cc::table.select(Connection::as_select()).order(cc::created_at).into_boxed();
+    let mut q = cc::table
+        .select(Connection::as_select())
+        .order(cc::created_at)
+        .into_boxed();
     if let Some(s) = specialist_id {
         q = q.filter(cc::specialist_id.eq(s));
     }
@@ -344,21 +354,25 @@ pub async fn store_tokens(
     expires_at: DateTime<Utc>,
 ) -> Result<(), DbError> {
     match refresh_token_enc {
-        Some(r) => diesel::update(cc::table.find(id))
-            .set((
-                cc::access_token_enc.eq(access_token_enc),
-                cc::refresh_token_enc.eq(r),
-                cc::token_expires_at.eq(expires_at),
-            ))
-            .execute(conn)
-            .await?,
-        None => diesel::update(cc::table.find(id))
-            .set((
-                cc::access_token_enc.eq(access_token_enc),
-                cc::token_expires_at.eq(expires_at),
-            ))
-            .execute(conn)
-            .await?,
+        Some(r) => {
+            diesel::update(cc::table.find(id))
+                .set((
+                    cc::access_token_enc.eq(access_token_enc),
+                    cc::refresh_token_enc.eq(r),
+                    cc::token_expires_at.eq(expires_at),
+                ))
+                .execute(conn)
+                .await?
+        }
+        None => {
+            diesel::update(cc::table.find(id))
+                .set((
+                    cc::access_token_enc.eq(access_token_enc),
+                    cc::token_expires_at.eq(expires_at),
+                ))
+                .execute(conn)
+                .await?
+        }
     };
     Ok(())
 }

@@ -55,8 +55,14 @@ pub async fn create_database_if_missing(database_url: &str) -> Result<bool, DbEr
 
     let mut parsed = url_parts(database_url)?;
     let name = std::mem::take(&mut parsed.db);
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(DbError::Migration(format!("unsupported database name {name:?}")));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(DbError::Migration(format!(
+            "unsupported database name {name:?}"
+        )));
     }
     let admin_url = format!("{}postgres{}", parsed.prefix, parsed.suffix);
     let mut conn = AsyncPgConnection::establish(&admin_url)
@@ -67,10 +73,11 @@ pub async fn create_database_if_missing(database_url: &str) -> Result<bool, DbEr
         #[diesel(sql_type = diesel::sql_types::Bool)]
         exists: bool,
     }
-    let row: Exists = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-        .bind::<Text, _>(&name)
-        .get_result(&mut conn)
-        .await?;
+    let row: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<Text, _>(&name)
+            .get_result(&mut conn)
+            .await?;
     if row.exists {
         return Ok(false);
     }
@@ -116,10 +123,16 @@ mod tests {
     fn the_database_name_is_cut_out_of_the_url() {
         let p = url_parts("postgres://postgres@127.0.0.1:5432/calsync?sslmode=disable")
             .map_err(|e| e.to_string());
-        let p = p.as_ref().map(|p| (p.prefix.as_str(), p.db.as_str(), p.suffix.as_str()));
+        let p = p
+            .as_ref()
+            .map(|p| (p.prefix.as_str(), p.db.as_str(), p.suffix.as_str()));
         assert_eq!(
             p,
-            Ok(("postgres://postgres@127.0.0.1:5432/", "calsync", "?sslmode=disable"))
+            Ok((
+                "postgres://postgres@127.0.0.1:5432/",
+                "calsync",
+                "?sslmode=disable"
+            ))
         );
     }
 }

@@ -51,6 +51,29 @@ fn weekday(s: &str) -> Result<Weekday, String> {
     }
 }
 
+/// Parses a BYDAY item, `[+|-][n]DD`. Done here rather than with `NWeekday::from_str`,
+/// which slices by byte and panics on non-ASCII input (found by fuzzing).
+fn nweekday(item: &str) -> Result<NWeekday, String> {
+    let item = item.trim();
+    let split = item
+        .len()
+        .checked_sub(2)
+        .filter(|i| item.is_char_boundary(*i))
+        .ok_or_else(|| format!("bad BYDAY {item:?}"))?;
+    let (ordinal, day) = item.split_at(split);
+    let day = weekday(day)?;
+    if ordinal.is_empty() || ordinal == "+" || ordinal == "-" {
+        return Ok(NWeekday::Every(day));
+    }
+    let n: i16 = ordinal
+        .parse()
+        .map_err(|_| format!("bad BYDAY ordinal {item:?}"))?;
+    if n == 0 || !(-53..=53).contains(&n) {
+        return Err(format!("bad BYDAY ordinal {item:?}"));
+    }
+    Ok(NWeekday::Nth(n, day))
+}
+
 fn list<T: std::str::FromStr>(part: &str, value: &str) -> Result<Vec<T>, String> {
     value
         .split(',')
@@ -100,11 +123,7 @@ pub(crate) fn parse_rule(value: &str) -> Result<Rule, String> {
             "BYMONTHDAY" => rule.by_month_day(list(&k, v)?),
             "BYYEARDAY" => rule.by_year_day(list(&k, v)?),
             "BYWEEKNO" => rule.by_week_no(list(&k, v)?),
-            "BYDAY" => rule.by_weekday(
-                v.split(',')
-                    .map(|d| d.trim().parse::<NWeekday>().map_err(|e| e.to_string()))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+            "BYDAY" => rule.by_weekday(v.split(',').map(nweekday).collect::<Result<Vec<_>, _>>()?),
             "BYHOUR" => rule.by_hour(list(&k, v)?),
             "BYMINUTE" => rule.by_minute(list(&k, v)?),
             "BYSECOND" => rule.by_second(list(&k, v)?),
@@ -225,5 +244,9 @@ mod tests {
         assert!(parse_rule("FREQ=SOMETIMES").is_err());
         assert!(parse_rule("FREQ=DAILY;BYMONTH=13").is_err());
         assert!(parse_rule("FREQ=DAILY;UNTIL=soon").is_err());
+        assert!(parse_rule("FREQ=WEEKLY;BYDAY=1\u{fffd}").is_err());
+        assert!(parse_rule("FREQ=WEEKLY;BYDAY=\u{fffd}").is_err());
+        assert!(parse_rule("FREQ=MONTHLY;BYDAY=0MO").is_err());
+        assert!(parse_rule("FREQ=MONTHLY;BYDAY=+2TU,-1FR,SU").is_ok());
     }
 }

@@ -25,6 +25,10 @@ use tokio_util::sync::CancellationToken;
 
 const RECONNECT_MIN: Duration = Duration::from_millis(200);
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// How long a graceful shutdown waits for in-flight notices.
+const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(30);
+/// How long a lost connection waits for in-flight notices before reconnecting.
+const DRAIN_ON_DISCONNECT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
@@ -125,7 +129,18 @@ async fn consume_once<H: Handler>(
     let _ = ch
         .basic_cancel(&tag, lapin::options::BasicCancelOptions::default())
         .await;
-    while in_flight.join_next().await.is_some() {}
+    // On shutdown, in-flight syncs get time to finish and ack. After a lost connection
+    // their acks cannot reach the broker anyway (it redelivers them), so a hanging
+    // handler must not hold up the reconnect for long.
+    let grace = if outcome.is_ok() { DRAIN_ON_SHUTDOWN } else { DRAIN_ON_DISCONNECT };
+    let drained = tokio::time::timeout(grace, async {
+        while in_flight.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(abandoned = in_flight.len(), "in-flight notices did not finish in time; the broker redelivers them");
+        in_flight.abort_all();
+    }
     let _ = conn.close(200, "bye").await;
     outcome
 }

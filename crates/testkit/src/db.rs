@@ -47,7 +47,12 @@ fn migrations_hash() -> anyhow::Result<String> {
     files.sort();
     let mut h = Sha256::new();
     for f in files {
-        h.update(f.to_string_lossy().rsplit("migrations").next().unwrap_or_default());
+        h.update(
+            f.to_string_lossy()
+                .rsplit("migrations")
+                .next()
+                .unwrap_or_default(),
+        );
         h.update(std::fs::read(&f)?);
     }
     Ok(hex::encode(&h.finalize()[..6]))
@@ -66,10 +71,11 @@ async fn ensure_template() -> anyhow::Result<String> {
         .execute(&mut admin)
         .await?;
     let result = async {
-        let existing: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
-            .bind::<Text, _>(&name)
-            .load(&mut admin)
-            .await?;
+        let existing: Vec<Name> =
+            diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
+                .bind::<Text, _>(&name)
+                .load(&mut admin)
+                .await?;
         if existing.is_empty() {
             let building = format!("{name}_building");
             diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
@@ -97,19 +103,25 @@ async fn ensure_template() -> anyhow::Result<String> {
 
 /// Drops test databases left by test processes that no longer run (crashed or killed).
 async fn sweep_leftovers(admin: &mut AsyncPgConnection) -> anyhow::Result<()> {
-    let rows: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE $1")
-        .bind::<Text, _>(format!("{TEST_DB_PREFIX}%"))
-        .load(admin)
-        .await?;
+    let rows: Vec<Name> =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE $1")
+            .bind::<Text, _>(format!("{TEST_DB_PREFIX}%"))
+            .load(admin)
+            .await?;
     for row in rows {
         // LIKE reads `_` as a wildcard, so the template (`calsync_tpl_…`) matches too.
-        let Some(rest) = row.datname.strip_prefix(TEST_DB_PREFIX) else { continue };
+        let Some(rest) = row.datname.strip_prefix(TEST_DB_PREFIX) else {
+            continue;
+        };
         let pid = rest.split('_').next().unwrap_or("");
         let alive = Path::new("/proc").join(pid).exists();
         if !pid.is_empty() && !alive {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", row.datname))
-                .execute(admin)
-                .await;
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                row.datname
+            ))
+            .execute(admin)
+            .await;
         }
     }
     Ok(())
@@ -191,14 +203,18 @@ impl Drop for TestDatabase {
         // Drop runs outside async context; a short-lived runtime on its own thread does
         // the DROP so this works from both sync and async tests.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
                 }
             });
         })

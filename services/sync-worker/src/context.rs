@@ -65,7 +65,11 @@ impl WorkerContext {
 pub(crate) fn jittered(now: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
     let ms = interval.num_milliseconds().max(0);
     let spread = ms / 10;
-    let offset = if spread > 0 { rand::thread_rng().gen_range(-spread..=spread) } else { 0 };
+    let offset = if spread > 0 {
+        rand::thread_rng().gen_range(-spread..=spread)
+    } else {
+        0
+    };
     now + Duration::milliseconds(ms + offset)
 }
 
@@ -91,7 +95,15 @@ pub fn provider_clients(
     settings: &Settings,
     http: &reqwest::Client,
 ) -> anyhow::Result<(Option<GoogleClient>, Option<MicrosoftClient>)> {
-    let redirect = |p: &str| url(&format!("{}/api/integrations/{p}/callback", settings.api.public_url.trim_end_matches('/')), "api.public_url");
+    let redirect = |p: &str| {
+        url(
+            &format!(
+                "{}/api/integrations/{p}/callback",
+                settings.api.public_url.trim_end_matches('/')
+            ),
+            "api.public_url",
+        )
+    };
     let google = if settings.google_configured() {
         let g = &settings.google;
         Some(GoogleClient::new(

@@ -30,23 +30,30 @@ fn transient(e: DbError) -> HandleError {
 
 impl Handler for NoticeHandler {
     async fn handle(&self, notice: ChangeNotice) -> Result<(), HandleError> {
-        let id: Uuid = notice
-            .connection_id
-            .parse()
-            .map_err(|e| HandleError::Permanent(format!("connection id {:?}: {e}", notice.connection_id)))?;
+        let id: Uuid = notice.connection_id.parse().map_err(|e| {
+            HandleError::Permanent(format!("connection id {:?}: {e}", notice.connection_id))
+        })?;
         let ctx = &self.ctx;
         let now = ctx.clock.now();
         let mut db = ctx.pool.get().await.map_err(|e| transient(e.into()))?;
         if notice.reason == NoticeReason::Lifecycle as i32 {
             match notice.resource_state.as_str() {
-                "reauthorizationRequired" => connections::request_webhook_renewal(&mut db, id, false).await,
-                "subscriptionRemoved" => connections::request_webhook_renewal(&mut db, id, true).await,
+                "reauthorizationRequired" => {
+                    connections::request_webhook_renewal(&mut db, id, false).await
+                }
+                "subscriptionRemoved" => {
+                    connections::request_webhook_renewal(&mut db, id, true).await
+                }
                 _ => Ok(()),
             }
             .map_err(transient)?;
         }
-        let channel = (notice.message_number > 0 && !notice.channel_id.is_empty())
-            .then(|| (notice.channel_id.as_str(), i64::try_from(notice.message_number).unwrap_or(i64::MAX)));
+        let channel = (notice.message_number > 0 && !notice.channel_id.is_empty()).then(|| {
+            (
+                notice.channel_id.as_str(),
+                i64::try_from(notice.message_number).unwrap_or(i64::MAX),
+            )
+        });
         let request = connections::request_sync(&mut db, id, now, notice.full_resync, channel)
             .await
             .map_err(transient)?;
@@ -95,14 +102,19 @@ pub async fn drive(ctx: &WorkerContext, id: Uuid) -> Result<usize, DbError> {
     let mut rounds = 0;
     while rounds < MAX_ROUNDS {
         let mut db = ctx.pool.get().await?;
-        let Some(claim) = connections::try_claim(&mut db, id, &ctx.owner, ctx.clock.now(), ctx.lease()).await? else {
+        let Some(claim) =
+            connections::try_claim(&mut db, id, &ctx.owner, ctx.clock.now(), ctx.lease()).await?
+        else {
             break;
         };
         drop(db);
         rounds += 1;
         let outcome = sync::run(ctx, &claim).await;
         let mut db = ctx.pool.get().await?;
-        if outcome.is_ok() && rounds < MAX_ROUNDS && connections::get(&mut db, id).await?.sync_pending {
+        if outcome.is_ok()
+            && rounds < MAX_ROUNDS
+            && connections::get(&mut db, id).await?.sync_pending
+        {
             drop(db);
             tokio::time::sleep(COALESCE_PAUSE).await;
             db = ctx.pool.get().await?;

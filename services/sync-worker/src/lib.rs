@@ -35,7 +35,11 @@ impl WorkerServer {
     }
 
     /// With an injected clock (tests walk simulated weeks).
-    pub fn build_with(settings: &Settings, listener: TcpListener, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub fn build_with(
+        settings: &Settings,
+        listener: TcpListener,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let mut pool_settings = PoolSettings::new(&settings.database.url, "calsync-sync-worker");
         pool_settings.max_size = settings.database.pool_size;
@@ -47,9 +51,15 @@ impl WorkerServer {
             .build()?;
         let (google, microsoft) = context::provider_clients(settings, &http_client)?;
         let ics = context::ics_fetcher(settings)?;
-        let cipher = TokenCipher::with_previous(&settings.security.encryption_key, &settings.security.previous_encryption_keys)
-            .map_err(|e| anyhow::anyhow!("security.encryption_key: {e}"))?;
-        let signer = WebhookSigner::with_previous(settings.security.webhook_secret.clone(), settings.security.previous_webhook_secrets.clone());
+        let cipher = TokenCipher::with_previous(
+            &settings.security.encryption_key,
+            &settings.security.previous_encryption_keys,
+        )
+        .map_err(|e| anyhow::anyhow!("security.encryption_key: {e}"))?;
+        let signer = WebhookSigner::with_previous(
+            settings.security.webhook_secret.clone(),
+            settings.security.previous_webhook_secrets.clone(),
+        );
 
         let (p, db) = (publisher.clone(), pool.clone());
         let readiness = Readiness::new()
@@ -117,12 +127,14 @@ impl WorkerServer {
                 prefetch: self.ctx.settings.amqp.prefetch,
                 tag_prefix: "sync-worker".into(),
             },
-            Arc::new(handler::NoticeHandler { ctx: Arc::clone(&self.ctx) }),
+            Arc::new(handler::NoticeHandler {
+                ctx: Arc::clone(&self.ctx),
+            }),
             shutdown.clone(),
         ));
-        let scheduler = self
-            .run_scheduler
-            .then(|| tokio::spawn(scheduler::Scheduler::new(Arc::clone(&self.ctx)).run(shutdown.clone())));
+        let scheduler = self.run_scheduler.then(|| {
+            tokio::spawn(scheduler::Scheduler::new(Arc::clone(&self.ctx)).run(shutdown.clone()))
+        });
         http::run_until(self.server, shutdown.clone()).await?;
         let _ = consumer.await;
         if let Some(s) = scheduler {
@@ -136,7 +148,11 @@ impl WorkerServer {
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "worker".into())
 }

@@ -74,9 +74,16 @@ impl Scheduler {
         let now = ctx.clock.now();
         let mut report = TickReport::default();
         let mut db = ctx.pool.get().await?;
-        report.polled = connections::claim_due_polls(&mut db, now, ctx.poll_interval(), BATCH).await?;
-        report.renewals =
-            connections::claim_webhook_renewals(&mut db, now, now + RENEW_AHEAD, now + RENEW_CLAIM, BATCH).await?;
+        report.polled =
+            connections::claim_due_polls(&mut db, now, ctx.poll_interval(), BATCH).await?;
+        report.renewals = connections::claim_webhook_renewals(
+            &mut db,
+            now,
+            now + RENEW_AHEAD,
+            now + RENEW_CLAIM,
+            BATCH,
+        )
+        .await?;
         for id in &report.renewals {
             connections::request_sync(&mut db, *id, now, false, None).await?;
         }
@@ -87,7 +94,10 @@ impl Scheduler {
         }
         drop(db);
         // A connection both due and expiring gets one notice: its sync renews too.
-        let renew_only = report.renewals.iter().filter(|id| !report.polled.contains(id));
+        let renew_only = report
+            .renewals
+            .iter()
+            .filter(|id| !report.polled.contains(id));
         for id in report.polled.iter().chain(renew_only) {
             let notice = ChangeNotice {
                 connection_id: id.to_string(),
@@ -124,7 +134,9 @@ impl Scheduler {
             }
         }
         for c in counts {
-            gauge.with_label_values(&[&c.provider, &c.state]).set(c.count);
+            gauge
+                .with_label_values(&[&c.provider, &c.state])
+                .set(c.count);
         }
         Ok(())
     }
@@ -137,7 +149,12 @@ impl Scheduler {
             Err(e) => Err(e),
         };
         match depth {
-            Ok(n) => self.ctx.metrics.queue_depth.with_label_values(&[&queue]).set(i64::from(n)),
+            Ok(n) => self
+                .ctx
+                .metrics
+                .queue_depth
+                .with_label_values(&[&queue])
+                .set(i64::from(n)),
             Err(e) => {
                 tracing::debug!(error.message = %e, "queue depth unavailable");
                 self.mq = None;
@@ -160,7 +177,8 @@ impl Scheduler {
 
     /// Ticks until shutdown.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let tick = std::time::Duration::from_millis(self.ctx.settings.worker.scheduler_tick_ms.max(50));
+        let tick =
+            std::time::Duration::from_millis(self.ctx.settings.worker.scheduler_tick_ms.max(50));
         loop {
             match self.run_once().await {
                 Ok(r) if r.full() && !shutdown.is_cancelled() => continue,

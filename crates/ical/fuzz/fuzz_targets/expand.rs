@@ -12,7 +12,12 @@ fuzz_target!(|data: &[u8]| {
         Some((s, r)) => (*s, r),
         None => (0, data),
     };
-    let zones = [chrono_tz::UTC, chrono_tz::Europe::Berlin, chrono_tz::America::New_York, chrono_tz::Australia::Lord_Howe];
+    let zones = [
+        chrono_tz::UTC,
+        chrono_tz::Europe::Berlin,
+        chrono_tz::America::New_York,
+        chrono_tz::Australia::Lord_Howe,
+    ];
     let tz = zones[usize::from(selector) % zones.len()];
     let from_secs = 1_577_836_800 + i64::from(selector) * 7 * 86_400; // from 2020-01-01 on
     let (Some(from), Some(to)) = (

@@ -174,3 +174,16 @@ fn warnings_are_capped_for_feeds_full_of_junk() {
     assert_eq!(exp.warnings.len(), 1_001);
     assert!(exp.warnings[1_000].contains("more warnings"));
 }
+
+#[test]
+fn a_non_ascii_byday_found_by_fuzzing_is_a_warning_not_a_panic() {
+    let text = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:f\nDTSTART:20240601T100000Z\nRRULE:FREQ=WEEKLY;BYDAY=1\u{20ac},M\u{fffd}\n\
+                END:VEVENT\nEND:VCALENDAR\n";
+    let exp = expand(text, window(), UTC, &Limits::default()).unwrap();
+    assert!(exp.instances.is_empty());
+    assert!(
+        exp.warnings.iter().any(|w| w.contains("BYDAY")),
+        "{:?}",
+        exp.warnings
+    );
+}

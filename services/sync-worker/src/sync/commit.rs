@@ -47,12 +47,22 @@ pub async fn apply(
         async move {
             events::upsert(tx, target.connection_id, target.specialist_id, &upserts).await?;
             if full {
-                let keep: Vec<String> = upserts.iter().map(|e| e.provider_event_id.clone()).collect();
+                let keep: Vec<String> = upserts
+                    .iter()
+                    .map(|e| e.provider_event_id.clone())
+                    .collect();
                 events::retain_only(tx, target.connection_id, &keep).await?;
             } else {
                 events::remove(tx, target.connection_id, &removes).await?;
             }
-            connections::record_success(tx, target.connection_id, &success, now, target.next_poll_at).await
+            connections::record_success(
+                tx,
+                target.connection_id,
+                &success,
+                now,
+                target.next_poll_at,
+            )
+            .await
         }
         .scope_boxed()
     })

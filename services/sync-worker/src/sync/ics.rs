@@ -32,7 +32,9 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
         from: now - Duration::days(ctx.settings.worker.window_past_days),
         to: now + Duration::days(ctx.settings.worker.window_future_days),
     };
-    let window_moved = c.sync_window_start.is_none_or(|s| window.from - s > WINDOW_SLACK);
+    let window_moved = c
+        .sync_window_start
+        .is_none_or(|s| window.from - s > WINDOW_SLACK);
     let validators = if claim.full_resync || window_moved {
         Validators::default()
     } else {
@@ -41,7 +43,10 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
             last_modified: c.ics_last_modified.clone(),
         }
     };
-    ctx.metrics.fetches.with_label_values(&[Provider::Ics.as_str()]).inc();
+    ctx.metrics
+        .fetches
+        .with_label_values(&[Provider::Ics.as_str()])
+        .inc();
     let outcome = ctx
         .ics
         .fetch(&c.external_calendar_id, &validators)
@@ -75,14 +80,18 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
     };
     // Expansion is CPU-bound (a large feed takes tens of milliseconds or more): keep it
     // off the async workers that serve the consumer and the health endpoints.
-    let expansion = tokio::task::spawn_blocking(move || calsync_ical::expand(&body, window, tz, &limits))
-        .await
-        .map_err(|e| SyncError::Feed(format!("feed parser stopped: {e}")))?
-        .map_err(|e| SyncError::Feed(format!("feed could not be parsed: {e}")))?;
+    let expansion =
+        tokio::task::spawn_blocking(move || calsync_ical::expand(&body, window, tz, &limits))
+            .await
+            .map_err(|e| SyncError::Feed(format!("feed parser stopped: {e}")))?
+            .map_err(|e| SyncError::Feed(format!("feed could not be parsed: {e}")))?;
     log_warnings(&expansion);
 
     let instances = to_events(expansion.instances);
-    let keep: Vec<String> = instances.iter().map(|e| e.provider_event_id.clone()).collect();
+    let keep: Vec<String> = instances
+        .iter()
+        .map(|e| e.provider_event_id.clone())
+        .collect();
     let success = SyncSuccess {
         window_start: Some(window.from),
         ics_etag: etag,
@@ -96,7 +105,8 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
         .transaction::<_, DbError, _>(|tx| {
             async move {
                 events::upsert(tx, id, specialist, instances).await?;
-                let removed = events::retain_only_in_window(tx, id, window.from, window.to, keep).await?;
+                let removed =
+                    events::retain_only_in_window(tx, id, window.from, window.to, keep).await?;
                 connections::record_success(tx, id, success, now, next_poll_at).await?;
                 Ok(removed)
             }
@@ -110,7 +120,8 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
 async fn specialist_zone(ctx: &WorkerContext, c: &Connection) -> Result<chrono_tz::Tz, SyncError> {
     let mut db = ctx.pool.get().await.map_err(DbError::from)?;
     let s = specialists::get(&mut db, c.specialist_id).await?;
-    calsync_ical::parse_zone(&s.time_zone).ok_or_else(|| SyncError::Data(format!("unknown time zone {:?}", s.time_zone)))
+    calsync_ical::parse_zone(&s.time_zone)
+        .ok_or_else(|| SyncError::Data(format!("unknown time zone {:?}", s.time_zone)))
 }
 
 fn log_warnings(expansion: &Expansion) {
@@ -118,7 +129,10 @@ fn log_warnings(expansion: &Expansion) {
         tracing::warn!(warning = %w, "feed expansion");
     }
     if expansion.warnings.len() > WARNINGS_LOGGED {
-        tracing::warn!(more = expansion.warnings.len() - WARNINGS_LOGGED, "further feed expansion warnings");
+        tracing::warn!(
+            more = expansion.warnings.len() - WARNINGS_LOGGED,
+            "further feed expansion warnings"
+        );
     }
 }
 
@@ -160,7 +174,10 @@ mod tests {
 
     fn instance(id: &str, hour: u32) -> BusyInstance {
         use chrono::TimeZone;
-        let start = Utc.with_ymd_and_hms(2026, 3, 2, hour, 0, 0).single().unwrap_or_default();
+        let start = Utc
+            .with_ymd_and_hms(2026, 3, 2, hour, 0, 0)
+            .single()
+            .unwrap_or_default();
         BusyInstance {
             uid: "u1".into(),
             instance_id: id.into(),
@@ -176,7 +193,10 @@ mod tests {
     #[test]
     fn instances_map_to_events_keyed_by_instance_id_with_the_last_duplicate_winning() {
         let events = to_events(vec![instance("a", 9), instance("b", 10), instance("a", 11)]);
-        let ids: Vec<_> = events.iter().map(|e| e.provider_event_id.as_str()).collect();
+        let ids: Vec<_> = events
+            .iter()
+            .map(|e| e.provider_event_id.as_str())
+            .collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(events[0].starts_at.format("%H").to_string(), "11");
         assert_eq!(events[0].ical_uid.as_deref(), Some("u1"));

@@ -37,7 +37,10 @@ pub enum SyncError {
 
 impl SyncError {
     fn needs_reauth(&self) -> bool {
-        matches!(self, SyncError::Reauth(_) | SyncError::Provider(ProviderError::InvalidGrant { .. }))
+        matches!(
+            self,
+            SyncError::Reauth(_) | SyncError::Provider(ProviderError::InvalidGrant { .. })
+        )
     }
 }
 
@@ -74,8 +77,14 @@ pub async fn run(ctx: &WorkerContext, claim: &Claim) -> Result<(), DbError> {
         }
         match result {
             Ok(()) => {
-                ctx.metrics.syncs.with_label_values(&[provider.as_str(), "ok"]).inc();
-                tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "sync committed");
+                ctx.metrics
+                    .syncs
+                    .with_label_values(&[provider.as_str(), "ok"])
+                    .inc();
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "sync committed"
+                );
                 if provider.has_webhooks() {
                     webhook::maintain(ctx, c.id, provider).await?;
                 }
@@ -85,7 +94,10 @@ pub async fn run(ctx: &WorkerContext, claim: &Claim) -> Result<(), DbError> {
             Err(e) => {
                 let reauth = e.needs_reauth();
                 let outcome = if reauth { "reauth" } else { "failed" };
-                ctx.metrics.syncs.with_label_values(&[provider.as_str(), outcome]).inc();
+                ctx.metrics
+                    .syncs
+                    .with_label_values(&[provider.as_str(), outcome])
+                    .inc();
                 tracing::warn!(error.message = %e, reauth, "sync failed; stored events kept");
                 let mut db = ctx.pool.get().await?;
                 let next = retry_at(now, c.consecutive_failures, ctx.poll_interval_of(provider));

@@ -34,15 +34,25 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim, provider: Provider) -> Res
         start: now - Duration::days(ctx.settings.worker.window_past_days),
         end: now + Duration::days(ctx.settings.worker.window_future_days),
     };
-    let mut cursor = if claim.full_resync { None } else { c.sync_cursor.clone() };
-    if provider == Provider::Microsoft && c.sync_window_start.is_some_and(|s| desired.start - s > WINDOW_SLACK) {
+    let mut cursor = if claim.full_resync {
+        None
+    } else {
+        c.sync_cursor.clone()
+    };
+    if provider == Provider::Microsoft
+        && c.sync_window_start
+            .is_some_and(|s| desired.start - s > WINDOW_SLACK)
+    {
         tracing::info!("moving the Graph delta window forward");
         cursor = None;
     }
     let window = SyncWindow {
         // An incremental Graph round keeps the window it started with.
         range: match (cursor.is_some(), c.sync_window_start) {
-            (true, Some(start)) => TimeRange { start, end: desired.end },
+            (true, Some(start)) => TimeRange {
+                start,
+                end: desired.end,
+            },
             _ => desired,
         },
         tz,
@@ -55,8 +65,20 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim, provider: Provider) -> Res
     let mut token = tokens.access(ctx, false).await?;
     let mut refreshed = false;
     let batch = loop {
-        ctx.metrics.fetches.with_label_values(&[provider.as_str()]).inc();
-        match fetch(ctx, provider, &token, &c.external_calendar_id, cursor.as_deref(), &window).await {
+        ctx.metrics
+            .fetches
+            .with_label_values(&[provider.as_str()])
+            .inc();
+        match fetch(
+            ctx,
+            provider,
+            &token,
+            &c.external_calendar_id,
+            cursor.as_deref(),
+            &window,
+        )
+        .await
+        {
             Ok(b) => break b,
             Err(ProviderError::Unauthorized) if !refreshed => {
                 refreshed = true;
@@ -69,7 +91,11 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim, provider: Provider) -> Res
             Err(e) => return Err(e.into()),
         }
     };
-    let window_start = if batch.full { window.range.start } else { c.sync_window_start.unwrap_or(window.range.start) };
+    let window_start = if batch.full {
+        window.range.start
+    } else {
+        c.sync_window_start.unwrap_or(window.range.start)
+    };
     let success = SyncSuccess {
         cursor: Some(batch.next_cursor.clone()),
         window_start: Some(window_start),
@@ -98,11 +124,16 @@ async fn fetch(
         },
         Provider::Microsoft => match &ctx.microsoft {
             Some(m) => {
-                let cal = (!calendar_id.is_empty() && calendar_id != "primary").then_some(calendar_id);
+                let cal =
+                    (!calendar_id.is_empty() && calendar_id != "primary").then_some(calendar_id);
                 m.sync_events(token, cal, cursor, window).await
             }
-            None => Err(ProviderError::InvalidUrl("microsoft is not configured".into())),
+            None => Err(ProviderError::InvalidUrl(
+                "microsoft is not configured".into(),
+            )),
         },
-        Provider::Ics => Err(ProviderError::InvalidUrl("ICS feeds are not OAuth connections".into())),
+        Provider::Ics => Err(ProviderError::InvalidUrl(
+            "ICS feeds are not OAuth connections".into(),
+        )),
     }
 }

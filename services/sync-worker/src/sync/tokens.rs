@@ -34,12 +34,19 @@ impl Tokens {
     }
 
     /// A usable access token; refreshes first when it expires soon or `force` is set.
-    pub async fn access(&mut self, ctx: &WorkerContext, force: bool) -> Result<SecretString, SyncError> {
+    pub async fn access(
+        &mut self,
+        ctx: &WorkerContext,
+        force: bool,
+    ) -> Result<SecretString, SyncError> {
         let now = ctx.clock.now();
         let fresh = self.expires_at.is_some_and(|t| t - now > REFRESH_MARGIN);
         if !force && fresh {
             if let Some(enc) = &self.access_enc {
-                return ctx.cipher.decrypt(enc).map_err(|e| SyncError::Crypto(e.to_string()));
+                return ctx
+                    .cipher
+                    .decrypt(enc)
+                    .map_err(|e| SyncError::Crypto(e.to_string()));
             }
         }
         self.refresh(ctx).await
@@ -50,10 +57,25 @@ impl Tokens {
             .refresh_enc
             .as_ref()
             .ok_or_else(|| SyncError::Reauth("no refresh token stored".into()))?;
-        let refresh = ctx.cipher.decrypt(enc).map_err(|e| SyncError::Crypto(e.to_string()))?;
+        let refresh = ctx
+            .cipher
+            .decrypt(enc)
+            .map_err(|e| SyncError::Crypto(e.to_string()))?;
         let set = match self.provider {
-            Provider::Google => ctx.google.as_ref().ok_or(SyncError::NotConfigured("google"))?.refresh(&refresh).await,
-            Provider::Microsoft => ctx.microsoft.as_ref().ok_or(SyncError::NotConfigured("microsoft"))?.refresh(&refresh).await,
+            Provider::Google => {
+                ctx.google
+                    .as_ref()
+                    .ok_or(SyncError::NotConfigured("google"))?
+                    .refresh(&refresh)
+                    .await
+            }
+            Provider::Microsoft => {
+                ctx.microsoft
+                    .as_ref()
+                    .ok_or(SyncError::NotConfigured("microsoft"))?
+                    .refresh(&refresh)
+                    .await
+            }
             Provider::Ics => return Err(SyncError::Data("ICS feeds have no tokens".into())),
         }
         .map_err(|e| match e {
@@ -63,9 +85,19 @@ impl Tokens {
         use secrecy::ExposeSecret;
         let access_enc = ctx.cipher.encrypt(set.access_token.expose_secret());
         // Google keeps the old refresh token; Microsoft rotates it and we must keep the new.
-        let new_refresh = set.refresh_token.as_ref().map(|r| ctx.cipher.encrypt(r.expose_secret()));
+        let new_refresh = set
+            .refresh_token
+            .as_ref()
+            .map(|r| ctx.cipher.encrypt(r.expose_secret()));
         let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
-        connections::store_tokens(&mut db, self.connection_id, &access_enc, new_refresh.as_deref(), set.expires_at).await?;
+        connections::store_tokens(
+            &mut db,
+            self.connection_id,
+            &access_enc,
+            new_refresh.as_deref(),
+            set.expires_at,
+        )
+        .await?;
         self.access_enc = Some(access_enc);
         if let Some(r) = new_refresh {
             self.refresh_enc = Some(r);

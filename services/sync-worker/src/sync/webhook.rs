@@ -31,7 +31,7 @@ pub async fn maintain(ctx: &WorkerContext, id: Uuid, provider: Provider) -> Resu
     // and the back-off after a failure (failure time + RETRY_AFTER_FAILURE, longer): a
     // mark at most RENEW_CLAIM ahead is a claim made for this very sync, or a back-off
     // that has nearly run out.
-    let backing_off = c.webhook_renew_after > now;
+    let backing_off = c.webhook_renew_after > now + RENEW_CLAIM;
     if !(state.needs_renewal() || c.webhook_renew_requested) || backing_off {
         return Ok(());
     }
@@ -50,7 +50,13 @@ pub async fn maintain(ctx: &WorkerContext, id: Uuid, provider: Provider) -> Resu
         }
         Err(e) => {
             tracing::warn!(error.message = %e, "webhook renewal failed; polling covers meanwhile");
-            connections::record_webhook_error(&mut db, id, &e.to_string(), now + RETRY_AFTER_FAILURE).await
+            connections::record_webhook_error(
+                &mut db,
+                id,
+                &e.to_string(),
+                now + RETRY_AFTER_FAILURE,
+            )
+            .await
         }
     }
 }
@@ -70,12 +76,36 @@ async fn renew(
     let ingest = &ctx.settings.ingest.public_url;
     Ok(match provider {
         Provider::Google => {
-            let g = ctx.google.as_ref().ok_or(SyncError::NotConfigured("google"))?;
-            renew_google(g, &token, &c.external_calendar_id, c.id, &ctx.signer, ingest, &current).await?
+            let g = ctx
+                .google
+                .as_ref()
+                .ok_or(SyncError::NotConfigured("google"))?;
+            renew_google(
+                g,
+                &token,
+                &c.external_calendar_id,
+                c.id,
+                &ctx.signer,
+                ingest,
+                &current,
+            )
+            .await?
         }
         Provider::Microsoft => {
-            let m = ctx.microsoft.as_ref().ok_or(SyncError::NotConfigured("microsoft"))?;
-            renew_graph(m, &token, c.id, &ctx.signer, ingest, &current, ctx.clock.now()).await?
+            let m = ctx
+                .microsoft
+                .as_ref()
+                .ok_or(SyncError::NotConfigured("microsoft"))?;
+            renew_graph(
+                m,
+                &token,
+                c.id,
+                &ctx.signer,
+                ingest,
+                &current,
+                ctx.clock.now(),
+            )
+            .await?
         }
         Provider::Ics => return Err(SyncError::Data("ICS feeds have no webhooks".into())),
     })

@@ -64,22 +64,54 @@ async fn cleanup_removes_exactly_the_old_unlinked_events_and_keeps_linked_and_re
     )
     .await
     .unwrap();
-    events::upsert(&mut db, b.id, agent, &[event("old-b", old(30) - Duration::minutes(1), None), event("edge-b", old(30) + Duration::minutes(1), None)])
-        .await
-        .unwrap();
+    events::upsert(
+        &mut db,
+        b.id,
+        agent,
+        &[
+            event("old-b", old(30) - Duration::minutes(1), None),
+            event("edge-b", old(30) + Duration::minutes(1), None),
+        ],
+    )
+    .await
+    .unwrap();
     drop(db);
 
     let mut scheduler = Scheduler::new(ctx.clone());
     assert_eq!(scheduler.run_once().await.unwrap().cleaned, 3);
-    let ids = |rows: Vec<events::EventRow>| rows.into_iter().map(|r| r.provider_event_id).collect::<Vec<_>>();
+    let ids = |rows: Vec<events::EventRow>| {
+        rows.into_iter()
+            .map(|r| r.provider_event_id)
+            .collect::<Vec<_>>()
+    };
     let mut db = ctx.pool.get().await.unwrap();
-    assert_eq!(ids(events::for_connection(&mut db, a.id).await.unwrap()), ["linked", "recent", "future"]);
-    assert_eq!(ids(events::for_connection(&mut db, b.id).await.unwrap()), ["edge-b"]);
+    assert_eq!(
+        ids(events::for_connection(&mut db, a.id).await.unwrap()),
+        ["linked", "recent", "future"]
+    );
+    assert_eq!(
+        ids(events::for_connection(&mut db, b.id).await.unwrap()),
+        ["edge-b"]
+    );
 
     clock.advance(Duration::hours(23));
-    assert_eq!(scheduler.run_once().await.unwrap().cleaned, 0, "cleanup runs once a day");
+    assert_eq!(
+        scheduler.run_once().await.unwrap().cleaned,
+        0,
+        "cleanup runs once a day"
+    );
     clock.advance(Duration::hours(2));
-    assert_eq!(scheduler.run_once().await.unwrap().cleaned, 2, "a day later the edge and the recent events are old too");
-    assert_eq!(ids(events::for_connection(&mut db, b.id).await.unwrap()), Vec::<String>::new());
-    assert_eq!(ids(events::for_connection(&mut db, a.id).await.unwrap()), ["linked", "future"]);
+    assert_eq!(
+        scheduler.run_once().await.unwrap().cleaned,
+        2,
+        "a day later the edge and the recent events are old too"
+    );
+    assert_eq!(
+        ids(events::for_connection(&mut db, b.id).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(events::for_connection(&mut db, a.id).await.unwrap()),
+        ["linked", "future"]
+    );
 }

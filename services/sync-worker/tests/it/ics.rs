@@ -22,8 +22,16 @@ fn at(d: u32, h: u32) -> DateTime<Utc> {
 }
 
 fn calendar(events: &[&str]) -> String {
-    let mut lines = vec!["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//calsync tests//EN"];
-    let body: Vec<&str> = events.iter().flat_map(|e| e.lines()).map(str::trim).collect();
+    let mut lines = vec![
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//calsync tests//EN",
+    ];
+    let body: Vec<&str> = events
+        .iter()
+        .flat_map(|e| e.lines())
+        .map(str::trim)
+        .collect();
     lines.extend(body);
     lines.push("END:VCALENDAR");
     lines.join("\r\n") + "\r\n"
@@ -96,43 +104,99 @@ async fn a_feed_is_stored_then_answered_304_and_kept_and_then_moves_and_removals
 
     assert_eq!(drive(&ctx, c.id).await.unwrap(), 1);
     let first = stored(f.world.pool(), c.id).await;
-    let starts: Vec<_> = first.iter().map(|r| r.1).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let starts: Vec<_> = first
+        .iter()
+        .map(|r| r.1)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     assert_eq!(
         starts,
-        [at(3, 9), at(5, 14), at(6, 8), at(10, 9), at(17, 9), at(24, 9)],
+        [
+            at(3, 9),
+            at(5, 14),
+            at(6, 8),
+            at(10, 9),
+            at(17, 9),
+            at(24, 9)
+        ],
         "10:00 Berlin is 09:00 UTC before the DST change"
     );
     let mut db = ctx.pool.get().await.unwrap();
-    let rows = calsync_db::events::for_connection(&mut db, c.id).await.unwrap();
+    let rows = calsync_db::events::for_connection(&mut db, c.id)
+        .await
+        .unwrap();
     drop(db);
-    let free = rows.iter().find(|r| r.ical_uid.as_deref() == Some("free@test")).unwrap();
-    assert!(!free.blocks_availability, "TRANSPARENT is stored but does not block");
-    let dentist = rows.iter().find(|r| r.ical_uid.as_deref() == Some("single@test")).unwrap();
+    let free = rows
+        .iter()
+        .find(|r| r.ical_uid.as_deref() == Some("free@test"))
+        .unwrap();
+    assert!(
+        !free.blocks_availability,
+        "TRANSPARENT is stored but does not block"
+    );
+    let dentist = rows
+        .iter()
+        .find(|r| r.ical_uid.as_deref() == Some("single@test"))
+        .unwrap();
     assert!(dentist.blocks_availability);
     assert_eq!(dentist.title.as_deref(), Some("Dentist"));
     let row = connection(&ctx, c.id).await;
-    assert!(row.ics_etag.is_some() && row.ics_last_modified.is_some(), "validators are kept");
+    assert!(
+        row.ics_etag.is_some() && row.ics_last_modified.is_some(),
+        "validators are kept"
+    );
     assert_eq!(row.last_sync_at, Some(start()));
     let wait = row.next_poll_at - start();
-    assert!(wait >= Duration::minutes(9) && wait <= Duration::minutes(11), "next poll in the ICS interval ± 10 %: {wait}");
+    assert!(
+        wait >= Duration::minutes(9) && wait <= Duration::minutes(11),
+        "next poll in the ICS interval ± 10 %: {wait}"
+    );
 
     f.clock.advance(Duration::minutes(10));
     drive(&ctx, c.id).await.unwrap();
     assert_eq!(f.server.requests(PATH), 2);
-    assert_eq!(f.server.not_modified(PATH), 1, "the second fetch is conditional and answered 304");
-    assert_eq!(stored(f.world.pool(), c.id).await, first, "a 304 keeps the events");
+    assert_eq!(
+        f.server.not_modified(PATH),
+        1,
+        "the second fetch is conditional and answered 304"
+    );
+    assert_eq!(
+        stored(f.world.pool(), c.id).await,
+        first,
+        "a 304 keeps the events"
+    );
     let row = connection(&ctx, c.id).await;
-    assert_eq!(row.last_sync_at, Some(start() + Duration::minutes(10)), "a 304 is a successful sync");
+    assert_eq!(
+        row.last_sync_at,
+        Some(start() + Duration::minutes(10)),
+        "a 304 is a successful sync"
+    );
     assert!(row.last_error.is_none());
 
     f.server.set_feed(PATH, calendar(&[WEEKLY_EDITED, FREE]));
     f.clock.advance(Duration::minutes(10));
     drive(&ctx, c.id).await.unwrap();
     let after = stored(f.world.pool(), c.id).await;
-    let starts: Vec<_> = after.iter().map(|r| r.1).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    assert_eq!(starts, [at(3, 9), at(6, 8), at(10, 11), at(24, 9)], "moved, excluded and removed instances follow");
-    let id_of = |rows: &[(String, DateTime<Utc>, DateTime<Utc>)], t| rows.iter().find(|r| r.1 == t).unwrap().0.clone();
-    assert_eq!(id_of(&after, at(10, 11)), id_of(&first, at(10, 9)), "a moved instance keeps its identity");
+    let starts: Vec<_> = after
+        .iter()
+        .map(|r| r.1)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        starts,
+        [at(3, 9), at(6, 8), at(10, 11), at(24, 9)],
+        "moved, excluded and removed instances follow"
+    );
+    let id_of = |rows: &[(String, DateTime<Utc>, DateTime<Utc>)], t| {
+        rows.iter().find(|r| r.1 == t).unwrap().0.clone()
+    };
+    assert_eq!(
+        id_of(&after, at(10, 11)),
+        id_of(&first, at(10, 9)),
+        "a moved instance keeps its identity"
+    );
     assert_eq!(f.server.not_modified(PATH), 1);
 }
 
@@ -151,10 +215,17 @@ async fn a_broken_feed_is_recorded_on_the_connection_and_keeps_the_last_good_eve
     drive(&ctx, c.id).await.unwrap();
     let row = connection(&ctx, c.id).await;
     let error = row.last_error.clone().unwrap_or_default();
-    assert!(error.contains("could not be parsed"), "clear message: {error}");
+    assert!(
+        error.contains("could not be parsed"),
+        "clear message: {error}"
+    );
     assert_eq!(row.consecutive_failures, 1);
     assert_eq!(row.last_sync_at, Some(start()), "the failure is not a sync");
-    assert_eq!(stored(f.world.pool(), c.id).await, good, "garbage never empties the calendar");
+    assert_eq!(
+        stored(f.world.pool(), c.id).await,
+        good,
+        "garbage never empties the calendar"
+    );
 
     f.server.fail(PATH, 500);
     f.clock.advance(Duration::minutes(10));
@@ -163,15 +234,26 @@ async fn a_broken_feed_is_recorded_on_the_connection_and_keeps_the_last_good_eve
     let error = row.last_error.clone().unwrap_or_default();
     assert!(error.contains("500"), "the status is named: {error}");
     assert_eq!(row.consecutive_failures, 2);
-    assert!(row.next_poll_at - f.clock_now() <= Duration::minutes(4), "failures are retried sooner: {:?}", row.next_poll_at);
+    assert!(
+        row.next_poll_at - f.clock_now() <= Duration::minutes(4),
+        "failures are retried sooner: {:?}",
+        row.next_poll_at
+    );
     assert_eq!(stored(f.world.pool(), c.id).await, good);
 
     f.server.heal(PATH);
     f.clock.advance(Duration::minutes(10));
     drive(&ctx, c.id).await.unwrap();
     let row = connection(&ctx, c.id).await;
-    assert!(row.last_error.is_none() && row.consecutive_failures == 0, "a healed feed clears the error");
-    assert_eq!(f.server.not_modified(PATH), 1, "the stored validators survive failures");
+    assert!(
+        row.last_error.is_none() && row.consecutive_failures == 0,
+        "a healed feed clears the error"
+    );
+    assert_eq!(
+        f.server.not_modified(PATH),
+        1,
+        "the stored validators survive failures"
+    );
     assert_eq!(stored(f.world.pool(), c.id).await, good);
 }
 
@@ -198,12 +280,15 @@ async fn a_loopback_feed_is_refused_when_the_host_is_not_allowed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_polls_ics_feeds_through_the_queue_on_their_own_interval() {
-    // New rows are due from the database's now(): the clock starts there too.
+    // New rows are due from the database's now(): the clock starts a minute later.
     let now = Utc::now();
-    let tomorrow = (now + Duration::days(1)).format("%Y%m%dT%H%M%SZ").to_string();
-    let event = format!("BEGIN:VEVENT\nUID:soon@test\nDTSTART:{tomorrow}\nDURATION:PT1H\nEND:VEVENT");
+    let tomorrow = (now + Duration::days(1))
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let event =
+        format!("BEGIN:VEVENT\nUID:soon@test\nDTSTART:{tomorrow}\nDURATION:PT1H\nEND:VEVENT");
     let mut f = feed(&calendar(&[&event])).await;
-    f.clock = ManualClock::new(now + Duration::seconds(1));
+    f.clock = ManualClock::new(now + Duration::minutes(1));
     f.world.settings.ics.poll_interval_secs = 3600;
     f.world.settings.worker.poll_interval_secs = 600;
     let server = worker_with(&f.world.settings, &f.clock);
@@ -226,17 +311,27 @@ async fn the_scheduler_polls_ics_feeds_through_the_queue_on_their_own_interval()
     };
     assert_eq!(scheduler.run_once().await.unwrap().polled, [c.id]);
     let row = eventually(StdDuration::from_secs(15), "the first poll", synced(1)).await;
-    let wait = row.next_poll_at - (now + Duration::seconds(1));
-    assert!(wait >= Duration::minutes(54) && wait <= Duration::minutes(66), "ICS interval, jittered: {wait}");
+    let wait = row.next_poll_at - (now + Duration::minutes(1));
+    assert!(
+        wait >= Duration::minutes(54) && wait <= Duration::minutes(66),
+        "ICS interval, jittered: {wait}"
+    );
     assert_eq!(stored(f.world.pool(), c.id).await.len(), 1);
 
     f.clock.advance(Duration::minutes(30));
-    assert!(scheduler.run_once().await.unwrap().polled.is_empty(), "not due at the worker's 10-minute interval");
+    assert!(
+        scheduler.run_once().await.unwrap().polled.is_empty(),
+        "not due at the worker's 10-minute interval"
+    );
     f.clock.advance(Duration::minutes(40));
     assert_eq!(scheduler.run_once().await.unwrap().polled, [c.id]);
     eventually(StdDuration::from_secs(15), "the second poll", synced(2)).await;
     assert_eq!(f.server.not_modified(PATH), 1);
 
     shutdown.cancel();
-    tokio::time::timeout(StdDuration::from_secs(15), running).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(StdDuration::from_secs(15), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

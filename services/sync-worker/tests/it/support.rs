@@ -50,7 +50,11 @@ impl World {
         s.security.encryption_key = SecretString::from(KEY);
         s.ics.allow_hosts = vec!["127.0.0.1".to_owned()];
         s.validate().unwrap();
-        Self { db, broker, settings: s }
+        Self {
+            db,
+            broker,
+            settings: s,
+        }
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -76,10 +80,17 @@ pub fn worker_with(settings: &Settings, clock: &ManualClock) -> WorkerServer {
 
 pub async fn specialist(pool: &DbPool, user: &str, tz: &str) -> Uuid {
     let mut db = pool.get().await.unwrap();
-    specialists::upsert(&mut db, user, user, tz, &[]).await.unwrap()
+    specialists::upsert(&mut db, user, user, tz, &[])
+        .await
+        .unwrap()
 }
 
-pub async fn connect(pool: &DbPool, specialist_id: Uuid, provider: &str, calendar: &str) -> Connection {
+pub async fn connect(
+    pool: &DbPool,
+    specialist_id: Uuid,
+    provider: &str,
+    calendar: &str,
+) -> Connection {
     let mut db = pool.get().await.unwrap();
     connections::upsert(
         &mut db,
@@ -126,7 +137,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
