@@ -2,14 +2,14 @@
 //! coalescing, replay dedup, forged tokens, token refresh, re-authorisation and 410.
 
 use crate::support::{at, eventually, google_event, test_day, Options, TestSystem, GOOGLE_USER};
-use calsync_sync_worker::clock::ManualClock;
-use calsync_sync_worker::scheduler::Scheduler;
-use chrono::Utc;
-use std::sync::Arc;
 use calsync_core::{EventStatus, ExternalEvent};
 use calsync_proto::v1::Provider;
 use calsync_providers::security::WebhookSigner;
+use calsync_sync_worker::clock::ManualClock;
+use calsync_sync_worker::scheduler::Scheduler;
+use chrono::Utc;
 use secrecy::SecretString;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -17,42 +17,64 @@ use uuid::Uuid;
 const BURST_FETCH_BUDGET: u64 = 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_coworkers_google_event_blocks_its_slot_until_it_is_moved_and_then_deleted() -> anyhow::Result<()> {
+async fn a_coworkers_google_event_blocks_its_slot_until_it_is_moved_and_then_deleted(
+) -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-google-1").await?;
     let connection = sys.connect_and_sync("google", specialist).await?;
     let day = test_day();
     let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
-    assert!(sys.slot_starts(specialist, day).await?.contains(&ten), "10:00 is free before the meeting");
+    assert!(
+        sys.slot_starts(specialist, day).await?.contains(&ten),
+        "10:00 is free before the meeting"
+    );
 
-    let id = sys.google.insert_event(GOOGLE_USER, google_event("Coworker sync", ten, 60))?;
+    let id = sys
+        .google
+        .insert_event(GOOGLE_USER, google_event("Coworker sync", ten, 60))?;
     sys.wait_slot(specialist, ten, false).await?;
     let stored = sys.event_spans(connection).await?;
-    assert_eq!(stored, vec![(id.clone(), ten, ten + chrono::Duration::hours(1))]);
+    assert_eq!(
+        stored,
+        vec![(id.clone(), ten, ten + chrono::Duration::hours(1))]
+    );
     assert!(sys.slot_starts(specialist, day).await?.contains(&two));
 
-    sys.google.patch_event(GOOGLE_USER, &id, google_event("Coworker sync", two, 60))?;
+    sys.google
+        .patch_event(GOOGLE_USER, &id, google_event("Coworker sync", two, 60))?;
     sys.wait_slot(specialist, two, false).await?;
     sys.wait_slot(specialist, ten, true).await?;
 
     sys.google.delete_event(GOOGLE_USER, &id)?;
     sys.wait_slot(specialist, two, true).await?;
-    assert!(sys.events(connection).await?.is_empty(), "the deleted event is gone from the store");
+    assert!(
+        sys.events(connection).await?.is_empty(),
+        "the deleted event is gone from the store"
+    );
     let (_, body) = sys.availability(specialist, day).await?;
     assert_eq!(body["calendarsFresh"], true);
-    assert!(!body.to_string().contains("Coworker"), "no title ever reaches the public api");
+    assert!(
+        !body.to_string().contains("Coworker"),
+        "no title ever reaches the public api"
+    );
     sys.shutdown().await
 }
 
 async fn burst_costs_a_handful_of_fetches(workers: usize) -> anyhow::Result<()> {
-    let sys = TestSystem::start(Options { workers, ..Options::default() }).await?;
+    let sys = TestSystem::start(Options {
+        workers,
+        ..Options::default()
+    })
+    .await?;
     let specialist = sys.create_specialist("agent-burst").await?;
     let connection = sys.connect_and_sync("google", specialist).await?;
     sys.wait_idle(connection).await?;
     let before = sys.google.list_calls(GOOGLE_USER);
 
     let day = test_day();
-    let id = sys.google.insert_event(GOOGLE_USER, google_event("Burst", at(day, 11, 0), 30))?;
+    let id = sys
+        .google
+        .insert_event(GOOGLE_USER, google_event("Burst", at(day, 11, 0), 30))?;
     let started = std::time::Instant::now();
     sys.burst(connection, 200, 20).await?;
     let published = started.elapsed();
@@ -60,17 +82,29 @@ async fn burst_costs_a_handful_of_fetches(workers: usize) -> anyhow::Result<()> 
     let drained = started.elapsed();
     let fetches = sys.google.list_calls(GOOGLE_USER) - before;
     assert!(fetches >= 1, "the burst caused a sync");
-    assert!(fetches <= BURST_FETCH_BUDGET, "201 notices cost {fetches} events.list calls with {workers} worker(s)");
-    let stored: Vec<String> = sys.events(connection).await?.into_iter().map(|e| e.provider_event_id).collect();
+    assert!(
+        fetches <= BURST_FETCH_BUDGET,
+        "201 notices cost {fetches} events.list calls with {workers} worker(s)"
+    );
+    let stored: Vec<String> = sys
+        .events(connection)
+        .await?
+        .into_iter()
+        .map(|e| e.provider_event_id)
+        .collect();
     assert_eq!(stored, vec![id]);
     let c = sys.connection(connection).await?;
-    assert!(c.lease_owner.is_none() && !c.sync_pending, "nothing left pending: {c:?}");
+    assert!(
+        c.lease_owner.is_none() && !c.sync_pending,
+        "nothing left pending: {c:?}"
+    );
     println!("burst of 201 notices with {workers} worker(s): {fetches} events.list calls (published in {published:?}, drained in {drained:?})");
     sys.shutdown().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_200_notices_for_one_connection_costs_a_handful_of_fetches() -> anyhow::Result<()> {
+async fn a_burst_of_200_notices_for_one_connection_costs_a_handful_of_fetches() -> anyhow::Result<()>
+{
     burst_costs_a_handful_of_fetches(1).await
 }
 
@@ -107,34 +141,66 @@ async fn a_replayed_google_push_costs_no_extra_fetch() -> anyhow::Result<()> {
     let number = channel.messages_sent + 1;
     let before = sys.google.list_calls(GOOGLE_USER);
 
-    assert_eq!(sys.google_push(&channel.id, &token, 1, "sync").await?, 200, "the sync handshake is acknowledged");
-    assert_eq!(sys.google_push(&channel.id, &token, number, "exists").await?, 200);
-    eventually("the first push's fetch", || async { Ok(sys.google.list_calls(GOOGLE_USER) == before + 1) }).await?;
+    assert_eq!(
+        sys.google_push(&channel.id, &token, 1, "sync").await?,
+        200,
+        "the sync handshake is acknowledged"
+    );
+    assert_eq!(
+        sys.google_push(&channel.id, &token, number, "exists")
+            .await?,
+        200
+    );
+    eventually("the first push's fetch", || async {
+        Ok(sys.google.list_calls(GOOGLE_USER) == before + 1)
+    })
+    .await?;
     sys.wait_idle(connection).await?;
-    assert_eq!(sys.google_push(&channel.id, &token, number, "exists").await?, 200, "a replay is still acknowledged");
+    assert_eq!(
+        sys.google_push(&channel.id, &token, number, "exists")
+            .await?,
+        200,
+        "a replay is still acknowledged"
+    );
     sys.wait_idle(connection).await?;
     let google = sys.google.clone();
     assert!(
-        stays(Duration::from_millis(500), || google.list_calls(GOOGLE_USER) == before + 1).await,
+        stays(Duration::from_millis(500), || google
+            .list_calls(GOOGLE_USER)
+            == before + 1)
+        .await,
         "the replay cost a fetch: {} calls",
         sys.google.list_calls(GOOGLE_USER) - before
     );
-    assert_eq!(sys.connection(connection).await?.webhook_last_message, i64::try_from(number)?);
+    assert_eq!(
+        sys.connection(connection).await?.webhook_last_message,
+        i64::try_from(number)?
+    );
     sys.shutdown().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_with_a_forged_channel_token_is_refused_and_queues_nothing() -> anyhow::Result<()> {
     // No worker consumes, so the queue depth shows exactly what ingest published.
-    let sys = TestSystem::start(Options { workers: 0, ..Options::default() }).await?;
+    let sys = TestSystem::start(Options {
+        workers: 0,
+        ..Options::default()
+    })
+    .await?;
     let connection = Uuid::new_v4();
     let genuine = WebhookSigner::new(sys.settings.security.webhook_secret.clone()).sign(connection);
     let forged = WebhookSigner::new(SecretString::from("not-our-secret")).sign(connection);
 
     assert_eq!(sys.google_push("ch-1", &genuine, 2, "exists").await?, 200);
-    eventually("the genuine push to be queued", || async { Ok(sys.queue_depth().await? == 1) }).await?;
+    eventually("the genuine push to be queued", || async {
+        Ok(sys.queue_depth().await? == 1)
+    })
+    .await?;
     assert_eq!(sys.google_push("ch-1", &forged, 3, "exists").await?, 401);
-    assert_eq!(sys.google_push("ch-1", "v1.garbage", 4, "exists").await?, 401);
+    assert_eq!(
+        sys.google_push("ch-1", "v1.garbage", 4, "exists").await?,
+        401
+    );
     let status = sys
         .http
         .post(format!("{}/webhooks/google", sys.ingest_url))
@@ -149,7 +215,8 @@ async fn a_push_with_a_forged_channel_token_is_refused_and_queues_nothing() -> a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_access_token_is_refreshed_and_a_revoked_grant_pauses_the_connection() -> anyhow::Result<()> {
+async fn an_expired_access_token_is_refreshed_and_a_revoked_grant_pauses_the_connection(
+) -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-tokens").await?;
     let connection = sys.connect_and_sync("google", specialist).await?;
@@ -158,23 +225,34 @@ async fn an_expired_access_token_is_refreshed_and_a_revoked_grant_pauses_the_con
     let tokens_before = sys.connection(connection).await?.access_token_enc;
 
     sys.google.expire_access_tokens();
-    sys.google.insert_event(GOOGLE_USER, google_event("After expiry", ten, 60))?;
+    sys.google
+        .insert_event(GOOGLE_USER, google_event("After expiry", ten, 60))?;
     sys.wait_slot(specialist, ten, false).await?;
     let c = sys.connection(connection).await?;
-    assert_ne!(c.access_token_enc, tokens_before, "a new access token was stored");
+    assert_ne!(
+        c.access_token_enc, tokens_before,
+        "a new access token was stored"
+    );
     assert!(!c.needs_reauth && c.last_error.is_none(), "{c:?}");
 
     sys.google.revoke_refresh_tokens(GOOGLE_USER);
     sys.google.expire_access_tokens();
-    sys.google.insert_event(GOOGLE_USER, google_event("After revocation", two, 60))?;
+    sys.google
+        .insert_event(GOOGLE_USER, google_event("After revocation", two, 60))?;
     eventually("the connection to need re-authorisation", || async {
         Ok(sys.connection(connection).await?.needs_reauth)
     })
     .await?;
     sys.wait_idle(connection).await?;
     let (slots, body) = sys.availability(specialist, day).await?;
-    assert_eq!(body["calendarsFresh"], false, "availability says the calendar is not verified: {body}");
-    assert!(!slots.contains(&ten), "the events stored before stay and keep blocking");
+    assert_eq!(
+        body["calendarsFresh"], false,
+        "availability says the calendar is not verified: {body}"
+    );
+    assert!(
+        !slots.contains(&ten),
+        "the events stored before stay and keep blocking"
+    );
     assert_eq!(sys.events(connection).await?.len(), 1);
 
     // Syncs pause: further pushes cost no fetch.
@@ -182,19 +260,32 @@ async fn an_expired_access_token_is_refreshed_and_a_revoked_grant_pauses_the_con
     sys.publish_notice(connection, Provider::Google).await?;
     sys.wait_idle(connection).await?;
     let google = sys.google.clone();
-    assert!(stays(Duration::from_millis(300), || google.list_calls(GOOGLE_USER) == calls).await);
+    assert!(
+        stays(Duration::from_millis(300), || google
+            .list_calls(GOOGLE_USER)
+            == calls)
+        .await
+    );
     sys.shutdown().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalidated_sync_token_leads_to_a_full_resync_that_replaces_the_stored_set() -> anyhow::Result<()> {
+async fn an_invalidated_sync_token_leads_to_a_full_resync_that_replaces_the_stored_set(
+) -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-410").await?;
     let connection = sys.connect_and_sync("google", specialist).await?;
     let day = test_day();
-    let keep = sys.google.insert_event(GOOGLE_USER, google_event("Keep", at(day, 9, 0), 60))?;
-    let gone = sys.google.insert_event(GOOGLE_USER, google_event("Gone", at(day, 12, 0), 60))?;
-    eventually("both events stored", || async { Ok(sys.events(connection).await?.len() == 2) }).await?;
+    let keep = sys
+        .google
+        .insert_event(GOOGLE_USER, google_event("Keep", at(day, 9, 0), 60))?;
+    let gone = sys
+        .google
+        .insert_event(GOOGLE_USER, google_event("Gone", at(day, 12, 0), 60))?;
+    eventually("both events stored", || async {
+        Ok(sys.events(connection).await?.len() == 2)
+    })
+    .await?;
     sys.wait_idle(connection).await?;
     // A row the provider never reports as changed: only a full resync that replaces the
     // stored set (rather than merging into it) removes it.
@@ -220,7 +311,12 @@ async fn an_invalidated_sync_token_leads_to_a_full_resync_that_replaces_the_stor
     sys.google.invalidate_sync_tokens();
     sys.google.delete_event(GOOGLE_USER, &gone)?;
     eventually("the stored set to be replaced", || async {
-        let ids: Vec<String> = sys.events(connection).await?.into_iter().map(|e| e.provider_event_id).collect();
+        let ids: Vec<String> = sys
+            .events(connection)
+            .await?
+            .into_iter()
+            .map(|e| e.provider_event_id)
+            .collect();
         Ok(ids == vec![keep.clone()])
     })
     .await?;
@@ -232,7 +328,8 @@ async fn an_invalidated_sync_token_leads_to_a_full_resync_that_replaces_the_stor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_google_channel_is_replaced_before_it_expires_and_the_old_one_stopped() -> anyhow::Result<()> {
+async fn a_google_channel_is_replaced_before_it_expires_and_the_old_one_stopped(
+) -> anyhow::Result<()> {
     let clock = ManualClock::new(Utc::now());
     let sys = TestSystem::start(Options {
         clock: Some(clock.clone()),
@@ -243,16 +340,29 @@ async fn a_google_channel_is_replaced_before_it_expires_and_the_old_one_stopped(
     let specialist = sys.create_specialist("agent-google-renew").await?;
     let connection = sys.connect_and_sync("google", specialist).await?;
     sys.wait_idle(connection).await?;
-    let old = sys.google.channels().into_iter().find(|c| !c.stopped).ok_or_else(|| anyhow::anyhow!("no channel"))?;
+    let old = sys
+        .google
+        .channels()
+        .into_iter()
+        .find(|c| !c.stopped)
+        .ok_or_else(|| anyhow::anyhow!("no channel"))?;
     let mut scheduler = Scheduler::new(Arc::clone(&sys.workers[0]));
-    assert!(scheduler.run_once().await?.renewals.is_empty(), "a fresh channel is left alone");
+    assert!(
+        scheduler.run_once().await?.renewals.is_empty(),
+        "a fresh channel is left alone"
+    );
 
     let step = Duration::from_secs(6 * 24 * 3600 + 12 * 3600);
     sys.google.advance_clock(step);
     clock.advance(chrono::Duration::from_std(step)?);
     assert_eq!(scheduler.run_once().await?.renewals.len(), 1);
     eventually("a new channel stored", || async {
-        Ok(sys.connection(connection).await?.webhook_channel_id.as_deref().is_some_and(|c| c != old.id))
+        Ok(sys
+            .connection(connection)
+            .await?
+            .webhook_channel_id
+            .as_deref()
+            .is_some_and(|c| c != old.id))
     })
     .await?;
     let channels = sys.google.channels();
@@ -264,11 +374,17 @@ async fn a_google_channel_is_replaced_before_it_expires_and_the_old_one_stopped(
     assert!(c.webhook_last_error.is_none(), "{c:?}");
 
     // Pushes arrive through the new channel.
-    let day = (calsync_sync_worker::clock::Clock::now(&clock) + chrono::Duration::days(2)).date_naive();
+    let day =
+        (calsync_sync_worker::clock::Clock::now(&clock) + chrono::Duration::days(2)).date_naive();
     let ten = at(day, 10, 0);
-    sys.google.insert_event(GOOGLE_USER, google_event("After renewal", ten, 60))?;
+    sys.google
+        .insert_event(GOOGLE_USER, google_event("After renewal", ten, 60))?;
     eventually("the event after renewal", || async {
-        Ok(sys.event_spans(connection).await?.iter().any(|(_, s, _)| *s == ten))
+        Ok(sys
+            .event_spans(connection)
+            .await?
+            .iter()
+            .any(|(_, s, _)| *s == ten))
     })
     .await?;
     sys.shutdown().await

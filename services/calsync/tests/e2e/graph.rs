@@ -9,21 +9,32 @@ use chrono::Utc;
 use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_coworkers_outlook_event_blocks_its_slot_until_it_is_moved_and_then_deleted() -> anyhow::Result<()> {
+async fn a_coworkers_outlook_event_blocks_its_slot_until_it_is_moved_and_then_deleted(
+) -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-graph-1").await?;
     let connection = sys.connect_and_sync("microsoft", specialist).await?;
-    assert_eq!(sys.graph.subscriptions().len(), 1, "one subscription after connecting");
+    assert_eq!(
+        sys.graph.subscriptions().len(),
+        1,
+        "one subscription after connecting"
+    );
     let day = test_day();
     let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
     assert!(sys.slot_starts(specialist, day).await?.contains(&ten));
 
-    let id = sys.graph.create_event(GRAPH_USER, graph_event("Coworker call", ten, 60))?;
+    let id = sys
+        .graph
+        .create_event(GRAPH_USER, graph_event("Coworker call", ten, 60))?;
     sys.wait_slot(specialist, ten, false).await?;
     let stored = sys.event_spans(connection).await?;
-    assert_eq!(stored, vec![(id.clone(), ten, ten + chrono::Duration::hours(1))]);
+    assert_eq!(
+        stored,
+        vec![(id.clone(), ten, ten + chrono::Duration::hours(1))]
+    );
 
-    sys.graph.update_event(GRAPH_USER, &id, graph_event("Coworker call", two, 60))?;
+    sys.graph
+        .update_event(GRAPH_USER, &id, graph_event("Coworker call", two, 60))?;
     sys.wait_slot(specialist, two, false).await?;
     sys.wait_slot(specialist, ten, true).await?;
 
@@ -34,7 +45,8 @@ async fn a_coworkers_outlook_event_blocks_its_slot_until_it_is_moved_and_then_de
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missed_lifecycle_notification_resyncs_and_repairs_a_dropped_change() -> anyhow::Result<()> {
+async fn a_missed_lifecycle_notification_resyncs_and_repairs_a_dropped_change() -> anyhow::Result<()>
+{
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-graph-missed").await?;
     let connection = sys.connect_and_sync("microsoft", specialist).await?;
@@ -44,15 +56,35 @@ async fn a_missed_lifecycle_notification_resyncs_and_repairs_a_dropped_change() 
     let syncs_before = sys.connection(connection).await?.sync_count;
 
     sys.graph.drop_next_notifications(1);
-    sys.graph.create_event(GRAPH_USER, graph_event("Dropped", eleven, 60))?;
-    eventually("the notification to be dropped", || async { Ok(sys.graph.dropped_notifications() == 1) }).await?;
+    sys.graph
+        .create_event(GRAPH_USER, graph_event("Dropped", eleven, 60))?;
+    eventually("the notification to be dropped", || async {
+        Ok(sys.graph.dropped_notifications() == 1)
+    })
+    .await?;
     sys.wait_idle(connection).await?;
-    assert_eq!(sys.connection(connection).await?.sync_count, syncs_before, "nothing told the worker");
-    assert!(sys.slot_starts(specialist, day).await?.contains(&eleven), "the change is not known yet");
+    assert_eq!(
+        sys.connection(connection).await?.sync_count,
+        syncs_before,
+        "nothing told the worker"
+    );
+    assert!(
+        sys.slot_starts(specialist, day).await?.contains(&eleven),
+        "the change is not known yet"
+    );
 
-    let sub = sys.graph.subscriptions().into_iter().next().ok_or_else(|| anyhow::anyhow!("no subscription"))?;
+    let sub = sys
+        .graph
+        .subscriptions()
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no subscription"))?;
     let status = sys.graph.send_lifecycle(&sub.id, "missed").await?;
-    assert_eq!(status, Some(202), "ingest accepts the lifecycle notification");
+    assert_eq!(
+        status,
+        Some(202),
+        "ingest accepts the lifecycle notification"
+    );
     sys.wait_slot(specialist, eleven, false).await?;
     assert_eq!(sys.events(connection).await?.len(), 1);
     sys.shutdown().await
@@ -70,12 +102,20 @@ async fn a_graph_subscription_is_renewed_before_it_expires() -> anyhow::Result<(
     let specialist = sys.create_specialist("agent-graph-renew").await?;
     let connection = sys.connect_and_sync("microsoft", specialist).await?;
     sys.wait_idle(connection).await?;
-    let before = sys.graph.subscriptions().into_iter().next().ok_or_else(|| anyhow::anyhow!("no subscription"))?;
+    let before = sys
+        .graph
+        .subscriptions()
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no subscription"))?;
     let ctx = Arc::clone(&sys.workers[0]);
     let mut scheduler = Scheduler::new(Arc::clone(&ctx));
 
     let report = scheduler.run_once().await?;
-    assert!(report.renewals.is_empty(), "a fresh subscription is left alone");
+    assert!(
+        report.renewals.is_empty(),
+        "a fresh subscription is left alone"
+    );
 
     // Six and a half days on: the subscription expires within the renewal horizon.
     let step = std::time::Duration::from_secs(6 * 24 * 3600 + 12 * 3600);
@@ -85,7 +125,8 @@ async fn a_graph_subscription_is_renewed_before_it_expires() -> anyhow::Result<(
     assert_eq!(report.renewals.len(), 1, "{report:?}");
     eventually("the subscription to be renewed", || async {
         let c = sys.connection(connection).await?;
-        Ok(c.webhook_expires_at.is_some_and(|e| e > before.expiration + chrono::Duration::days(6)))
+        Ok(c.webhook_expires_at
+            .is_some_and(|e| e > before.expiration + chrono::Duration::days(6)))
     })
     .await?;
     let after = sys.graph.subscriptions();
@@ -98,9 +139,14 @@ async fn a_graph_subscription_is_renewed_before_it_expires() -> anyhow::Result<(
     // Notifications still flow through the renewed subscription.
     let day = (clock_now(&ctx) + chrono::Duration::days(2)).date_naive();
     let ten = at(day, 10, 0);
-    sys.graph.create_event(GRAPH_USER, graph_event("After renewal", ten, 60))?;
+    sys.graph
+        .create_event(GRAPH_USER, graph_event("After renewal", ten, 60))?;
     eventually("the event after renewal", || async {
-        Ok(sys.event_spans(connection).await?.iter().any(|(_, s, _)| *s == ten))
+        Ok(sys
+            .event_spans(connection)
+            .await?
+            .iter()
+            .any(|(_, s, _)| *s == ten))
     })
     .await?;
     sys.shutdown().await
@@ -111,37 +157,55 @@ fn clock_now(ctx: &calsync_sync_worker::context::WorkerContext) -> chrono::DateT
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_removed_graph_subscription_is_recreated_and_notifications_flow_again() -> anyhow::Result<()> {
+async fn a_removed_graph_subscription_is_recreated_and_notifications_flow_again(
+) -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-graph-removed").await?;
     let connection = sys.connect_and_sync("microsoft", specialist).await?;
     sys.wait_idle(connection).await?;
-    let old = sys.graph.subscriptions().into_iter().next().ok_or_else(|| anyhow::anyhow!("no subscription"))?;
+    let old = sys
+        .graph
+        .subscriptions()
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no subscription"))?;
 
-    let status = sys.graph.send_lifecycle(&old.id, "subscriptionRemoved").await?;
+    let status = sys
+        .graph
+        .send_lifecycle(&old.id, "subscriptionRemoved")
+        .await?;
     assert_eq!(status, Some(202));
     eventually("a new subscription", || async {
         let subs = sys.graph.subscriptions();
         let stored = sys.connection(connection).await?.webhook_subscription_id;
-        Ok(subs.len() == 1 && subs[0].id != old.id && stored.as_deref() == Some(subs[0].id.as_str()))
+        Ok(subs.len() == 1
+            && subs[0].id != old.id
+            && stored.as_deref() == Some(subs[0].id.as_str()))
     })
     .await?;
 
     let day = test_day();
     let ten = at(day, 10, 0);
-    sys.graph.create_event(GRAPH_USER, graph_event("After recreation", ten, 60))?;
+    sys.graph
+        .create_event(GRAPH_USER, graph_event("After recreation", ten, 60))?;
     sys.wait_slot(specialist, ten, false).await?;
     sys.shutdown().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_delta_token_leads_to_a_new_initial_round_that_replaces_the_stored_set() -> anyhow::Result<()> {
+async fn an_expired_delta_token_leads_to_a_new_initial_round_that_replaces_the_stored_set(
+) -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-graph-410").await?;
     let connection = sys.connect_and_sync("microsoft", specialist).await?;
     let day = test_day();
-    let gone = sys.graph.create_event(GRAPH_USER, graph_event("Gone", at(day, 9, 0), 60))?;
-    eventually("the first event stored", || async { Ok(sys.events(connection).await?.len() == 1) }).await?;
+    let gone = sys
+        .graph
+        .create_event(GRAPH_USER, graph_event("Gone", at(day, 9, 0), 60))?;
+    eventually("the first event stored", || async {
+        Ok(sys.events(connection).await?.len() == 1)
+    })
+    .await?;
     sys.wait_idle(connection).await?;
     let cursor_before = sys.connection(connection).await?.sync_cursor;
 
@@ -149,9 +213,16 @@ async fn an_expired_delta_token_leads_to_a_new_initial_round_that_replaces_the_s
     // The deletion's notification is lost too: only the new initial round can notice it.
     sys.graph.drop_next_notifications(1);
     sys.graph.delete_event(GRAPH_USER, &gone)?;
-    let keep = sys.graph.create_event(GRAPH_USER, graph_event("Keep", at(day, 13, 0), 60))?;
+    let keep = sys
+        .graph
+        .create_event(GRAPH_USER, graph_event("Keep", at(day, 13, 0), 60))?;
     eventually("the stored set to be replaced", || async {
-        let ids: Vec<String> = sys.events(connection).await?.into_iter().map(|e| e.provider_event_id).collect();
+        let ids: Vec<String> = sys
+            .events(connection)
+            .await?
+            .into_iter()
+            .map(|e| e.provider_event_id)
+            .collect();
         Ok(ids == vec![keep.clone()])
     })
     .await?;

@@ -1,7 +1,9 @@
 //! Push → availability latency: a coworker's change until `/api/availability` shows it,
 //! over 200 changes per provider; prints p50 and p99.
 
-use crate::support::{at, graph_event, google_event, test_day, Options, TestSystem, GOOGLE_USER, GRAPH_USER};
+use crate::support::{
+    at, google_event, graph_event, test_day, Options, TestSystem, GOOGLE_USER, GRAPH_USER,
+};
 use std::time::{Duration, Instant};
 
 const CHANGES: usize = 200;
@@ -27,7 +29,11 @@ fn report(what: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
 }
 
 /// Moves one event back and forth between 10:00 and 14:00; each move is one change.
-async fn measure(sys: &TestSystem, specialist: uuid::Uuid, mut change: impl FnMut(chrono::DateTime<chrono::Utc>) -> anyhow::Result<()>) -> anyhow::Result<Vec<Duration>> {
+async fn measure(
+    sys: &TestSystem,
+    specialist: uuid::Uuid,
+    mut change: impl FnMut(chrono::DateTime<chrono::Utc>) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Duration>> {
     let day = test_day();
     let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
     let mut samples = Vec::with_capacity(CHANGES);
@@ -48,10 +54,15 @@ async fn google_push_to_availability_latency_over_200_changes() -> anyhow::Resul
     let specialist = sys.create_specialist("agent-latency-google").await?;
     sys.connect_and_sync("google", specialist).await?;
     let day = test_day();
-    let id = sys.google.insert_event(GOOGLE_USER, google_event("Moving", at(day, 14, 0), 60))?;
+    let id = sys
+        .google
+        .insert_event(GOOGLE_USER, google_event("Moving", at(day, 14, 0), 60))?;
     sys.wait_slot(specialist, at(day, 14, 0), false).await?;
     let google = sys.google.clone();
-    let samples = measure(&sys, specialist, |to| google.patch_event(GOOGLE_USER, &id, google_event("Moving", to, 60))).await?;
+    let samples = measure(&sys, specialist, |to| {
+        google.patch_event(GOOGLE_USER, &id, google_event("Moving", to, 60))
+    })
+    .await?;
     let (_, p99) = report("google", samples);
     assert!(p99 < P99_LIMIT, "p99 {p99:?}");
     sys.shutdown().await
@@ -63,7 +74,9 @@ async fn graph_push_to_availability_latency_over_200_changes() -> anyhow::Result
     let specialist = sys.create_specialist("agent-latency-graph").await?;
     sys.connect_and_sync("microsoft", specialist).await?;
     let day = test_day();
-    let id = sys.graph.create_event(GRAPH_USER, graph_event("Moving", at(day, 14, 0), 60))?;
+    let id = sys
+        .graph
+        .create_event(GRAPH_USER, graph_event("Moving", at(day, 14, 0), 60))?;
     sys.wait_slot(specialist, at(day, 14, 0), false).await?;
     let graph = sys.graph.clone();
     let samples = measure(&sys, specialist, |to| {

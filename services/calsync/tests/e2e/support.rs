@@ -203,9 +203,7 @@ impl TestSystem {
         let conn = calsync_mq::connect(&self.broker.url).await?;
         let ch = conn.create_channel().await?;
         for q in Topology::new(self.broker.prefix()).all_queues() {
-            let _ = ch
-                .queue_delete(&q, lapin_delete_options())
-                .await;
+            let _ = ch.queue_delete(&q, lapin_delete_options()).await;
         }
         let _ = conn.close(200, "done").await;
         Ok(())
@@ -230,7 +228,9 @@ impl TestSystem {
         if !status.is_success() {
             bail!("POST /api/specialists → {status}: {body}");
         }
-        let id = body["id"].as_str().ok_or_else(|| anyhow!("no id in {body}"))?;
+        let id = body["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no id in {body}"))?;
         Ok(id.parse()?)
     }
 
@@ -239,7 +239,10 @@ impl TestSystem {
     pub async fn connect(&self, provider: &str, specialist: Uuid) -> anyhow::Result<Value> {
         let resp = self
             .http
-            .get(format!("{}/api/integrations/{provider}/connect", self.api_url))
+            .get(format!(
+                "{}/api/integrations/{provider}/connect",
+                self.api_url
+            ))
             .query(&[("specialistId", specialist.to_string())])
             .bearer_auth(OPERATOR_TOKEN)
             .send()
@@ -273,16 +276,52 @@ impl TestSystem {
             Ok(self.connection(id).await?.last_sync_at.is_some())
         })
         .await?;
+        self.wait_idle(id).await?;
+        // The api opens the webhook and the worker keeps it alive: between them exactly
+        // one must be open at the provider, and it must be the one stored.
+        let stored = self.connection(id).await?;
+        let open = self.open_webhooks(provider);
+        let expected = match provider {
+            "google" => stored.webhook_channel_id,
+            _ => stored.webhook_subscription_id,
+        };
+        if open.len() != 1 || expected.as_ref() != open.first() {
+            bail!("after connecting, open webhooks {open:?} but stored {expected:?}");
+        }
         Ok(id)
     }
 
+    /// Ids of the live Google channels or Graph subscriptions at the sandbox.
+    pub fn open_webhooks(&self, provider: &str) -> Vec<String> {
+        match provider {
+            "google" => {
+                let now = self.google.now();
+                self.google
+                    .channels()
+                    .into_iter()
+                    .filter(|c| !c.stopped && c.expiration > now)
+                    .map(|c| c.id)
+                    .collect()
+            }
+            _ => self.graph.subscriptions().into_iter().map(|s| s.id).collect(),
+        }
+    }
+
     /// Slot starts offered on `day` between 09:00 and 17:00 UTC for 60 minutes.
-    pub async fn slot_starts(&self, specialist: Uuid, day: NaiveDate) -> anyhow::Result<Vec<DateTime<Utc>>> {
+    pub async fn slot_starts(
+        &self,
+        specialist: Uuid,
+        day: NaiveDate,
+    ) -> anyhow::Result<Vec<DateTime<Utc>>> {
         let (slots, _) = self.availability(specialist, day).await?;
         Ok(slots)
     }
 
-    pub async fn availability(&self, specialist: Uuid, day: NaiveDate) -> anyhow::Result<(Vec<DateTime<Utc>>, Value)> {
+    pub async fn availability(
+        &self,
+        specialist: Uuid,
+        day: NaiveDate,
+    ) -> anyhow::Result<(Vec<DateTime<Utc>>, Value)> {
         let resp = self
             .http
             .get(format!("{}/api/availability", self.api_url))
@@ -304,7 +343,9 @@ impl TestSystem {
             .ok_or_else(|| anyhow!("no slots in {body}"))?
             .iter()
             .map(|s| {
-                let start = s["start"].as_str().ok_or_else(|| anyhow!("slot without start"))?;
+                let start = s["start"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("slot without start"))?;
                 Ok(DateTime::parse_from_rfc3339(start)?.with_timezone(&Utc))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -312,10 +353,22 @@ impl TestSystem {
     }
 
     /// Waits until the 60-minute slot at `start` is offered (or not).
-    pub async fn wait_slot(&self, specialist: Uuid, start: DateTime<Utc>, offered: bool) -> anyhow::Result<()> {
-        let what = format!("slot {start} {}", if offered { "offered" } else { "withdrawn" });
+    pub async fn wait_slot(
+        &self,
+        specialist: Uuid,
+        start: DateTime<Utc>,
+        offered: bool,
+    ) -> anyhow::Result<()> {
+        let what = format!(
+            "slot {start} {}",
+            if offered { "offered" } else { "withdrawn" }
+        );
         eventually(&what, || async {
-            Ok(self.slot_starts(specialist, start.date_naive()).await?.contains(&start) == offered)
+            Ok(self
+                .slot_starts(specialist, start.date_naive())
+                .await?
+                .contains(&start)
+                == offered)
         })
         .await
     }
@@ -333,7 +386,10 @@ impl TestSystem {
     }
 
     /// Stored events of `connection` as (provider event id, start, end).
-    pub async fn event_spans(&self, connection: Uuid) -> anyhow::Result<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
+    pub async fn event_spans(
+        &self,
+        connection: Uuid,
+    ) -> anyhow::Result<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
         Ok(self
             .events(connection)
             .await?
@@ -345,14 +401,23 @@ impl TestSystem {
     // ---- the push path, by hand ----
 
     /// POSTs a Google push to webhook-ingest as Google would; returns the status.
-    pub async fn google_push(&self, channel: &str, token: &str, number: u64, state: &str) -> anyhow::Result<u16> {
+    pub async fn google_push(
+        &self,
+        channel: &str,
+        token: &str,
+        number: u64,
+        state: &str,
+    ) -> anyhow::Result<u16> {
         let resp = self
             .http
             .post(format!("{}/webhooks/google", self.ingest_url))
             .header("X-Goog-Channel-ID", channel)
             .header("X-Goog-Channel-Token", token)
             .header("X-Goog-Resource-ID", "resource")
-            .header("X-Goog-Resource-URI", "https://www.googleapis.com/calendar/v3/calendars/primary/events")
+            .header(
+                "X-Goog-Resource-URI",
+                "https://www.googleapis.com/calendar/v3/calendars/primary/events",
+            )
             .header("X-Goog-Resource-State", state)
             .header("X-Goog-Message-Number", number.to_string())
             .header("Content-Length", "0")
@@ -378,7 +443,10 @@ impl TestSystem {
     pub async fn burst(&self, connection: Uuid, n: usize, links: usize) -> anyhow::Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
         for link in 0..links.max(1) {
-            let publisher = Publisher::new(&self.settings.amqp.url, Topology::new(&self.settings.amqp.prefix));
+            let publisher = Publisher::new(
+                &self.settings.amqp.url,
+                Topology::new(&self.settings.amqp.prefix),
+            );
             let count = n / links.max(1) + usize::from(link < n % links.max(1));
             tasks.spawn(async move {
                 for _ in 0..count {
@@ -403,7 +471,9 @@ impl TestSystem {
 
     /// Ready messages in the work queue.
     pub async fn queue_depth(&self) -> anyhow::Result<u32> {
-        self.broker.depth(&Topology::new(self.broker.prefix()).work_queue()).await
+        self.broker
+            .depth(&Topology::new(self.broker.prefix()).work_queue())
+            .await
     }
 
     /// Waits until the work queue is empty and no worker holds the connection's lease.

@@ -18,6 +18,9 @@ use uuid::Uuid;
 /// Pause before retrying a failed renewal; longer than the scheduler's claim mark so
 /// the two can be told apart.
 const RETRY_AFTER_FAILURE: Duration = Duration::minutes(15);
+/// How long a new connection's missing webhook is left to the api that is opening it:
+/// its callback awaits the setup, which Graph's validation handshake bounds to 10 s.
+const SETUP_GRACE: Duration = Duration::seconds(30);
 const _: () = assert!(RETRY_AFTER_FAILURE.num_seconds() > RENEW_CLAIM.num_seconds());
 
 pub async fn maintain(ctx: &WorkerContext, id: Uuid, provider: Provider) -> Result<(), DbError> {
@@ -32,7 +35,16 @@ pub async fn maintain(ctx: &WorkerContext, id: Uuid, provider: Provider) -> Resu
     // mark at most RENEW_CLAIM ahead is a claim made for this very sync, or a back-off
     // that has nearly run out.
     let backing_off = c.webhook_renew_after > now + RENEW_CLAIM;
-    if !(state.needs_renewal() || c.webhook_renew_requested) || backing_off {
+    // The api's OAuth callback asks for the first sync and then opens the webhook
+    // itself; the first sync can finish before that webhook is stored, and opening
+    // one here too would leave a second channel or subscription delivering (and
+    // never renewed) for a week. A failed setup there is recorded and retried by the
+    // scheduler after the grace.
+    let api_setting_up = !has
+        && !c.webhook_renew_requested
+        && c.webhook_last_error.is_none()
+        && now - c.created_at < SETUP_GRACE;
+    if !(state.needs_renewal() || c.webhook_renew_requested) || backing_off || api_setting_up {
         return Ok(());
     }
     let result = renew(ctx, &c, provider).await;

@@ -67,7 +67,10 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, IngestEr
 }
 
 fn verify(state: &IngestState, client_state: Option<&str>) -> Result<Uuid, IngestError> {
-    let token = client_state.ok_or(IngestError::Forged)?;
+    let token = client_state.ok_or_else(|| {
+        state.count("microsoft", "forged");
+        IngestError::Forged
+    })?;
     state.signer.verify(token).map_err(|e| {
         tracing::warn!(error.message = %e, "refused a Graph notification");
         state.count("microsoft", "forged");
