@@ -7,6 +7,7 @@ use calsync_proto::v1::Provider;
 use calsync_providers::security::WebhookSigner;
 use calsync_sync_worker::clock::ManualClock;
 use calsync_sync_worker::scheduler::Scheduler;
+use calsync_testkit::google::Fault;
 use chrono::Utc;
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -266,6 +267,51 @@ async fn an_expired_access_token_is_refreshed_and_a_revoked_grant_pauses_the_con
             == calls)
         .await
     );
+
+    // The agent connects again: syncing resumes with a full resync that catches up.
+    let again = sys.connect("google", specialist).await?;
+    assert_eq!(
+        again["connectionId"],
+        connection.to_string(),
+        "the same connection is reused"
+    );
+    sys.wait_slot(specialist, two, false).await?;
+    let c = sys.connection(connection).await?;
+    assert!(!c.needs_reauth && c.sync_enabled, "{c:?}");
+    let (_, body) = sys.availability(specialist, day).await?;
+    assert_eq!(body["calendarsFresh"], true, "{body}");
+    sys.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_backend_errors_are_retried_and_the_change_still_lands(
+) -> anyhow::Result<()> {
+    let sys = TestSystem::start(Options::default()).await?;
+    let specialist = sys.create_specialist("agent-faults").await?;
+    let connection = sys.connect_and_sync("google", specialist).await?;
+    let day = test_day();
+    let ten = at(day, 10, 0);
+
+    sys.google.inject(
+        Fault::new(429, "rateLimitExceeded", 1)
+            .retry_after(1)
+            .only_path_contains("/events"),
+    );
+    sys.google
+        .inject(Fault::new(503, "backendError", 1).only_path_contains("/events"));
+    let started = std::time::Instant::now();
+    sys.google
+        .insert_event(GOOGLE_USER, google_event("Throttled", ten, 60))?;
+    sys.wait_slot(specialist, ten, false).await?;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    let c = sys.connection(connection).await?;
+    assert!(
+        c.last_error.is_none() && c.consecutive_failures == 0,
+        "{c:?}"
+    );
     sys.shutdown().await
 }
 
@@ -355,7 +401,11 @@ async fn a_google_channel_is_replaced_before_it_expires_and_the_old_one_stopped(
     let step = Duration::from_secs(6 * 24 * 3600 + 12 * 3600);
     sys.google.advance_clock(step);
     clock.advance(chrono::Duration::from_std(step)?);
-    assert_eq!(scheduler.run_once().await?.renewals.len(), 1);
+    let scheduler = tokio::sync::Mutex::new(scheduler);
+    eventually("the scheduler to claim the renewal", || async {
+        Ok(scheduler.lock().await.run_once().await?.renewals == vec![connection])
+    })
+    .await?;
     eventually("a new channel stored", || async {
         Ok(sys
             .connection(connection)
@@ -387,5 +437,59 @@ async fn a_google_channel_is_replaced_before_it_expires_and_the_old_one_stopped(
             .any(|(_, s, _)| *s == ten))
     })
     .await?;
+    sys.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_during_a_dead_workers_lease_is_synced_once_the_lease_runs_out(
+) -> anyhow::Result<()> {
+    let clock = ManualClock::new(Utc::now());
+    let sys = TestSystem::start(Options {
+        clock: Some(clock.clone()),
+        scheduler: false,
+        ..Options::default()
+    })
+    .await?;
+    let specialist = sys.create_specialist("agent-dead-lease").await?;
+    let connection = sys.connect_and_sync("google", specialist).await?;
+    let ctx = Arc::clone(&sys.workers[0]);
+    // A replica claimed the connection and died mid-sync: its lease stays behind.
+    let lease = ctx.lease();
+    {
+        let mut db = sys.db.pool().get().await?;
+        let claim = calsync_db::connections::try_claim(
+            &mut db,
+            connection,
+            "dead-replica",
+            ctx.clock.now(),
+            lease,
+        )
+        .await?;
+        assert!(claim.is_some(), "the dead replica held the lease");
+    }
+    let day = test_day();
+    let ten = at(day, 10, 0);
+    let before = sys.google.list_calls(GOOGLE_USER);
+    sys.google
+        .insert_event(GOOGLE_USER, google_event("During the dead lease", ten, 60))?;
+    eventually("the push to be recorded as pending", || async {
+        Ok(sys.connection(connection).await?.sync_pending)
+    })
+    .await?;
+    assert_eq!(
+        sys.google.list_calls(GOOGLE_USER),
+        before,
+        "no sync while the lease is held"
+    );
+
+    clock.advance(lease + chrono::Duration::seconds(1));
+    // SKIP LOCKED passes over the row while the push's handler still has it locked,
+    // so a tick may come too early; a later one must claim it.
+    let scheduler = tokio::sync::Mutex::new(Scheduler::new(Arc::clone(&ctx)));
+    eventually("the scheduler to pick the orphaned request up", || async {
+        Ok(scheduler.lock().await.run_once().await?.polled == vec![connection])
+    })
+    .await?;
+    sys.wait_slot(specialist, ten, false).await?;
     sys.shutdown().await
 }

@@ -121,8 +121,11 @@ async fn a_graph_subscription_is_renewed_before_it_expires() -> anyhow::Result<(
     let step = std::time::Duration::from_secs(6 * 24 * 3600 + 12 * 3600);
     sys.graph.advance_clock(step);
     clock.advance(chrono::Duration::from_std(step)?);
-    let report = scheduler.run_once().await?;
-    assert_eq!(report.renewals.len(), 1, "{report:?}");
+    let scheduler = tokio::sync::Mutex::new(scheduler);
+    eventually("the scheduler to claim the renewal", || async {
+        Ok(scheduler.lock().await.run_once().await?.renewals == vec![connection])
+    })
+    .await?;
     eventually("the subscription to be renewed", || async {
         let c = sys.connection(connection).await?;
         Ok(c.webhook_expires_at
@@ -228,6 +231,29 @@ async fn an_expired_delta_token_leads_to_a_new_initial_round_that_replaces_the_s
     .await?;
     let c = sys.connection(connection).await?;
     assert_ne!(c.sync_cursor, cursor_before);
+    assert!(c.last_error.is_none(), "{c:?}");
+    sys.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_throttling_is_retried_after_retry_after_and_the_change_still_lands(
+) -> anyhow::Result<()> {
+    let sys = TestSystem::start(Options::default()).await?;
+    let specialist = sys.create_specialist("agent-graph-429").await?;
+    let connection = sys.connect_and_sync("microsoft", specialist).await?;
+    let day = test_day();
+    let ten = at(day, 10, 0);
+
+    sys.graph.inject_throttle(2, 1);
+    let started = std::time::Instant::now();
+    sys.graph
+        .create_event(GRAPH_USER, graph_event("Throttled", ten, 60))?;
+    sys.wait_slot(specialist, ten, false).await?;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    let c = sys.connection(connection).await?;
     assert!(c.last_error.is_none(), "{c:?}");
     sys.shutdown().await
 }

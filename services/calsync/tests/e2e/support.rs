@@ -34,7 +34,7 @@ pub const GOOGLE_USER: &str = "agent@example.com";
 /// The same for the Graph sandbox.
 pub const GRAPH_USER: &str = "agent@contoso.com";
 /// How long the system gets to show a change: generous for a loaded 2-core CI machine;
-/// the measured latency is in the hundreds of milliseconds at most.
+/// the measured push → availability latency is tens of milliseconds.
 pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
@@ -203,7 +203,9 @@ impl TestSystem {
         let conn = calsync_mq::connect(&self.broker.url).await?;
         let ch = conn.create_channel().await?;
         for q in Topology::new(self.broker.prefix()).all_queues() {
-            let _ = ch.queue_delete(&q, lapin_delete_options()).await;
+            let _ = ch
+                .queue_delete(&q, lapin::options::QueueDeleteOptions::default())
+                .await;
         }
         let _ = conn.close(200, "done").await;
         Ok(())
@@ -303,7 +305,12 @@ impl TestSystem {
                     .map(|c| c.id)
                     .collect()
             }
-            _ => self.graph.subscriptions().into_iter().map(|s| s.id).collect(),
+            _ => self
+                .graph
+                .subscriptions()
+                .into_iter()
+                .map(|s| s.id)
+                .collect(),
         }
     }
 
@@ -484,10 +491,6 @@ impl TestSystem {
         })
         .await
     }
-}
-
-fn lapin_delete_options() -> lapin::options::QueueDeleteOptions {
-    lapin::options::QueueDeleteOptions::default()
 }
 
 async fn location(resp: reqwest::Response, step: &str) -> anyhow::Result<String> {
