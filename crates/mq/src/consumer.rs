@@ -132,13 +132,20 @@ async fn consume_once<H: Handler>(
     // On shutdown, in-flight syncs get time to finish and ack. After a lost connection
     // their acks cannot reach the broker anyway (it redelivers them), so a hanging
     // handler must not hold up the reconnect for long.
-    let grace = if outcome.is_ok() { DRAIN_ON_SHUTDOWN } else { DRAIN_ON_DISCONNECT };
+    let grace = if outcome.is_ok() {
+        DRAIN_ON_SHUTDOWN
+    } else {
+        DRAIN_ON_DISCONNECT
+    };
     let drained = tokio::time::timeout(grace, async {
         while in_flight.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(abandoned = in_flight.len(), "in-flight notices did not finish in time; the broker redelivers them");
+        tracing::warn!(
+            abandoned = in_flight.len(),
+            "in-flight notices did not finish in time; the broker redelivers them"
+        );
         in_flight.abort_all();
     }
     let _ = conn.close(200, "bye").await;

@@ -38,20 +38,25 @@ async fn seed_specialist(
     let six = NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default();
     let hours: Vec<_> = (1..=5).map(|d| (d, nine, six)).collect();
     let id = specialists::upsert(conn, user, user, "Europe/Berlin", &hours).await?;
-    let c = connections::upsert(conn, &NewConnection {
-        specialist_id: id,
-        provider: "google".into(),
-        external_calendar_id: "primary".into(),
-        account_email: None,
-        access_token_enc: None,
-        refresh_token_enc: None,
-        token_expires_at: None,
-    })
+    let c = connections::upsert(
+        conn,
+        &NewConnection {
+            specialist_id: id,
+            provider: "google".into(),
+            external_calendar_id: "primary".into(),
+            account_email: None,
+            access_token_enc: None,
+            refresh_token_enc: None,
+            token_expires_at: None,
+        },
+    )
     .await?;
     let evs: Vec<ExternalEvent> = (0..n_events)
         .map(|i| {
             // Spread over the window: a 30-minute meeting every few hours of each day.
-            let at = start + Duration::minutes(i * days * 24 * 60 / n_events.max(1)) + Duration::hours(8);
+            let at = start
+                + Duration::minutes(i * days * 24 * 60 / n_events.max(1))
+                + Duration::hours(8);
             ExternalEvent {
                 provider_event_id: format!("e{i}"),
                 ical_uid: None,
@@ -69,15 +74,20 @@ async fn seed_specialist(
         .collect();
     events::upsert(conn, c.id, id, &evs).await?;
     for i in 0..n_appointments {
-        let at = start + Duration::minutes(i * days * 24 * 60 / n_appointments.max(1)) + Duration::hours(13);
-        let _ = appointments::insert(conn, &NewAppointment {
-            id: Uuid::new_v4(),
-            specialist_id: id,
-            starts_at: at,
-            ends_at: at + Duration::minutes(45),
-            status: "confirmed".into(),
-            customer: serde_json::json!({"name": format!("c{i}")}),
-        })
+        let at = start
+            + Duration::minutes(i * days * 24 * 60 / n_appointments.max(1))
+            + Duration::hours(13);
+        let _ = appointments::insert(
+            conn,
+            &NewAppointment {
+                id: Uuid::new_v4(),
+                specialist_id: id,
+                starts_at: at,
+                ends_at: at + Duration::minutes(45),
+                status: "confirmed".into(),
+                customer: serde_json::json!({"name": format!("c{i}")}),
+            },
+        )
         .await;
     }
     Ok(id)
@@ -85,7 +95,10 @@ async fn seed_specialist(
 
 async fn explain(conn: &mut AsyncPgConnection, title: &str, sql: &str) -> anyhow::Result<()> {
     println!("PLAN {title}");
-    let lines: Vec<PlanLine> = diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}")).load(conn).await?;
+    let lines: Vec<PlanLine> =
+        diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}"))
+            .load(conn)
+            .await?;
     for l in lines {
         println!("PLAN   {}", l.line);
     }
@@ -115,8 +128,16 @@ async fn main() -> anyhow::Result<()> {
         many.push(seed_specialist(&mut conn, &format!("agent-{i}"), start, 14, 20, 5).await?);
     }
     diesel::sql_query("ANALYZE").execute(&mut conn).await?;
-    let (from, to30, to14) = (start, start + Duration::days(30), start + Duration::days(14));
-    let ids = many.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(",");
+    let (from, to30, to14) = (
+        start,
+        start + Duration::days(30),
+        start + Duration::days(14),
+    );
+    let ids = many
+        .iter()
+        .map(|u| format!("'{u}'"))
+        .collect::<Vec<_>>()
+        .join(",");
     explain(&mut conn, "blocking external events, one specialist, 30 days", &format!(
         "SELECT specialist_id, starts_at, ends_at FROM external_events WHERE specialist_id = ANY(ARRAY['{one}']::uuid[]) \
          AND blocks_availability = true AND is_soradin_created = false AND starts_at < '{to30}' AND ends_at > '{from}'")).await?;
@@ -131,8 +152,14 @@ async fn main() -> anyhow::Result<()> {
          AND starts_at < '{to14}' AND ends_at > '{from}' ORDER BY starts_at")).await?;
     explain(&mut conn, "working hours, 500 specialists", &format!(
         "SELECT * FROM availability_rules WHERE specialist_id = ANY(ARRAY[{ids}]::uuid[]) ORDER BY weekday, start_time")).await?;
-    explain(&mut conn, "connections, 500 specialists", &format!(
-        "SELECT * FROM calendar_connections WHERE specialist_id = ANY(ARRAY[{ids}]::uuid[])")).await?;
+    explain(
+        &mut conn,
+        "connections, 500 specialists",
+        &format!(
+            "SELECT * FROM calendar_connections WHERE specialist_id = ANY(ARRAY[{ids}]::uuid[])"
+        ),
+    )
+    .await?;
     drop(conn);
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -142,11 +169,23 @@ async fn main() -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let task = tokio::spawn(server.run(stop.clone()));
     let q = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    println!("GET http://127.0.0.1:{port}/api/availability?specialistId={one}&from={}&to={}&duration=60", q(from), q(to30));
-    let body = serde_json::json!({"specialistIds": many, "from": q(from), "to": q(to14), "duration": 60});
+    println!(
+        "GET http://127.0.0.1:{port}/api/availability?specialistId={one}&from={}&to={}&duration=60",
+        q(from),
+        q(to30)
+    );
+    let body =
+        serde_json::json!({"specialistIds": many, "from": q(from), "to": q(to14), "duration": 60});
     println!("SEARCH http://127.0.0.1:{port}/api/availability/search {body}");
-    let secs = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(secs), tokio::signal::ctrl_c()).await;
+    let secs = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(secs),
+        tokio::signal::ctrl_c(),
+    )
+    .await;
     stop.cancel();
     let _ = task.await;
     Ok(())
