@@ -177,6 +177,16 @@ impl Settings {
         Ok(settings)
     }
 
+    /// What a service binary does first: `--config FILE` from the arguments (else
+    /// `CALSYNC_CONFIG`), load, start tracing, and refuse to start without secrets.
+    pub fn for_service() -> anyhow::Result<Self> {
+        let config = std::env::args().skip_while(|a| a != "--config").nth(1);
+        let settings = Self::load(config.as_deref().map(Path::new))?;
+        crate::telemetry::init(&settings.log);
+        settings.validate()?;
+        Ok(settings)
+    }
+
     /// The built-in defaults alone (tests start from these and adjust).
     pub fn defaults() -> Result<Self, SettingsError> {
         Ok(Config::builder()

@@ -1,14 +1,9 @@
 //! api binary: configuration, tracing, then the server until SIGTERM.
 
-use std::net::TcpListener;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = std::env::args().skip_while(|a| a != "--config").nth(1);
-    let settings = calsync_runtime::Settings::load(config.as_deref().map(std::path::Path::new))?;
-    calsync_runtime::telemetry::init(&settings.log);
-    settings.validate()?;
-    let listener = TcpListener::bind(&settings.api.bind)?;
+    let settings = calsync_runtime::Settings::for_service()?;
+    let listener = std::net::TcpListener::bind(&settings.api.bind)?;
     let server = calsync_api::ApiServer::build(&settings, listener)?;
     tracing::info!(port = server.port(), "api listening");
     server.run(calsync_runtime::shutdown_on_signal()).await
