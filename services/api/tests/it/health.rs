@@ -36,3 +36,11 @@ async fn an_unknown_path_gets_a_json_404() {
     assert_eq!(res.status(), 404);
     assert_eq!(crate::helpers::error_code(res).await, "not_found");
 }
+
+#[tokio::test]
+async fn a_known_path_with_the_wrong_method_gets_a_json_405() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/api/specialists").await;
+    assert_eq!(res.status(), 405);
+    assert_eq!(crate::helpers::error_code(res).await, "method_not_allowed");
+}
