@@ -74,6 +74,8 @@ pub struct BusyPolicy {
 
 impl Default for BusyPolicy {
     fn default() -> Self {
-        Self { tentative_blocks: true }
+        Self {
+            tentative_blocks: true,
+        }
     }
 }

@@ -57,14 +57,24 @@ mod tests {
     use chrono::TimeZone;
 
     fn r(a: u32, b: u32) -> TimeRange {
-        let t = |h| Utc.with_ymd_and_hms(2026, 1, 5, h, 0, 0).single().unwrap_or_default();
-        TimeRange { start: t(a), end: t(b) }
+        let t = |h| {
+            Utc.with_ymd_and_hms(2026, 1, 5, h, 0, 0)
+                .single()
+                .unwrap_or_default()
+        };
+        TimeRange {
+            start: t(a),
+            end: t(b),
+        }
     }
 
     #[test]
     fn touching_ranges_do_not_overlap_but_do_merge() {
         assert!(!r(9, 10).overlaps(&r(10, 11)));
         assert!(r(9, 11).overlaps(&r(10, 12)));
-        assert_eq!(merge(vec![r(10, 11), r(9, 10), r(13, 14), r(13, 13)]), vec![r(9, 11), r(13, 14)]);
+        assert_eq!(
+            merge(vec![r(10, 11), r(9, 10), r(13, 14), r(13, 13)]),
+            vec![r(9, 11), r(13, 14)]
+        );
     }
 }

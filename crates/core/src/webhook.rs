@@ -62,11 +62,20 @@ mod tests {
 
     #[test]
     fn a_webhook_is_renewed_a_day_before_it_lapses() {
-        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap_or_default();
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .unwrap_or_default();
         let c = |has, exp| WebhookState::classify(true, has, exp, now);
         assert_eq!(c(true, Some(now + Duration::days(3))), WebhookState::Active);
-        assert_eq!(c(true, Some(now + Duration::hours(23))), WebhookState::Expiring);
-        assert_eq!(c(true, Some(now - Duration::seconds(1))), WebhookState::Expired);
+        assert_eq!(
+            c(true, Some(now + Duration::hours(23))),
+            WebhookState::Expiring
+        );
+        assert_eq!(
+            c(true, Some(now - Duration::seconds(1))),
+            WebhookState::Expired
+        );
         assert_eq!(c(false, None), WebhookState::Missing);
         assert_eq!(
             WebhookState::classify(false, false, None, now),

@@ -8,8 +8,8 @@
 //! longer knows (404) is created anew.
 
 use crate::google::GoogleClient;
-use crate::microsoft::Subscription;
 use crate::microsoft::MicrosoftClient;
+use crate::microsoft::Subscription;
 use crate::security::WebhookSigner;
 use crate::ProviderError;
 use chrono::{DateTime, Utc};
@@ -70,7 +70,10 @@ pub async fn renew_google(
         .await?;
     if let (Some(old_id), Some(old_resource)) = (current.channel_id, current.resource_id) {
         // Best effort: an old channel that is not stopped simply lapses on its own.
-        if let Err(e) = client.stop_channel(access_token, old_id, old_resource).await {
+        if let Err(e) = client
+            .stop_channel(access_token, old_id, old_resource)
+            .await
+        {
             tracing::warn!(channel.id = old_id, error.message = %e, "could not stop the old channel");
         }
     }
@@ -98,7 +101,10 @@ pub async fn renew_graph(
         match client.renew_subscription(access_token, id, expiry).await {
             Ok(s) => return Ok(graph_webhook(s, true)),
             Err(ProviderError::NotFound) => {
-                tracing::info!(subscription.id = id, "subscription gone; creating a new one");
+                tracing::info!(
+                    subscription.id = id,
+                    "subscription gone; creating a new one"
+                );
             }
             Err(e) => return Err(e),
         }

@@ -16,19 +16,22 @@ pub fn json_error(status: StatusCode, code: &str, message: impl std::fmt::Displa
 
 /// JSON bodies bounded to `limit` bytes; malformed or oversized bodies get our error shape.
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err: JsonPayloadError, _req: &HttpRequest| {
+    web::JsonConfig::default().limit(limit).error_handler(
+        |err: JsonPayloadError, _req: &HttpRequest| {
             let (status, code) = match &err {
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => {
                     (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
                 }
-                JsonPayloadError::ContentType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+                JsonPayloadError::ContentType => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                }
                 _ => (StatusCode::BAD_REQUEST, "invalid_json"),
             };
             let resp = json_error(status, code, &err);
             InternalError::from_response(err, resp).into()
-        })
+        },
+    )
 }
 
 /// Query strings that do not parse get a 400 in our error shape.

@@ -258,13 +258,18 @@ mod tests {
         let defaults: toml_like::Keys = toml_like::keys(DEFAULTS);
         let mut checked = 0;
         for word in readme.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            let Some(rest) = word.strip_prefix("CALSYNC__") else { continue };
+            let Some(rest) = word.strip_prefix("CALSYNC__") else {
+                continue;
+            };
             let key = rest.to_ascii_lowercase().replacen("__", ".", 1);
             // `CALSYNC__SECTION__KEY` is the README's name for the pattern itself.
             if key.contains("__") || key.ends_with('_') || key == "section.key" {
                 continue;
             }
-            assert!(defaults.contains(&key), "README names {word}, which is not a config key");
+            assert!(
+                defaults.contains(&key),
+                "README names {word}, which is not a config key"
+            );
             checked += 1;
         }
         assert!(checked >= 10, "the README documents its config keys");

@@ -11,7 +11,10 @@ pub fn init(log: &LogSettings) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only on a terminal: `calsync up` pipes each service's output.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = fmt().with_env_filter(filter).with_target(false).with_ansi(ansi);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi);
     let _ = match log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Human => builder.try_init(),

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "calsync", about = "Keeps marketplace availability true to agents' calendars")]
+#[command(
+    name = "calsync",
+    about = "Keeps marketplace availability true to agents' calendars"
+)]
 struct Cli {
     /// Configuration file (else CALSYNC_CONFIG, else built-in defaults + environment).
     #[arg(long, global = true)]
@@ -122,15 +125,21 @@ async fn serve(settings: calsync_runtime::Settings, service: Service) -> anyhow:
     match service {
         Service::Api => {
             let l = std::net::TcpListener::bind(&settings.api.bind)?;
-            calsync_api::ApiServer::build(&settings, l)?.run(shutdown).await
+            calsync_api::ApiServer::build(&settings, l)?
+                .run(shutdown)
+                .await
         }
         Service::Ingest => {
             let l = std::net::TcpListener::bind(&settings.ingest.bind)?;
-            calsync_webhook_ingest::IngestServer::build(&settings, l)?.run(shutdown).await
+            calsync_webhook_ingest::IngestServer::build(&settings, l)?
+                .run(shutdown)
+                .await
         }
         Service::Worker => {
             let l = std::net::TcpListener::bind(&settings.worker.bind)?;
-            calsync_sync_worker::WorkerServer::build(&settings, l)?.run(shutdown).await
+            calsync_sync_worker::WorkerServer::build(&settings, l)?
+                .run(shutdown)
+                .await
         }
     }
 }

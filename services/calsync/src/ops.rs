@@ -26,7 +26,10 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn pool(settings: &Settings) -> anyhow::Result<DbPool> {
-    Ok(build_pool(&PoolSettings::new(&settings.database.url, "calsync-cli"))?)
+    Ok(build_pool(&PoolSettings::new(
+        &settings.database.url,
+        "calsync-cli",
+    ))?)
 }
 
 fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
@@ -59,7 +62,12 @@ pub async fn status(settings: &Settings) -> anyhow::Result<()> {
     for c in &all {
         let provider: Option<Provider> = c.provider.parse().ok();
         let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
-        let state = WebhookState::classify(provider.is_some_and(Provider::has_webhooks), has, c.webhook_expires_at, now);
+        let state = WebhookState::classify(
+            provider.is_some_and(Provider::has_webhooks),
+            has,
+            c.webhook_expires_at,
+            now,
+        );
         let stale = c.last_sync_at.is_none_or(|t| now - t > stale_after);
         if c.needs_reauth || c.last_error.is_some() || stale {
             failing += 1;
@@ -71,19 +79,27 @@ pub async fn status(settings: &Settings) -> anyhow::Result<()> {
         let error = if c.needs_reauth {
             "needs re-authorisation".to_owned()
         } else {
-            c.last_error.clone().or_else(|| c.webhook_last_error.clone()).unwrap_or_default()
+            c.last_error
+                .clone()
+                .or_else(|| c.webhook_last_error.clone())
+                .unwrap_or_default()
         };
         println!(
             "{:<36}  {:<9}  {:<14}  {:<20}  {:<10}  {}",
             c.id,
             c.provider,
             state.as_str(),
-            c.webhook_expires_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into()),
+            c.webhook_expires_at
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "-".into()),
             ago(c.last_sync_at, now),
             error.chars().take(80).collect::<String>()
         );
     }
-    println!("{} connections: {healthy} healthy, {expiring} expiring, {failing} failing", all.len());
+    println!(
+        "{} connections: {healthy} healthy, {expiring} expiring, {failing} failing",
+        all.len()
+    );
     Ok(())
 }
 
@@ -103,7 +119,11 @@ async fn enqueue(settings: &Settings, ids: &[Uuid], reason: NoticeReason) -> any
     Ok(ids.len())
 }
 
-pub async fn renew(settings: &Settings, force: bool, specialist: Option<Uuid>) -> anyhow::Result<()> {
+pub async fn renew(
+    settings: &Settings,
+    force: bool,
+    specialist: Option<Uuid>,
+) -> anyhow::Result<()> {
     let pool = pool(settings)?;
     let mut db = pool.get().await?;
     let now = Utc::now();
@@ -131,7 +151,10 @@ pub async fn sync(settings: &Settings, specialist: Option<Uuid>) -> anyhow::Resu
     let now = Utc::now();
     let mut ids = Vec::new();
     for c in connections::list(&mut db, specialist).await? {
-        if matches!(connections::request_sync(&mut db, c.id, now, false, None).await?, connections::SyncRequest::Pending) {
+        if matches!(
+            connections::request_sync(&mut db, c.id, now, false, None).await?,
+            connections::SyncRequest::Pending
+        ) {
             ids.push(c.id);
         }
     }

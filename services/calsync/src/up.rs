@@ -42,7 +42,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             ("CALSYNC__GOOGLE__AUTH_URL".into(), sb.auth_url()),
             ("CALSYNC__GOOGLE__TOKEN_URL".into(), sb.token_url()),
         ]);
-        println!("[calsync] Google sandbox on {} (no Google client id configured)", sb.base_url());
+        println!(
+            "[calsync] Google sandbox on {} (no Google client id configured)",
+            sb.base_url()
+        );
         sandboxes.0 = Some(sb);
     }
     if !settings.microsoft_configured() {
@@ -59,7 +62,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             ("CALSYNC__MICROSOFT__AUTH_URL".into(), sb.auth_url()),
             ("CALSYNC__MICROSOFT__TOKEN_URL".into(), sb.token_url()),
         ]);
-        println!("[calsync] Microsoft Graph sandbox on {} (no Microsoft client id configured)", sb.base_url());
+        println!(
+            "[calsync] Microsoft Graph sandbox on {} (no Microsoft client id configured)",
+            sb.base_url()
+        );
         sandboxes.1 = Some(sb);
     }
 
@@ -68,9 +74,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
-    for (name, arg) in [("api", "api"), ("webhook-ingest", "ingest"), ("sync-worker", "worker")] {
+    for (name, arg) in [
+        ("api", "api"),
+        ("webhook-ingest", "ingest"),
+        ("sync-worker", "worker"),
+    ] {
         let mut cmd = Command::new(&exe);
-        cmd.arg("serve").arg(arg).envs(env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.arg("serve")
+            .arg(arg)
+            .envs(env.iter().cloned())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd.spawn()?;
         prefix_output(name, &mut child);
         children.push((name, child));
@@ -108,9 +123,21 @@ fn dev_secrets(settings: &Settings, env: &mut Vec<(String, String)>) {
             env.push((key.to_owned(), value));
         }
     };
-    fill("CALSYNC__API__OPERATOR_TOKEN", settings.api.operator_token.expose_secret().is_empty(), DEV_OPERATOR_TOKEN.into());
-    fill("CALSYNC__API__JWT_SECRET", settings.api.jwt_secret.expose_secret().is_empty(), DEV_JWT_SECRET.into());
-    fill("CALSYNC__SECURITY__WEBHOOK_SECRET", settings.security.webhook_secret.expose_secret().is_empty(), DEV_WEBHOOK_SECRET.into());
+    fill(
+        "CALSYNC__API__OPERATOR_TOKEN",
+        settings.api.operator_token.expose_secret().is_empty(),
+        DEV_OPERATOR_TOKEN.into(),
+    );
+    fill(
+        "CALSYNC__API__JWT_SECRET",
+        settings.api.jwt_secret.expose_secret().is_empty(),
+        DEV_JWT_SECRET.into(),
+    );
+    fill(
+        "CALSYNC__SECURITY__WEBHOOK_SECRET",
+        settings.security.webhook_secret.expose_secret().is_empty(),
+        DEV_WEBHOOK_SECRET.into(),
+    );
     fill(
         "CALSYNC__SECURITY__ENCRYPTION_KEY",
         settings.security.encryption_key.expose_secret().is_empty(),
@@ -176,7 +203,11 @@ async fn stop_all(children: &mut [(&'static str, Child)]) {
     for (_, child) in children.iter() {
         if let Some(pid) = child.id() {
             // SIGTERM lets each service drain; `kill` avoids unsafe libc calls here.
-            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await;
         }
     }
     for (name, child) in children.iter_mut() {
