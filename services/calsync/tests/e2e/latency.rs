@@ -1,5 +1,6 @@
 //! Push → availability latency: a coworker's change until `/api/availability` shows it,
-//! over 200 changes per provider; prints p50 and p99.
+//! over 200 changes per provider; prints p50 and p99. A benchmark, not a test: speed
+//! is reported, never asserted. Run with `scripts/bench-latency.sh`.
 
 use crate::support::{
     at, google_event, graph_event, test_day, Options, TestSystem, GOOGLE_USER, GRAPH_USER,
@@ -7,15 +8,13 @@ use crate::support::{
 use std::time::{Duration, Instant};
 
 const CHANGES: usize = 200;
-/// A generous bound for a loaded CI machine; the figures printed are what matters.
-const P99_LIMIT: Duration = Duration::from_secs(3);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn report(what: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
+fn report(what: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let (p50, p99) = (percentile(&samples, 0.50), percentile(&samples, 0.99));
     println!(
@@ -25,7 +24,6 @@ fn report(what: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
         p99.as_secs_f64() * 1000.0,
         samples.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
     );
-    (p50, p99)
 }
 
 /// Moves one event back and forth between 10:00 and 14:00; each move is one change.
@@ -49,6 +47,7 @@ async fn measure(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench-latency.sh"]
 async fn google_push_to_availability_latency_over_200_changes() -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-latency-google").await?;
@@ -63,12 +62,13 @@ async fn google_push_to_availability_latency_over_200_changes() -> anyhow::Resul
         google.patch_event(GOOGLE_USER, &id, google_event("Moving", to, 60))
     })
     .await?;
-    let (_, p99) = report("google", samples);
-    assert!(p99 < P99_LIMIT, "p99 {p99:?}");
+    assert_eq!(samples.len(), CHANGES, "every change became visible");
+    report("google", samples);
     sys.shutdown().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench-latency.sh"]
 async fn graph_push_to_availability_latency_over_200_changes() -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-latency-graph").await?;
@@ -85,7 +85,7 @@ async fn graph_push_to_availability_latency_over_200_changes() -> anyhow::Result
             .map_err(|e| anyhow::anyhow!("{e:?}"))
     })
     .await?;
-    let (_, p99) = report("graph", samples);
-    assert!(p99 < P99_LIMIT, "p99 {p99:?}");
+    assert_eq!(samples.len(), CHANGES, "every change became visible");
+    report("graph", samples);
     sys.shutdown().await
 }
