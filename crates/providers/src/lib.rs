@@ -4,6 +4,7 @@
 //! OAuth state), and the mapping of provider events to `calsync_core::ExternalEvent`.
 #![doc = include_str!("../README.md")]
 
+pub mod clients;
 pub mod error;
 pub mod google;
 pub mod http;

@@ -4,17 +4,16 @@
 use anyhow::Context;
 use calsync_db::DbPool;
 use calsync_mq::Publisher;
+use calsync_providers::clients::{self, AppEndpoints};
 use calsync_providers::google::GoogleClient;
 use calsync_providers::microsoft::MicrosoftClient;
 use calsync_providers::security::{StateSigner, TokenCipher, WebhookSigner};
-use calsync_providers::{GoogleConfig, MicrosoftConfig};
 use calsync_runtime::settings::AvailabilitySettings;
 use calsync_runtime::Settings;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
-use url::Url;
 
 /// Outbound provider calls (token exchange, watch) never hold a request longer than this.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(20);
@@ -73,45 +72,34 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the provider HTTP client")?;
-        let public = settings.api.public_url.trim_end_matches('/');
-        let google = if settings.google_configured() {
-            let g = &settings.google;
-            Some(GoogleClient::new(
-                GoogleConfig {
-                    client_id: g.client_id.clone(),
-                    client_secret: g.client_secret.clone(),
-                    api_base: parse_url("google.api_base", &g.api_base)?,
-                    auth_url: parse_url("google.auth_url", &g.auth_url)?,
-                    token_url: parse_url("google.token_url", &g.token_url)?,
-                    redirect_uri: parse_url(
-                        "api.public_url",
-                        &format!("{public}/api/integrations/google/callback"),
-                    )?,
-                },
-                http.clone(),
-            ))
-        } else {
-            None
-        };
-        let microsoft = if settings.microsoft_configured() {
-            let m = &settings.microsoft;
-            Some(MicrosoftClient::new(
-                MicrosoftConfig {
-                    client_id: m.client_id.clone(),
-                    client_secret: m.client_secret.clone(),
-                    graph_base: parse_url("microsoft.graph_base", &m.graph_base)?,
-                    auth_url: parse_url("microsoft.auth_url", &m.auth_url)?,
-                    token_url: parse_url("microsoft.token_url", &m.token_url)?,
-                    redirect_uri: parse_url(
-                        "api.public_url",
-                        &format!("{public}/api/integrations/microsoft/callback"),
-                    )?,
-                },
-                http,
-            ))
-        } else {
-            None
-        };
+        let public = &settings.api.public_url;
+        let (g, m) = (&settings.google, &settings.microsoft);
+        let google = settings
+            .google_configured()
+            .then(|| {
+                let app = AppEndpoints {
+                    client_id: &g.client_id,
+                    client_secret: &g.client_secret,
+                    base: &g.api_base,
+                    auth_url: &g.auth_url,
+                    token_url: &g.token_url,
+                };
+                clients::google_client(app, public, http.clone())
+            })
+            .transpose()?;
+        let microsoft = settings
+            .microsoft_configured()
+            .then(|| {
+                let app = AppEndpoints {
+                    client_id: &m.client_id,
+                    client_secret: &m.client_secret,
+                    base: &m.graph_base,
+                    auth_url: &m.auth_url,
+                    token_url: &m.token_url,
+                };
+                clients::microsoft_client(app, public, http.clone())
+            })
+            .transpose()?;
         Ok(Self {
             pool,
             publisher,
@@ -126,8 +114,4 @@ impl AppState {
             max_body_bytes: settings.api.max_body_bytes,
         })
     }
-}
-
-fn parse_url(key: &str, value: &str) -> anyhow::Result<Url> {
-    Url::parse(value).with_context(|| format!("{key} is not a URL: {value:?}"))
 }

@@ -5,16 +5,15 @@ use crate::metrics::WorkerMetrics;
 use calsync_core::Provider;
 use calsync_db::DbPool;
 use calsync_mq::Publisher;
+use calsync_providers::clients::{self, AppEndpoints};
 use calsync_providers::google::GoogleClient;
 use calsync_providers::ics::{FetchConfig, IcsFetcher};
 use calsync_providers::microsoft::MicrosoftClient;
 use calsync_providers::security::{TokenCipher, WebhookSigner};
-use calsync_providers::{GoogleConfig, MicrosoftConfig};
 use calsync_runtime::Settings;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use std::sync::Arc;
-use url::Url;
 
 pub struct WorkerContext {
     pub pool: DbPool,
@@ -86,55 +85,39 @@ pub fn ics_fetcher(settings: &Settings) -> anyhow::Result<IcsFetcher> {
     IcsFetcher::new(config).map_err(|e| anyhow::anyhow!("ics fetcher: {e}"))
 }
 
-fn url(s: &str, key: &str) -> anyhow::Result<Url> {
-    Url::parse(s).map_err(|e| anyhow::anyhow!("{key}: {e}"))
-}
-
 /// Builds the provider clients that are configured (client id set).
 pub fn provider_clients(
     settings: &Settings,
     http: &reqwest::Client,
 ) -> anyhow::Result<(Option<GoogleClient>, Option<MicrosoftClient>)> {
-    let redirect = |p: &str| {
-        url(
-            &format!(
-                "{}/api/integrations/{p}/callback",
-                settings.api.public_url.trim_end_matches('/')
-            ),
-            "api.public_url",
-        )
-    };
-    let google = if settings.google_configured() {
-        let g = &settings.google;
-        Some(GoogleClient::new(
-            GoogleConfig {
-                client_id: g.client_id.clone(),
-                client_secret: g.client_secret.clone(),
-                api_base: url(&g.api_base, "google.api_base")?,
-                auth_url: url(&g.auth_url, "google.auth_url")?,
-                token_url: url(&g.token_url, "google.token_url")?,
-                redirect_uri: redirect("google")?,
-            },
-            http.clone(),
-        ))
-    } else {
-        None
-    };
-    let microsoft = if settings.microsoft_configured() {
-        let m = &settings.microsoft;
-        Some(MicrosoftClient::new(
-            MicrosoftConfig {
-                client_id: m.client_id.clone(),
-                client_secret: m.client_secret.clone(),
-                graph_base: url(&m.graph_base, "microsoft.graph_base")?,
-                auth_url: url(&m.auth_url, "microsoft.auth_url")?,
-                token_url: url(&m.token_url, "microsoft.token_url")?,
-                redirect_uri: redirect("microsoft")?,
-            },
-            http.clone(),
-        ))
-    } else {
-        None
-    };
+    let public = &settings.api.public_url;
+    let google = settings
+        .google_configured()
+        .then(|| {
+            let g = &settings.google;
+            let app = AppEndpoints {
+                client_id: &g.client_id,
+                client_secret: &g.client_secret,
+                base: &g.api_base,
+                auth_url: &g.auth_url,
+                token_url: &g.token_url,
+            };
+            clients::google_client(app, public, http.clone())
+        })
+        .transpose()?;
+    let microsoft = settings
+        .microsoft_configured()
+        .then(|| {
+            let m = &settings.microsoft;
+            let app = AppEndpoints {
+                client_id: &m.client_id,
+                client_secret: &m.client_secret,
+                base: &m.graph_base,
+                auth_url: &m.auth_url,
+                token_url: &m.token_url,
+            };
+            clients::microsoft_client(app, public, http.clone())
+        })
+        .transpose()?;
     Ok((google, microsoft))
 }
