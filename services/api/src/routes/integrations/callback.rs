@@ -1,6 +1,6 @@
 //! `GET /api/integrations/{google|microsoft}/callback?code=&state=`: the provider sends
 //! the agent back here. Verifies the signed `state`, exchanges the code, stores the
-//! tokens encrypted, asks for the first (full) sync, then awaits the webhook setup; a
+//! tokens encrypted, awaits the webhook setup, then asks for the first (full) sync; a
 //! webhook failure is recorded on the connection and reported, never fatal.
 
 use super::webhook::{self, rfc3339, WebhookReport};
@@ -93,17 +93,9 @@ pub async fn handle(
     )
     .await?;
     tracing::info!(connection.id = %connection.id, provider = provider.as_str(), "calendar connected");
-    notices::request_sync(
-        &state,
-        &mut conn,
-        connection.id,
-        provider,
-        NoticeReason::Initial,
-        true,
-        now,
-    )
-    .await?;
-
+    // The webhook first: a push during the first (full) sync then only causes one
+    // more sync, and the worker never sees a connection without its webhook and opens
+    // a second one.
     let report = match webhook::setup(
         &state,
         &mut conn,
@@ -124,6 +116,17 @@ pub async fn handle(
             error: Some(message),
         },
     };
+    notices::request_sync(
+        &state,
+        &mut conn,
+        connection.id,
+        provider,
+        NoticeReason::Initial,
+        true,
+        now,
+    )
+    .await?;
+
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "connectionId": connection.id,
         "webhook": report,
