@@ -257,3 +257,39 @@ async fn graph_throttling_is_retried_after_retry_after_and_the_change_still_land
     assert!(c.last_error.is_none(), "{c:?}");
     sys.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reauthorization_required_lifecycle_event_renews_the_subscription_in_place(
+) -> anyhow::Result<()> {
+    let sys = TestSystem::start(Options::default()).await?;
+    let specialist = sys.create_specialist("agent-graph-reauth").await?;
+    let connection = sys.connect_and_sync("microsoft", specialist).await?;
+    sys.wait_idle(connection).await?;
+    let sub = sys
+        .graph
+        .subscriptions()
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no subscription"))?;
+    // Let a little time pass so that a renewal grants a visibly later expiry.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let status = sys
+        .graph
+        .send_lifecycle(&sub.id, "reauthorizationRequired")
+        .await?;
+    assert_eq!(status, Some(202));
+    eventually("the subscription to be renewed", || async {
+        let subs = sys.graph.subscriptions();
+        Ok(subs.len() == 1 && subs[0].id == sub.id && subs[0].expiration > sub.expiration)
+    })
+    .await?;
+    eventually("the connection to store the renewed expiry", || async {
+        let c = sys.connection(connection).await?;
+        Ok(!c.webhook_renew_requested
+            && c.webhook_subscription_id.as_deref() == Some(sub.id.as_str())
+            && c.webhook_expires_at.is_some_and(|t| t > sub.expiration))
+    })
+    .await?;
+    sys.shutdown().await
+}
