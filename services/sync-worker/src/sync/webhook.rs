@@ -35,11 +35,11 @@ pub async fn maintain(ctx: &WorkerContext, id: Uuid, provider: Provider) -> Resu
     // mark at most RENEW_CLAIM ahead is a claim made for this very sync, or a back-off
     // that has nearly run out.
     let backing_off = c.webhook_renew_after > now + RENEW_CLAIM;
-    // The api's OAuth callback asks for the first sync and then opens the webhook
-    // itself; the first sync can finish before that webhook is stored, and opening
-    // one here too would leave a second channel or subscription delivering (and
-    // never renewed) for a week. A failed setup there is recorded and retried by the
-    // scheduler after the grace.
+    // The api's OAuth callback opens a new connection's webhook itself (before it asks
+    // for the first sync). A sync that runs while that setup is still in flight (a
+    // scheduler poll, a reconnect) must not open a second channel or subscription,
+    // which would deliver, unrenewed, for a week. A failed setup there is recorded
+    // and retried by the scheduler after the grace.
     let api_setting_up = !has
         && !c.webhook_renew_requested
         && c.webhook_last_error.is_none()
