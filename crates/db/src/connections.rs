@@ -335,15 +335,6 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// Drops the cursor so the next sync is a full one (expired sync token / delta link).
-pub async fn clear_cursor(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), DbError> {
-    diesel::update(cc::table.find(id))
-        .set(cc::sync_cursor.eq(None::<String>))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Stores refreshed tokens. `refresh_token_enc = None` keeps the old refresh token
 /// (Google does not send a new one on refresh; Microsoft rotates it).
 pub async fn store_tokens(

@@ -23,7 +23,6 @@ pub struct WorkerContext {
     pub signer: WebhookSigner,
     pub google: Option<GoogleClient>,
     pub microsoft: Option<MicrosoftClient>,
-    pub http: reqwest::Client,
     /// The SSRF-guarded ICS fetcher (its own client: it resolves through the guard).
     pub ics: IcsFetcher,
     pub settings: Settings,

@@ -81,7 +81,6 @@ impl WorkerServer {
             signer,
             google,
             microsoft,
-            http: http_client,
             ics,
             settings: settings.clone(),
             metrics,
