@@ -18,7 +18,7 @@ pub async fn run_pending(database_url: &str) -> Result<Vec<String>, DbError> {
     tokio::task::spawn_blocking(move || -> Result<Vec<String>, DbError> {
         use diesel::RunQueryDsl;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
             .execute(&mut conn)?;
         let result = conn
@@ -38,7 +38,7 @@ pub async fn revert_all(database_url: &str) -> Result<usize, DbError> {
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || -> Result<usize, DbError> {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         conn.revert_all_migrations(MIGRATIONS)
             .map(|v| v.len())
             .map_err(|e| DbError::Migration(e.to_string()))
@@ -67,7 +67,7 @@ pub async fn create_database_if_missing(database_url: &str) -> Result<bool, DbEr
     let admin_url = format!("{}postgres{}", parsed.prefix, parsed.suffix);
     let mut conn = AsyncPgConnection::establish(&admin_url)
         .await
-        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        .map_err(|e| DbError::Unavailable(Box::new(e)))?;
     #[derive(diesel::QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]

@@ -64,6 +64,7 @@ pub struct IngestSettings {
 pub struct WorkerSettings {
     pub bind: String,
     pub poll_interval_secs: u64,
+    /// Life of a connection lease without a heartbeat; the holder renews it every third.
     pub lease_secs: u64,
     pub scheduler_tick_ms: u64,
     pub window_past_days: i64,

@@ -42,7 +42,7 @@ async fn seed_specialist(
         conn,
         &NewConnection {
             specialist_id: id,
-            provider: "google".into(),
+            provider: calsync_core::Provider::Google,
             external_calendar_id: "primary".into(),
             account_email: None,
             access_token_enc: None,

@@ -75,18 +75,24 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     }
-    let add = |provider: &'static str| NewConnection {
+    let add = |provider: calsync_core::Provider| NewConnection {
         specialist_id: id,
-        provider: provider.into(),
+        provider,
         external_calendar_id: format!("{provider}-demo"),
         account_email: None,
         access_token_enc: None,
         refresh_token_enc: None,
         token_expires_at: None,
     };
-    let google = connections::upsert(&mut conn, &add("google")).await?.id;
-    let microsoft = connections::upsert(&mut conn, &add("microsoft")).await?.id;
-    let ics = connections::upsert(&mut conn, &add("ics")).await?.id;
+    let google = connections::upsert(&mut conn, &add(calsync_core::Provider::Google))
+        .await?
+        .id;
+    let microsoft = connections::upsert(&mut conn, &add(calsync_core::Provider::Microsoft))
+        .await?
+        .id;
+    let ics = connections::upsert(&mut conn, &add(calsync_core::Provider::Ics))
+        .await?
+        .id;
     let event = |pid: &str, title: &str, start, end, all_day| ExternalEvent {
         provider_event_id: pid.into(),
         ical_uid: None,

@@ -7,7 +7,6 @@ pub mod auth;
 pub mod error;
 pub mod freshness;
 mod metrics;
-pub mod notices;
 pub mod params;
 pub mod portal;
 pub mod routes;

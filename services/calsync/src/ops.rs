@@ -1,13 +1,13 @@
 //! The one-shot operator commands: migrate, status, renew, sync. They talk to the
 //! database and the broker directly, so they work while the api is down.
 
+use calsync_connections::{webhook, Connections, SystemClock};
 use calsync_core::webhook::WebhookState;
-use calsync_core::Provider;
 use calsync_db::{build_pool, connections, DbPool, PoolSettings};
 use calsync_mq::{Publisher, Topology};
-use calsync_proto::v1::{ChangeNotice, NoticeReason};
 use calsync_runtime::Settings;
 use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
@@ -60,14 +60,7 @@ pub async fn status(settings: &Settings) -> anyhow::Result<()> {
     );
     let (mut healthy, mut expiring, mut failing) = (0, 0, 0);
     for c in &all {
-        let provider: Option<Provider> = c.provider.parse().ok();
-        let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
-        let state = WebhookState::classify(
-            provider.is_some_and(Provider::has_webhooks),
-            has,
-            c.webhook_expires_at,
-            now,
-        );
+        let state = webhook::state_of(c, now);
         let stale = c.last_sync_at.is_none_or(|t| now - t > stale_after);
         if c.needs_reauth || c.last_error.is_some() || stale {
             failing += 1;
@@ -103,20 +96,18 @@ pub async fn status(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn enqueue(settings: &Settings, ids: &[Uuid], reason: NoticeReason) -> anyhow::Result<usize> {
+/// The connection logic as the CLI uses it: requests recorded in the database and
+/// announced on the broker; no provider is called from here.
+fn connections(settings: &Settings) -> anyhow::Result<Connections> {
     let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
-    for id in ids {
-        publisher
-            .publish_notice(&ChangeNotice {
-                connection_id: id.to_string(),
-                reason: reason as i32,
-                received_at_ms: Utc::now().timestamp_millis(),
-                ..ChangeNotice::default()
-            })
-            .await?;
-    }
-    publisher.close().await;
-    Ok(ids.len())
+    Ok(Connections::from_settings(
+        settings,
+        pool(settings)?,
+        publisher,
+        reqwest::Client::new(),
+        Arc::new(SystemClock),
+        calsync_connections::owner_name("calsync-cli"),
+    )?)
 }
 
 pub async fn renew(
@@ -124,42 +115,32 @@ pub async fn renew(
     force: bool,
     specialist: Option<Uuid>,
 ) -> anyhow::Result<()> {
-    let pool = pool(settings)?;
-    let mut db = pool.get().await?;
-    let now = Utc::now();
-    let mut ids = Vec::new();
-    for c in connections::list(&mut db, specialist).await? {
-        if c.provider == "ics" || !c.sync_enabled || c.needs_reauth {
-            continue;
-        }
-        let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
-        if force || WebhookState::classify(true, has, c.webhook_expires_at, now).needs_renewal() {
-            connections::request_webhook_renewal(&mut db, c.id, false).await?;
-            connections::request_sync(&mut db, c.id, now, false, None).await?;
-            ids.push(c.id);
-        }
-    }
-    drop(db);
-    let n = enqueue(settings, &ids, NoticeReason::Manual).await?;
-    println!("{n} webhooks queued for renewal");
+    let conns = connections(settings)?;
+    let report = conns.renew_webhooks(specialist, force).await;
+    conns.publisher.close().await;
+    let report = report?;
+    println!("{} webhooks queued for renewal", report.webhooks_to_renew);
+    warn_unpublished(report.not_published);
     Ok(())
 }
 
 pub async fn sync(settings: &Settings, specialist: Option<Uuid>) -> anyhow::Result<()> {
-    let pool = pool(settings)?;
-    let mut db = pool.get().await?;
-    let now = Utc::now();
-    let mut ids = Vec::new();
-    for c in connections::list(&mut db, specialist).await? {
-        if matches!(
-            connections::request_sync(&mut db, c.id, now, false, None).await?,
-            connections::SyncRequest::Pending
-        ) {
-            ids.push(c.id);
-        }
-    }
-    drop(db);
-    let n = enqueue(settings, &ids, NoticeReason::Manual).await?;
-    println!("{n} connections queued for sync");
+    let conns = connections(settings)?;
+    let report = conns.sync_all(specialist).await;
+    conns.publisher.close().await;
+    let report = report?;
+    println!(
+        "{} connections queued for sync ({} webhooks to renew)",
+        report.enqueued, report.webhooks_to_renew
+    );
+    warn_unpublished(report.not_published);
     Ok(())
+}
+
+fn warn_unpublished(n: u64) {
+    if n > 0 {
+        eprintln!(
+            "{n} notices were not confirmed by the broker; the sync-worker's scheduler picks them up within a minute"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 
 use crate::context::WorkerContext;
 use crate::sync;
+use calsync_connections::requests::from_wire;
 use calsync_db::connections::{self, SyncRequest};
 use calsync_db::DbError;
 use calsync_mq::{HandleError, Handler};
@@ -74,19 +75,10 @@ impl Handler for NoticeHandler {
             let elapsed = ctx.clock.now().timestamp_millis() - notice.received_at_ms;
             ctx.metrics
                 .notice_to_commit
-                .with_label_values(&[provider_label(notice.provider)])
+                .with_label_values(&[from_wire(notice.provider).map_or("unknown", |p| p.as_str())])
                 .observe(elapsed.max(0) as f64 / 1000.0);
         }
         Ok(())
-    }
-}
-
-fn provider_label(p: i32) -> &'static str {
-    match calsync_proto::v1::Provider::try_from(p) {
-        Ok(calsync_proto::v1::Provider::Google) => "google",
-        Ok(calsync_proto::v1::Provider::Microsoft) => "microsoft",
-        Ok(calsync_proto::v1::Provider::Ics) => "ics",
-        _ => "unknown",
     }
 }
 
@@ -101,25 +93,19 @@ fn provider_label(p: i32) -> &'static str {
 pub async fn drive(ctx: &WorkerContext, id: Uuid) -> Result<usize, DbError> {
     let mut rounds = 0;
     while rounds < MAX_ROUNDS {
-        let mut db = ctx.pool.get().await?;
-        let Some(claim) =
-            connections::try_claim(&mut db, id, &ctx.owner, ctx.clock.now(), ctx.lease()).await?
-        else {
+        let Some((lease, claim)) = ctx.conns.claim_sync(id).await? else {
             break;
         };
-        drop(db);
         rounds += 1;
-        let outcome = sync::run(ctx, &claim).await;
-        let mut db = ctx.pool.get().await?;
-        if outcome.is_ok()
-            && rounds < MAX_ROUNDS
-            && connections::get(&mut db, id).await?.sync_pending
-        {
-            drop(db);
-            tokio::time::sleep(COALESCE_PAUSE).await;
-            db = ctx.pool.get().await?;
+        let outcome = sync::run(ctx, &lease, &claim).await;
+        if outcome.is_ok() && rounds < MAX_ROUNDS {
+            let mut db = ctx.pool.get().await?;
+            if connections::get(&mut db, id).await?.sync_pending {
+                drop(db);
+                tokio::time::sleep(COALESCE_PAUSE).await;
+            }
         }
-        let again = connections::release(&mut db, id, &ctx.owner).await?;
+        let again = lease.release(ctx).await?;
         outcome?;
         if !again {
             break;

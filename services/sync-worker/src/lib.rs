@@ -11,9 +11,9 @@ pub mod scheduler;
 pub mod sync;
 
 use actix_web::{web, App, HttpServer};
+use calsync_connections::Connections;
 use calsync_db::{build_pool, PoolSettings};
 use calsync_mq::{ConsumerSettings, Publisher, Topology};
-use calsync_providers::security::{TokenCipher, WebhookSigner};
 use calsync_runtime::health::{self, HealthState, Readiness};
 use calsync_runtime::{http, Settings};
 use clock::{Clock, SystemClock};
@@ -49,17 +49,15 @@ impl WorkerServer {
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60))
             .build()?;
-        let (google, microsoft) = context::provider_clients(settings, &http_client)?;
         let ics = context::ics_fetcher(settings)?;
-        let cipher = TokenCipher::with_previous(
-            &settings.security.encryption_key,
-            &settings.security.previous_encryption_keys,
-        )
-        .map_err(|e| anyhow::anyhow!("security.encryption_key: {e}"))?;
-        let signer = WebhookSigner::with_previous(
-            settings.security.webhook_secret.clone(),
-            settings.security.previous_webhook_secrets.clone(),
-        );
+        let conns = Connections::from_settings(
+            settings,
+            pool.clone(),
+            publisher.clone(),
+            http_client,
+            clock,
+            calsync_connections::owner_name("sync-worker"),
+        )?;
 
         let (p, db) = (publisher.clone(), pool.clone());
         let readiness = Readiness::new()
@@ -74,17 +72,10 @@ impl WorkerServer {
         let health = HealthState::new("sync-worker", readiness);
         let metrics = metrics::WorkerMetrics::new(&health.registry);
         let ctx = Arc::new(WorkerContext {
-            pool,
-            publisher,
-            clock,
-            cipher,
-            signer,
-            google,
-            microsoft,
+            conns: Arc::new(conns),
             ics,
             settings: settings.clone(),
             metrics,
-            owner: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -142,16 +133,4 @@ impl WorkerServer {
         self.ctx.publisher.close().await;
         Ok(())
     }
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_owned())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "worker".into())
 }

@@ -165,7 +165,7 @@ impl TestApp {
             &mut conn,
             &NewConnection {
                 specialist_id,
-                provider: provider.into(),
+                provider: provider.parse().expect("provider"),
                 external_calendar_id: format!("{provider}-cal"),
                 account_email: None,
                 access_token_enc: None,

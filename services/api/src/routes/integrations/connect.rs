@@ -4,12 +4,12 @@
 
 use super::oauth_provider;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, OrNotFound};
 use crate::params;
 use crate::state::AppState;
 use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpResponse};
-use calsync_core::{Provider, SpecialistId};
+use calsync_core::SpecialistId;
 use calsync_db::{specialists, DbError};
 use calsync_providers::security::StatePayload;
 use chrono::{Duration, Utc};
@@ -35,31 +35,14 @@ pub async fn handle(
         "specialistId",
     )?;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
-    let specialist = specialists::get(&mut conn, id).await.map_err(|e| match e {
-        DbError::NotFound => ApiError::NotFound { what: "specialist" },
-        other => other.into(),
-    })?;
+    let specialist = specialists::get(&mut conn, id)
+        .await
+        .or_not_found("specialist")?;
     drop(conn);
     caller.ensure_acts_for(&specialist.user_id)?;
     let payload = StatePayload::new(SpecialistId(id), provider, Utc::now(), STATE_TTL);
     let signed = state.state_signer.sign(&payload);
-    let url = match provider {
-        Provider::Google => state
-            .google
-            .as_ref()
-            .ok_or(ApiError::ProviderNotConfigured("google"))?
-            .consent_url(&signed),
-        Provider::Microsoft => state
-            .microsoft
-            .as_ref()
-            .ok_or(ApiError::ProviderNotConfigured("microsoft"))?
-            .consent_url(&signed),
-        Provider::Ics => {
-            return Err(ApiError::NotFound {
-                what: "integration",
-            })
-        }
-    };
+    let url = state.conns.clients.oauth(provider)?.consent_url(&signed);
     Ok(HttpResponse::Found()
         .insert_header((LOCATION, url.as_str()))
         .finish())

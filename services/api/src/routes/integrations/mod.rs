@@ -6,8 +6,6 @@ pub mod connect;
 pub mod ics;
 pub mod setup_webhooks;
 pub mod sync;
-pub mod tokens;
-pub mod webhook;
 
 use crate::error::ApiError;
 use calsync_core::Provider;
