@@ -19,7 +19,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub worker: WorkerSettings,
     pub security: SecuritySettings,
-    pub google: ProviderApp,
+    pub google: GoogleApp,
     pub microsoft: MicrosoftApp,
     pub availability: AvailabilitySettings,
     pub ics: IcsSettings,
@@ -82,10 +82,10 @@ pub struct SecuritySettings {
     pub previous_webhook_secrets: Vec<SecretString>,
 }
 
-/// A Google OAuth app and its endpoints (whole URLs: a faithful fake can stand in).
+/// The Google OAuth app and its endpoints (whole URLs: a faithful fake can stand in).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderApp {
+pub struct GoogleApp {
     pub client_id: String,
     pub client_secret: SecretString,
     pub api_base: String,

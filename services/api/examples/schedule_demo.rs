@@ -33,7 +33,13 @@ async fn main() -> anyhow::Result<()> {
     let mut conn = db.pool().get().await?;
     let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default();
     let five = NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default();
-    let hours: Vec<_> = (1..=5).map(|d| (d, nine, five)).collect();
+    let hours: Vec<_> = (1..=5)
+        .map(|weekday| calsync_core::WorkingHours {
+            weekday,
+            start: nine,
+            end: five,
+        })
+        .collect();
     let id = specialists::upsert(
         &mut conn,
         "agent-demo",

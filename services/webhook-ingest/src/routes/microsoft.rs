@@ -4,10 +4,12 @@
 //! a forged item publishes nothing.
 
 use super::now_ms;
+use crate::state::Outcome;
 use crate::{IngestError, IngestState};
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
-use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider};
+use calsync_core::Provider;
+use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider as WireProvider};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -68,12 +70,12 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, IngestEr
 
 fn verify(state: &IngestState, client_state: Option<&str>) -> Result<Uuid, IngestError> {
     let token = client_state.ok_or_else(|| {
-        state.count("microsoft", "forged");
+        state.count(Provider::Microsoft, Outcome::Forged);
         IngestError::Forged
     })?;
     state.signer.verify(token).map_err(|e| {
         tracing::warn!(error.message = %e, "refused a Graph notification");
-        state.count("microsoft", "forged");
+        state.count(Provider::Microsoft, Outcome::Forged);
         IngestError::Forged
     })
 }
@@ -89,9 +91,9 @@ async fn publish_all(
             .publish_notice(notice)
             .await
             .inspect_err(|_| {
-                state.count("microsoft", "failed");
+                state.count(Provider::Microsoft, Outcome::Failed);
             })?;
-        state.count("microsoft", "queued");
+        state.count(Provider::Microsoft, Outcome::Queued);
     }
     Ok(HttpResponse::Accepted().finish())
 }
@@ -113,7 +115,7 @@ pub async fn receive(
             connection_id,
             ChangeNotice {
                 connection_id: connection_id.to_string(),
-                provider: Provider::Microsoft as i32,
+                provider: WireProvider::Microsoft as i32,
                 reason: NoticeReason::Webhook as i32,
                 channel_id: item.subscription_id.clone(),
                 message_number: 0,
@@ -149,7 +151,7 @@ pub async fn lifecycle(
             connection_id,
             ChangeNotice {
                 connection_id: connection_id.to_string(),
-                provider: Provider::Microsoft as i32,
+                provider: WireProvider::Microsoft as i32,
                 reason: NoticeReason::Lifecycle as i32,
                 channel_id: item.subscription_id.clone(),
                 message_number: 0,

@@ -53,7 +53,7 @@ pub async fn handle(
         end: local_midnight(tz, monday + Duration::days(7)),
     };
     let items = portal::items(&mut conn, me.id, window.start, window.end).await?;
-    let hours: Vec<WorkingHours> = specialists::rules_for(&mut conn, &[me.id])
+    let hours: Vec<WorkingHours> = specialists::working_hours_for(&mut conn, &[me.id])
         .await?
         .into_iter()
         .map(|r| WorkingHours {
