@@ -10,6 +10,7 @@ mod metrics;
 pub mod params;
 pub mod portal;
 pub mod routes;
+pub mod slots;
 pub mod state;
 
 pub use error::ApiError;
@@ -53,7 +54,7 @@ impl ApiServer {
                 let db = db.clone();
                 async move { calsync_db::pool::ping(&db).await.map_err(|e| e.to_string()) }
             })
-            .with("broker", move || {
+            .reporting("broker", move || {
                 let p = p.clone();
                 async move { p.check().await.map_err(|e| e.to_string()) }
             });
