@@ -45,13 +45,39 @@ impl SyncError {
     fn needs_reauth(&self) -> bool {
         matches!(self, Self::Connection(e) if e.needs_reauth())
     }
+
+    /// For a failure that waiting cures (throttling, provider 5xx, network), the least
+    /// wait the provider asked for (zero when it named none).
+    fn transient_wait(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Connection(ConnectionError::Provider(p)) if p.is_transient() => {
+                Some(p.retry_after().unwrap_or_default())
+            }
+            Self::Fetch(f) if f.is_transient() => Some(std::time::Duration::ZERO),
+            _ => None,
+        }
+    }
 }
 
-/// Back-off for the next poll after `failures` consecutive failures: 1, 2, 4 … minutes,
-/// capped at the normal poll interval.
-fn retry_at(now: DateTime<Utc>, failures: i32, cap: Duration) -> DateTime<Utc> {
-    let minutes = 1i64 << failures.clamp(0, 10);
-    now + Duration::minutes(minutes).min(cap)
+/// When a failed sync is tried again, by the scheduler's poll claim. A transient failure
+/// (the change is known, the provider only asked us to wait) comes back after the wait
+/// the provider named, or 1, 2, 4 … seconds, so a throttled change lands seconds after
+/// the throttle lifts instead of at the next poll; anything else backs off 1, 2, 4 …
+/// minutes. Both are capped at the normal poll interval.
+fn retry_at(
+    now: DateTime<Utc>,
+    failures: i32,
+    cap: Duration,
+    transient_wait: Option<std::time::Duration>,
+) -> DateTime<Utc> {
+    let doubling = 1i64 << failures.clamp(0, 10);
+    let wait = match transient_wait {
+        Some(asked) => {
+            Duration::seconds(doubling).max(Duration::from_std(asked).unwrap_or(Duration::MAX))
+        }
+        None => Duration::minutes(doubling),
+    };
+    now + wait.min(cap)
 }
 
 /// Runs one sync of a claimed connection and records its outcome.
@@ -99,7 +125,12 @@ pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<()
                 let message = error_chain(&e);
                 tracing::warn!(error.message = %message, reauth, "sync failed; stored events kept");
                 let mut db = ctx.pool.get().await?;
-                let next = retry_at(now, c.consecutive_failures, ctx.poll_interval_of(provider));
+                let next = retry_at(
+                    now,
+                    c.consecutive_failures,
+                    ctx.poll_interval_of(provider),
+                    e.transient_wait(),
+                );
                 connections::record_failure(&mut db, c.id, &message, reauth, now, next).await
             }
         }
@@ -116,8 +147,20 @@ mod tests {
     fn failed_polls_back_off_exponentially_up_to_the_poll_interval() {
         let now = Utc::now();
         let cap = Duration::minutes(10);
-        assert_eq!(retry_at(now, 0, cap) - now, Duration::minutes(1));
-        assert_eq!(retry_at(now, 2, cap) - now, Duration::minutes(4));
-        assert_eq!(retry_at(now, 9, cap) - now, cap);
+        assert_eq!(retry_at(now, 0, cap, None) - now, Duration::minutes(1));
+        assert_eq!(retry_at(now, 2, cap, None) - now, Duration::minutes(4));
+        assert_eq!(retry_at(now, 9, cap, None) - now, cap);
+    }
+
+    #[test]
+    fn a_throttled_sync_comes_back_after_the_providers_wait_not_at_the_next_poll() {
+        let now = Utc::now();
+        let cap = Duration::minutes(10);
+        let asked = Some(std::time::Duration::from_secs(30));
+        assert_eq!(retry_at(now, 0, cap, asked) - now, Duration::seconds(30));
+        let none = Some(std::time::Duration::ZERO);
+        assert_eq!(retry_at(now, 0, cap, none) - now, Duration::seconds(1));
+        assert_eq!(retry_at(now, 3, cap, none) - now, Duration::seconds(8));
+        assert_eq!(retry_at(now, 10, cap, none) - now, cap);
     }
 }
