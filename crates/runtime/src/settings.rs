@@ -39,6 +39,10 @@ pub struct AmqpSettings {
     pub url: String,
     pub prefix: String,
     pub prefetch: u16,
+    /// Notices the sync-worker takes from the queue at once and coalesces per connection.
+    pub batch_size: usize,
+    /// How long the first notice of a batch waits for more (milliseconds).
+    pub batch_linger_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,7 +13,7 @@ pub mod sync;
 use actix_web::{web, App, HttpServer};
 use calsync_connections::Connections;
 use calsync_db::{build_pool, PoolSettings};
-use calsync_mq::{ConsumerSettings, Publisher, Topology};
+use calsync_mq::{Batching, ConsumerSettings, Publisher, Topology};
 use calsync_runtime::health::{self, HealthState, Readiness};
 use calsync_runtime::{http, Settings};
 use clock::{Clock, SystemClock};
@@ -21,6 +21,9 @@ use context::WorkerContext;
 use std::net::TcpListener;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// How long a stopping worker lets its running syncs finish.
+const DRAIN_DRIVES: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct WorkerServer {
     server: actix_web::dev::Server,
@@ -110,16 +113,19 @@ impl WorkerServer {
 
     /// Consumes and schedules until `shutdown`; in-flight syncs finish first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer = tokio::spawn(calsync_mq::run_consumer(
+        let handler = Arc::new(handler::NoticeHandler::new(Arc::clone(&self.ctx)));
+        let consumer = tokio::spawn(calsync_mq::run_batch_consumer(
             ConsumerSettings {
                 url: self.ctx.settings.amqp.url.clone(),
                 topology: self.ctx.publisher.topology().clone(),
                 prefetch: self.ctx.settings.amqp.prefetch,
                 tag_prefix: "sync-worker".into(),
             },
-            Arc::new(handler::NoticeHandler {
-                ctx: Arc::clone(&self.ctx),
-            }),
+            Batching {
+                max_batch: self.ctx.settings.amqp.batch_size.max(1),
+                linger: std::time::Duration::from_millis(self.ctx.settings.amqp.batch_linger_ms),
+            },
+            Arc::clone(&handler),
             shutdown.clone(),
         ));
         let scheduler = self.run_scheduler.then(|| {
@@ -127,6 +133,7 @@ impl WorkerServer {
         });
         http::run_until(self.server, shutdown.clone()).await?;
         let _ = consumer.await;
+        handler.finish(DRAIN_DRIVES).await;
         if let Some(s) = scheduler {
             let _ = s.await;
         }

@@ -15,7 +15,8 @@ struct IdRow {
 }
 
 /// Claims up to `limit` connections due for a poll, or with a sync asked for that no
-/// worker picked up: one no notice announced within a minute, or one asked for while a
+/// worker picked up: one that no drive took within a minute (its notice is acked once
+/// recorded, and the worker may have died since), or one asked for while a
 /// holder that has since died (its lease lapsed unreleased) was syncing. The notice
 /// that found the lease taken is gone, so without this the change would wait for the
 /// next poll. Pushes each one's `next_poll_at` ahead by `interval` ± 10 % so
