@@ -5,6 +5,7 @@
 
 mod batch;
 mod consumer;
+pub mod dlq;
 mod error;
 mod publisher;
 mod topology;

@@ -187,6 +187,8 @@ pub(crate) async fn publish_confirmed(
         );
     }
     let props = BasicProperties::default()
+        // Every copy gets an id of its own: `calsync dlq replay ID` names one.
+        .with_message_id(ShortString::from(uuid::Uuid::new_v4().simple().to_string()))
         .with_delivery_mode(PERSISTENT)
         .with_content_type(ShortString::from("application/x-protobuf"))
         .with_headers(headers);

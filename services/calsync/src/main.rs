@@ -42,6 +42,11 @@ enum Command {
         #[arg(long = "specialist")]
         specialist: Option<uuid::Uuid>,
     },
+    /// The dead-letter queue: notices that failed every attempt.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// ICS feed tools.
     Ics {
         #[command(subcommand)]
@@ -64,6 +69,25 @@ enum IcsCommand {
         /// Zone of floating and all-day times (default UTC).
         #[arg(long)]
         tz: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// What is in the dead-letter queue and why (nothing is consumed).
+    List {
+        /// Show at most this many messages.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put dead letters back on the work queue, their attempts starting over.
+    Replay {
+        /// Replay every message in the dead-letter queue.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// The message id `calsync dlq list` shows.
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
     },
 }
 
@@ -115,6 +139,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Renew { force, specialist } => ops::renew(&settings, force, specialist).await,
         Command::Sync { specialist } => ops::sync(&settings, specialist).await,
         Command::Serve { service } => serve(settings, service).await,
+        Command::Dlq { command } => match command {
+            DlqCommand::List { limit } => ops::dlq_list(&settings, limit).await,
+            DlqCommand::Replay { all, id } => ops::dlq_replay(&settings, all, id).await,
+        },
         Command::Ics { .. } => Ok(()),
     }
 }

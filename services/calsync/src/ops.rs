@@ -144,3 +144,39 @@ fn warn_unpublished(n: u64) {
         );
     }
 }
+
+pub async fn dlq_list(settings: &Settings, limit: usize) -> anyhow::Result<()> {
+    let topology = Topology::new(&settings.amqp.prefix);
+    let letters = calsync_mq::dlq::list(&settings.amqp.url, &topology, limit).await?;
+    println!(
+        "{:<32}  {:<36}  {:>8}  REASON",
+        "ID", "CONNECTION", "ATTEMPTS"
+    );
+    for d in &letters {
+        println!(
+            "{:<32}  {:<36}  {:>8}  {}",
+            d.id.as_deref().unwrap_or("-"),
+            d.connection_id.as_deref().unwrap_or("(undecodable)"),
+            d.attempts,
+            d.reason.as_deref().unwrap_or("-")
+        );
+    }
+    println!("{} dead letters shown", letters.len());
+    Ok(())
+}
+
+pub async fn dlq_replay(settings: &Settings, all: bool, id: Option<String>) -> anyhow::Result<()> {
+    use calsync_mq::dlq::Replay;
+    let which = match (all, id) {
+        (true, _) => Replay::All,
+        (false, Some(id)) => Replay::Id(id),
+        (false, None) => anyhow::bail!("name a message id or pass --all"),
+    };
+    let topology = Topology::new(&settings.amqp.prefix);
+    let n = calsync_mq::dlq::replay(&settings.amqp.url, &topology, &which).await?;
+    if n == 0 && matches!(which, Replay::Id(_)) {
+        anyhow::bail!("no dead letter with that id");
+    }
+    println!("{n} dead letters put back on the work queue");
+    Ok(())
+}

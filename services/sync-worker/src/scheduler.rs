@@ -133,23 +133,27 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Ready messages in the work queue; skipped (and the channel dropped) on error.
+    /// Ready messages in the work and dead-letter queues; skipped (and the channel
+    /// dropped) on error. A growing dead-letter queue is what operators alert on.
     async fn refresh_queue_depth(&mut self) {
-        let queue = self.ctx.publisher.topology().work_queue();
-        let depth = match self.channel().await {
-            Ok(ch) => calsync_mq::queue_depth(&ch, &queue).await,
-            Err(e) => Err(e),
-        };
-        match depth {
-            Ok(n) => self
-                .ctx
-                .metrics
-                .queue_depth
-                .with_label_values(&[&queue])
-                .set(i64::from(n)),
-            Err(e) => {
-                tracing::debug!(error.message = %e, "queue depth unavailable");
-                self.mq = None;
+        let topology = self.ctx.publisher.topology().clone();
+        for queue in [topology.work_queue(), topology.dead_letter_queue()] {
+            let depth = match self.channel().await {
+                Ok(ch) => calsync_mq::queue_depth(&ch, &queue).await,
+                Err(e) => Err(e),
+            };
+            match depth {
+                Ok(n) => self
+                    .ctx
+                    .metrics
+                    .queue_depth
+                    .with_label_values(&[&queue])
+                    .set(i64::from(n)),
+                Err(e) => {
+                    tracing::debug!(error.message = %e, "queue depth unavailable");
+                    self.mq = None;
+                    return;
+                }
             }
         }
     }
