@@ -80,19 +80,27 @@ fn verify(state: &IngestState, client_state: Option<&str>) -> Result<Uuid, Inges
     })
 }
 
+/// Graph drops a notification whose answer takes longer than 3 seconds (and counts it
+/// against the subscription); past this budget the answer is a 503, so Graph retries.
+const GRAPH_BUDGET: std::time::Duration = std::time::Duration::from_millis(2500);
+
 async fn publish_all(
     state: &IngestState,
     notices: BTreeMap<Uuid, ChangeNotice>,
 ) -> Result<HttpResponse, IngestError> {
-    // One notice per connection per batch: the worker fetches everything anyway.
-    for notice in notices.values() {
-        state
-            .publisher
-            .publish_notice(notice)
-            .await
-            .inspect_err(|_| {
-                state.count(Provider::Microsoft, Outcome::Failed);
-            })?;
+    // One notice per connection per batch: the worker fetches everything anyway. The
+    // publishes overlap, and all of them must be confirmed within Graph's budget.
+    let publishes = notices.values().map(|n| state.publisher.publish_notice(n));
+    let confirmed = tokio::time::timeout(GRAPH_BUDGET, futures::future::join_all(publishes)).await;
+    let results = match confirmed {
+        Ok(results) => results,
+        Err(_) => {
+            state.count(Provider::Microsoft, Outcome::Failed);
+            return Err(calsync_mq::MqError::Timeout(GRAPH_BUDGET).into());
+        }
+    };
+    for r in results {
+        r.inspect_err(|_| state.count(Provider::Microsoft, Outcome::Failed))?;
         state.count(Provider::Microsoft, Outcome::Queued);
     }
     Ok(HttpResponse::Accepted().finish())
