@@ -36,6 +36,8 @@ pub struct Connections {
     pub owner: String,
     /// How long a lease lasts without a heartbeat.
     pub lease_ttl: Duration,
+    /// Longest Graph subscription asked for, in minutes.
+    pub graph_subscription_max_minutes: i64,
 }
 
 impl Connections {
@@ -68,6 +70,7 @@ impl Connections {
             ingest_public_url: settings.ingest.public_url.trim_end_matches('/').to_owned(),
             owner: owner.into(),
             lease_ttl: Duration::seconds(lease_secs),
+            graph_subscription_max_minutes: settings.microsoft.subscription_max_minutes,
         })
     }
 }

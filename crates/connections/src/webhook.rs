@@ -127,6 +127,7 @@ impl Connections {
                     ingest,
                     &current,
                     self.clock.now(),
+                    self.graph_subscription_max_minutes,
                 )
                 .await?
             }

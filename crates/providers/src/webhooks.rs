@@ -87,6 +87,9 @@ pub async fn renew_google(
 }
 
 /// Extends the Graph subscription, or creates one when there is none or Graph lost it.
+/// Asks for `max_minutes` of life; when Graph refuses the expiry and names its own
+/// maximum, asks once more within it (a tenant may enforce less than the documented one).
+#[allow(clippy::too_many_arguments)]
 pub async fn renew_graph(
     client: &MicrosoftClient,
     access_token: &SecretString,
@@ -95,8 +98,57 @@ pub async fn renew_graph(
     ingest_public_url: &str,
     current: &CurrentWebhook<'_>,
     now: DateTime<Utc>,
+    max_minutes: i64,
 ) -> Result<OpenedWebhook, ProviderError> {
-    let expiry = Subscription::max_expiry(now);
+    match open_graph(
+        client,
+        access_token,
+        connection_id,
+        signer,
+        ingest_public_url,
+        current,
+        now,
+        max_minutes,
+    )
+    .await
+    {
+        Err(e) => match Subscription::named_maximum(&e) {
+            Some(named) if named < max_minutes => {
+                tracing::warn!(
+                    asked = max_minutes,
+                    allowed = named,
+                    "Graph refused the subscription's lifetime; asking within its maximum"
+                );
+                open_graph(
+                    client,
+                    access_token,
+                    connection_id,
+                    signer,
+                    ingest_public_url,
+                    current,
+                    now,
+                    named,
+                )
+                .await
+            }
+            _ => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open_graph(
+    client: &MicrosoftClient,
+    access_token: &SecretString,
+    connection_id: Uuid,
+    signer: &WebhookSigner,
+    ingest_public_url: &str,
+    current: &CurrentWebhook<'_>,
+    now: DateTime<Utc>,
+    max_minutes: i64,
+) -> Result<OpenedWebhook, ProviderError> {
+    let expiry = Subscription::max_expiry(now, max_minutes);
     if let Some(id) = current.subscription_id {
         match client.renew_subscription(access_token, id, expiry).await {
             Ok(s) => return Ok(graph_webhook(s, true)),

@@ -105,6 +105,9 @@ pub struct MicrosoftApp {
     pub graph_base: String,
     pub auth_url: String,
     pub token_url: String,
+    /// Longest Graph subscription asked for, in minutes (Graph's documented maximum for
+    /// Outlook events is 4230; a longer request is refused, not shortened).
+    pub subscription_max_minutes: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -292,3 +292,47 @@ async fn a_microsoft_refresh_returns_the_rotated_refresh_token() {
     let body = &server.requests()[0].body;
     assert!(body.contains("grant_type=refresh_token") && body.contains("scope=offline_access"));
 }
+
+#[tokio::test]
+async fn a_refused_lifetime_is_asked_again_once_within_the_maximum_graph_names() {
+    // A tenant that enforces less than the setting: Graph answers 400 naming its maximum.
+    let server = MockServer::start(|req| {
+        let body: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+        let asked = body["expirationDateTime"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        match asked {
+            Some(t) if t > Utc::now() + chrono::Duration::minutes(1000) => Response::json(
+                400,
+                json!({"error": {"code": "ExtensionError", "message": "Subscription expiration can only be 1000 minutes in the future."}}),
+            ),
+            Some(t) => Response::json(
+                201,
+                json!({"id": "sub-9", "expirationDateTime": t.to_rfc3339(), "resource": "me/events"}),
+            ),
+            None => Response::json(400, json!({"error": {"code": "BadRequest", "message": "no expiry"}})),
+        }
+    })
+    .await;
+    let signer = calsync_providers::security::WebhookSigner::new(SecretString::from("s"));
+    let opened = calsync_providers::webhooks::renew_graph(
+        &client(&server.base),
+        &token(),
+        uuid::Uuid::new_v4(),
+        &signer,
+        "https://i.example",
+        &calsync_providers::webhooks::CurrentWebhook::default(),
+        Utc::now(),
+        4230,
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.subscription_id.as_deref(), Some("sub-9"));
+    assert!(opened.expires_at <= Utc::now() + chrono::Duration::minutes(1000));
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "one refusal, one retry, no more"
+    );
+}
