@@ -150,6 +150,45 @@ impl HttpClient {
         .await
     }
 
+    /// Like `json` for a call that is not idempotent (a code exchange, a channel or
+    /// subscription created): retried only when the provider surely did not act on it
+    /// (throttled, or the connection never opened). A timeout, a dropped connection or a
+    /// 5xx leaves the outcome unknown: `ProviderError::OutcomeUnknown`, for the caller to
+    /// reconcile rather than repeat.
+    pub async fn json_once<T, B>(
+        &self,
+        api: Api,
+        what: &'static str,
+        build: B,
+    ) -> Result<T, ProviderError>
+    where
+        T: DeserializeOwned,
+        B: Fn(&reqwest::Client) -> RequestBuilder,
+    {
+        let result = with_retry(&self.retry, what, || async {
+            let outcome = async {
+                let resp = self.send(api, what, build(&self.client)).await?;
+                let bytes = resp.bytes().await?;
+                serde_json::from_slice(&bytes).map_err(|source| ProviderError::Decode {
+                    context: what,
+                    source,
+                })
+            }
+            .await;
+            match outcome {
+                Err(e) if e.is_transient() && !e.surely_not_acted_on() => {
+                    Err(ProviderError::OutcomeUnknown(Box::new(e)))
+                }
+                other => other,
+            }
+        })
+        .await;
+        if let Err(ProviderError::OutcomeUnknown(e)) = &result {
+            tracing::warn!(what, error.message = %e, "outcome of a non-idempotent call unknown; not retried");
+        }
+        result
+    }
+
     /// Like `json` for answers whose body does not matter (204s).
     pub async fn no_content<B>(
         &self,

@@ -85,7 +85,7 @@ impl MicrosoftClient {
         };
         let s: wire::SubscriptionResponse = self
             .http
-            .json(Api::Graph, "graph.subscriptions.create", |c| {
+            .json_once(Api::Graph, "graph.subscriptions.create", |c| {
                 c.post(url.clone())
                     .bearer_auth(access_token.expose_secret())
                     .json(&body)
@@ -131,6 +131,27 @@ impl MicrosoftClient {
                     .bearer_auth(access_token.expose_secret())
             })
             .await
+    }
+
+    /// The live subscriptions this app holds for the signed-in user, with the
+    /// notification URL each delivers to (to find ones whose creation we never saw).
+    #[tracing::instrument(skip_all)]
+    pub async fn list_subscriptions(
+        &self,
+        access_token: &SecretString,
+    ) -> Result<Vec<(String, Option<String>)>, ProviderError> {
+        let url = endpoint(&self.cfg.graph_base, &["subscriptions"])?;
+        let list: wire::SubscriptionList = self
+            .http
+            .json(Api::Graph, "graph.subscriptions.list", |c| {
+                c.get(url.clone()).bearer_auth(access_token.expose_secret())
+            })
+            .await?;
+        Ok(list
+            .value
+            .into_iter()
+            .map(|s| (s.id, s.notification_url))
+            .collect())
     }
 
     /// Deleting one Graph no longer has is not an error.
