@@ -76,11 +76,10 @@ pub async fn pending(pool: &DbPool) -> Result<Vec<String>, DbError> {
     }
     let mut conn = pool.get().await?;
     // Asking first keeps an unmigrated database an answer ("all pending"), not an error.
-    let table: Exists = diesel::sql_query(
-        "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists",
-    )
-    .get_result(&mut conn)
-    .await?;
+    let table: Exists =
+        diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists")
+            .get_result(&mut conn)
+            .await?;
     let applied: Vec<String> = if table.exists {
         diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
             .load::<Version>(&mut conn)
