@@ -76,5 +76,8 @@ async fn status_json_reports_each_connection_and_a_summary() {
 #[test]
 fn help_succeeds_and_a_usage_error_exits_2() {
     assert!(calsync(&["--help"], None).status.success());
-    assert_eq!(calsync(&["status", "--nonsense"], None).status.code(), Some(2));
+    assert_eq!(
+        calsync(&["status", "--nonsense"], None).status.code(),
+        Some(2)
+    );
 }

@@ -71,7 +71,11 @@ impl WorkerServer {
                 let db = pool.clone();
                 move || {
                     let db = db.clone();
-                    async move { calsync_db::migrate::check_schema(&db).await.map_err(|e| e.to_string()) }
+                    async move {
+                        calsync_db::migrate::check_schema(&db)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
                 }
             })
             .with("broker", move || {

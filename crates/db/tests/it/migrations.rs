@@ -150,7 +150,7 @@ async fn the_schema_is_current_only_when_every_embedded_migration_is_applied() {
     let pending = within("pending again", migrate::pending(db.pool()))
         .await
         .expect("pending");
-    assert_eq!(&pending, &[newest.clone()]);
+    assert_eq!(pending, std::slice::from_ref(newest));
     let behind = within("check again", migrate::check_schema(db.pool()))
         .await
         .map_err(|e| e.to_string());
