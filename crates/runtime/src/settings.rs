@@ -7,7 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::Path;
 
-/// The committed defaults; `tests` checks the README's key table against them.
+/// The committed defaults. Every `Settings` field is required and unknown keys are refused,
+/// so `defaults()` deserializing proves this file names exactly the keys there are:
+/// `keys()` lists them, and `tests/config_docs.rs` holds the README's table to that list.
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,8 +183,55 @@ impl Settings {
                 .with_list_parse_key("security.previous_webhook_secrets")
                 .try_parsing(true),
         );
-        let settings: Settings = b.build()?.try_deserialize()?;
+        let mut settings: Settings = b.build()?.try_deserialize()?;
+        settings.tidy_lists();
         Ok(settings)
+    }
+
+    /// An empty list variable (`CALSYNC__SECURITY__PREVIOUS_WEBHOOK_SECRETS=`, as a
+    /// Secret or compose file with every key present has) parses as one empty entry.
+    /// An empty previous webhook secret would verify tokens signed with the empty key,
+    /// and an empty previous encryption key would refuse to start: an empty entry means
+    /// none. Entries are trimmed, so `a, b` lists what it looks like it lists.
+    fn tidy_lists(&mut self) {
+        fn tidy(list: &mut Vec<SecretString>) {
+            *list = list
+                .iter()
+                .map(|s| s.expose_secret().trim())
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from)
+                .collect();
+        }
+        tidy(&mut self.security.previous_encryption_keys);
+        tidy(&mut self.security.previous_webhook_secrets);
+        let hosts = &mut self.ics.allow_hosts;
+        *hosts = hosts
+            .iter()
+            .map(|h| h.trim())
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+
+    /// Every key as `section.key`, sorted.
+    pub fn keys() -> Result<Vec<String>, SettingsError> {
+        let table = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()?
+            .try_deserialize::<config::Map<String, config::Value>>()?;
+        let mut keys = Vec::new();
+        for (section, value) in table {
+            for key in value.into_table()?.into_keys() {
+                keys.push(format!("{section}.{key}"));
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// The environment variable that sets `key` (`section.key`): `CALSYNC__SECTION__KEY`.
+    pub fn env_var(key: &str) -> String {
+        format!("CALSYNC__{}", key.to_ascii_uppercase().replace('.', "__"))
     }
 
     /// What a service binary does first: `--config FILE` from the arguments (else
@@ -258,47 +307,5 @@ mod tests {
         assert_eq!(s.worker.bind, "127.0.0.1:8082");
         assert_eq!(s.availability.stale_policy, StalePolicy::Flag);
         assert!(s.validate().is_err(), "secrets are not defaulted");
-    }
-
-    #[test]
-    fn every_config_key_in_the_readme_exists_in_the_defaults() {
-        let readme = include_str!("../../../README.md");
-        let defaults: toml_like::Keys = toml_like::keys(DEFAULTS);
-        let mut checked = 0;
-        for word in readme.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            let Some(rest) = word.strip_prefix("CALSYNC__") else {
-                continue;
-            };
-            let key = rest.to_ascii_lowercase().replacen("__", ".", 1);
-            // `CALSYNC__SECTION__KEY` is the README's name for the pattern itself.
-            if key.contains("__") || key.ends_with('_') || key == "section.key" {
-                continue;
-            }
-            assert!(
-                defaults.contains(&key),
-                "README names {word}, which is not a config key"
-            );
-            checked += 1;
-        }
-        assert!(checked >= 10, "the README documents its config keys");
-    }
-
-    /// Enough of TOML to list `section.key` names of our flat defaults file.
-    mod toml_like {
-        pub type Keys = Vec<String>;
-        pub fn keys(src: &str) -> Keys {
-            let mut section = String::new();
-            let mut out = Vec::new();
-            for line in src.lines().map(str::trim) {
-                if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                    section = s.to_owned();
-                } else if let Some((k, _)) = line.split_once('=') {
-                    if !line.starts_with('#') {
-                        out.push(format!("{section}.{}", k.trim()));
-                    }
-                }
-            }
-            out
-        }
     }
 }

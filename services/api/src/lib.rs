@@ -54,6 +54,17 @@ impl ApiServer {
                 let db = db.clone();
                 async move { calsync_db::pool::ping(&db).await.map_err(|e| e.to_string()) }
             })
+            .with("schema", {
+                let db = pool.clone();
+                move || {
+                    let db = db.clone();
+                    async move {
+                        calsync_db::migrate::check_schema(&db)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                }
+            })
             .reporting("broker", move || {
                 let p = p.clone();
                 async move { p.check().await.map_err(|e| e.to_string()) }

@@ -48,50 +48,130 @@ fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
-pub async fn status(settings: &Settings) -> anyhow::Result<()> {
+/// How `status` judges one connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Healthy,
+    Expiring,
+    Failing,
+}
+
+impl Health {
+    fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Expiring => "expiring",
+            Health::Failing => "failing",
+        }
+    }
+}
+
+struct StatusRow<'a> {
+    connection: &'a connections::Connection,
+    webhook: WebhookState,
+    health: Health,
+    /// What needs attention, if anything: re-authorisation, else the last error.
+    error: Option<String>,
+}
+
+fn assess(c: &connections::Connection, now: DateTime<Utc>, stale_after: Duration) -> StatusRow<'_> {
+    let webhook = webhook::state_of(c, now);
+    let stale = c.last_sync_at.is_none_or(|t| now - t > stale_after);
+    let health = if c.needs_reauth || c.last_error.is_some() || stale {
+        Health::Failing
+    } else if webhook.needs_renewal() && webhook != WebhookState::Missing {
+        Health::Expiring
+    } else {
+        Health::Healthy
+    };
+    let error = if c.needs_reauth {
+        Some("needs re-authorisation".to_owned())
+    } else {
+        c.last_error
+            .clone()
+            .or_else(|| c.webhook_last_error.clone())
+    };
+    StatusRow {
+        connection: c,
+        webhook,
+        health,
+        error,
+    }
+}
+
+/// The table for people, or with `json` one document for scripts:
+/// `{"connections": [...], "summary": {"total", "healthy", "expiring", "failing"}}`.
+pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let pool = pool(settings)?;
     let mut db = pool.get().await?;
     let all = connections::list(&mut db, None).await?;
     let now = Utc::now();
     let stale_after = Duration::minutes(settings.availability.stale_after_minutes);
+    let rows: Vec<StatusRow<'_>> = all.iter().map(|c| assess(c, now, stale_after)).collect();
+    let count = |h: Health| rows.iter().filter(|r| r.health == h).count();
+    let (healthy, expiring, failing) = (
+        count(Health::Healthy),
+        count(Health::Expiring),
+        count(Health::Failing),
+    );
+    if json {
+        let connections: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let c = r.connection;
+                serde_json::json!({
+                    "id": c.id,
+                    "specialistId": c.specialist_id,
+                    "provider": c.provider,
+                    "syncEnabled": c.sync_enabled,
+                    "health": r.health.as_str(),
+                    "webhook": r.webhook.as_str(),
+                    "webhookExpiresAt": c.webhook_expires_at,
+                    "lastSyncAt": c.last_sync_at,
+                    "needsReauth": c.needs_reauth,
+                    "consecutiveFailures": c.consecutive_failures,
+                    "error": r.error,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "connections": connections,
+            "summary": {
+                "total": rows.len(),
+                "healthy": healthy,
+                "expiring": expiring,
+                "failing": failing,
+            },
+        });
+        println!("{doc}");
+        return Ok(());
+    }
     println!(
         "{:<36}  {:<9}  {:<14}  {:<20}  {:<10}  ERROR",
         "CONNECTION", "PROVIDER", "WEBHOOK", "EXPIRES", "LAST SYNC"
     );
-    let (mut healthy, mut expiring, mut failing) = (0, 0, 0);
-    for c in &all {
-        let state = webhook::state_of(c, now);
-        let stale = c.last_sync_at.is_none_or(|t| now - t > stale_after);
-        if c.needs_reauth || c.last_error.is_some() || stale {
-            failing += 1;
-        } else if state.needs_renewal() && state != WebhookState::Missing {
-            expiring += 1;
-        } else {
-            healthy += 1;
-        }
-        let error = if c.needs_reauth {
-            "needs re-authorisation".to_owned()
-        } else {
-            c.last_error
-                .clone()
-                .or_else(|| c.webhook_last_error.clone())
-                .unwrap_or_default()
-        };
+    for r in &rows {
+        let c = r.connection;
         println!(
             "{:<36}  {:<9}  {:<14}  {:<20}  {:<10}  {}",
             c.id,
             c.provider,
-            state.as_str(),
+            r.webhook.as_str(),
             c.webhook_expires_at
                 .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|| "-".into()),
             ago(c.last_sync_at, now),
-            error.chars().take(80).collect::<String>()
+            r.error
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .take(80)
+                .collect::<String>()
         );
     }
     println!(
         "{} connections: {healthy} healthy, {expiring} expiring, {failing} failing",
-        all.len()
+        rows.len()
     );
     Ok(())
 }
