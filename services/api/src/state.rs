@@ -28,6 +28,8 @@ pub struct AppState {
     pub availability: AvailabilitySettings,
     pub state_signer: Arc<StateSigner>,
     pub max_body_bytes: usize,
+    /// Cookies carry `Secure` when the api is reached over https.
+    pub secure_cookies: bool,
 }
 
 /// The operator token and the agent-JWT key, kept apart from the rest so that the auth
@@ -74,6 +76,7 @@ impl AppState {
             availability: settings.availability.clone(),
             state_signer: Arc::new(state_signer),
             max_body_bytes: settings.api.max_body_bytes,
+            secure_cookies: settings.api.public_url.starts_with("https://"),
         })
     }
 }

@@ -76,6 +76,8 @@ impl TestApp {
         Self {
             address,
             client: reqwest::Client::builder()
+                // A browser: the OAuth state is bound to the cookie the connect sets.
+                .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),

@@ -167,6 +167,8 @@ impl TestSystem {
             api_url,
             ingest_url,
             http: reqwest::Client::builder()
+                // A browser: the OAuth state is bound to the cookie the connect sets.
+                .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,

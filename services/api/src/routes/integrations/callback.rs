@@ -3,20 +3,22 @@
 //! tokens encrypted, awaits the webhook setup, then asks for the first (full) sync; a
 //! webhook failure is recorded on the connection and reported, never fatal.
 
-use super::{oauth_provider, PRIMARY_CALENDAR};
+use super::{cookie_value, oauth_provider, state_cookie, PRIMARY_CALENDAR, STATE_COOKIE};
 use crate::error::{ApiError, OrNotFound};
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::SET_COOKIE;
+use actix_web::{web, HttpRequest, HttpResponse};
 use calsync_connections::error_chain;
 use calsync_core::time::rfc3339_utc;
 use calsync_core::Provider;
 use calsync_db::connections::{self, NewConnection};
-use calsync_db::{specialists, DbError};
+use calsync_db::{oauth_states, specialists, DbError};
 use calsync_proto::v1::NoticeReason;
 use calsync_providers::{ProviderError, TokenSet};
 use chrono::Utc;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 /// The `webhook` object of the callback answer.
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +38,7 @@ pub struct Query {
 }
 
 pub async fn handle(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     q: web::Query<Query>,
@@ -65,6 +68,16 @@ pub async fn handle(
             "state was issued for another provider",
         ));
     }
+    // Bound to the browser that started the connect: a state carried to another
+    // browser (a phished callback link) lacks the cookie.
+    let bound = cookie_value(&req, STATE_COOKIE)
+        .is_some_and(|c| bool::from(c.as_bytes().ct_eq(payload.nonce.as_bytes())));
+    if !bound {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            "state was not started by this browser; start the connect again",
+        ));
+    }
     let code = q
         .code
         .as_deref()
@@ -72,6 +85,13 @@ pub async fn handle(
         .ok_or_else(|| ApiError::bad_request("missing_parameter", "code is required"))?;
     let specialist_id = payload.specialist_id.0;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
+    // Single-use, spent before the code is: a replayed callback does nothing.
+    if !oauth_states::spend(&mut conn, &payload.nonce, payload.expires_at, now).await? {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            "state was already used; start the connect again",
+        ));
+    }
     specialists::get(&mut conn, specialist_id)
         .await
         .or_not_found("specialist")?;
@@ -135,10 +155,12 @@ pub async fn handle(
         )
         .await?;
 
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "connectionId": connection.id,
-        "webhook": report,
-    })))
+    Ok(HttpResponse::Ok()
+        .insert_header((SET_COOKIE, state_cookie(None, state.secure_cookies, 0)))
+        .json(serde_json::json!({
+            "connectionId": connection.id,
+            "webhook": report,
+        })))
 }
 
 async fn exchange(state: &AppState, provider: Provider, code: &str) -> Result<TokenSet, ApiError> {

@@ -2,12 +2,12 @@
 //! agent's own JWT): redirects to the provider's consent page with a signed `state` that
 //! expires in ten minutes and names the specialist and provider.
 
-use super::oauth_provider;
+use super::{oauth_provider, state_cookie};
 use crate::auth::Caller;
 use crate::error::{ApiError, OrNotFound};
 use crate::params;
 use crate::state::AppState;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{LOCATION, SET_COOKIE};
 use actix_web::{web, HttpResponse};
 use calsync_core::SpecialistId;
 use calsync_db::{specialists, DbError};
@@ -43,7 +43,13 @@ pub async fn handle(
     let payload = StatePayload::new(SpecialistId(id), provider, Utc::now(), STATE_TTL);
     let signed = state.state_signer.sign(&payload);
     let url = state.conns.clients.oauth(provider)?.consent_url(&signed);
+    let cookie = state_cookie(
+        Some(&payload.nonce),
+        state.secure_cookies,
+        STATE_TTL.num_seconds(),
+    );
     Ok(HttpResponse::Found()
         .insert_header((LOCATION, url.as_str()))
+        .insert_header((SET_COOKIE, cookie))
         .finish())
 }
