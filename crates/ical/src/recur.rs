@@ -8,7 +8,9 @@
 //! zones.
 
 use crate::parse::value::{parse_raw_time, RawTime};
-use chrono::{Month, NaiveDateTime, TimeZone, Weekday};
+use chrono::{
+    Datelike, Days, Month, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday,
+};
 use rrule::{Frequency, NWeekday, RRule, RRuleSet, Unvalidated};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -144,7 +146,8 @@ pub(crate) fn occurrences(
     let anchor = rrule::Tz::UTC.from_utc_datetime(&dtstart);
     let mut inner = rule.inner.clone();
     if let Some(until) = until {
-        if until < dtstart {
+        // An UNTIL before the window means nothing of this rule can be in it.
+        if until < dtstart || until < walk.skip_before {
             return Ok(Occurrences {
                 times: Vec::new(),
                 truncated: false,
@@ -153,12 +156,63 @@ pub(crate) fn occurrences(
         }
         inner = inner.until(rrule::Tz::UTC.from_utc_datetime(&until));
     }
+    // Validation fills the BY-parts a rule leaves out from the real DTSTART, so it must see
+    // that one even when the walk itself starts later.
     let validated = inner.validate(anchor).map_err(|e| e.to_string())?;
-    let set = RRuleSet::new(anchor).rrule(validated).limit();
+    let walk_from = fast_forward(&rule.inner, dtstart, walk.skip_before)
+        .map_or(anchor, |t| rrule::Tz::UTC.from_utc_datetime(&t));
+    let set = RRuleSet::new(walk_from).rrule(validated).limit();
     // `rrule` is well tested, but this runs on hostile input: a panic inside it must cost
     // one series, not the whole feed.
     catch_unwind(AssertUnwindSafe(|| walk_set(&set, walk)))
         .map_err(|_| "recurrence expansion failed".to_string())
+}
+
+/// A later start for walking `rule` that yields exactly the occurrences at or after
+/// `skip_before`: the first instant of the rule's period a whole number of INTERVALs after
+/// DTSTART's period, not after `skip_before`. Walking a years-old series from its DTSTART
+/// is most of the cost of a feed, and the steps cap would count those steps too.
+///
+/// Only for rules without COUNT (the count runs from DTSTART) and with a period of a day
+/// or more, whose days are whole calendar days, weeks from WKST, months or years; the
+/// period then starts complete, so BYSETPOS picks as it would have.
+fn fast_forward(
+    rule: &RRule<Unvalidated>,
+    dtstart: NaiveDateTime,
+    skip_before: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    if rule.get_count().is_some() || skip_before <= dtstart {
+        return None;
+    }
+    let interval = i64::from(rule.get_interval().max(1));
+    let (from, to) = (dtstart.date(), skip_before.date());
+    let start: NaiveDate = match rule.get_freq() {
+        Frequency::Daily => {
+            let k = (to - from).num_days() / interval;
+            from.checked_add_days(Days::new(u64::try_from(k * interval).ok()?))?
+        }
+        Frequency::Weekly => {
+            let wkst = rule.get_week_start().num_days_from_monday();
+            let back = (from.weekday().num_days_from_monday() + 7 - wkst) % 7;
+            let week0 = from.checked_sub_days(Days::new(u64::from(back)))?;
+            let k = (to - week0).num_days() / (7 * interval);
+            week0.checked_add_days(Days::new(u64::try_from(k * 7 * interval).ok()?))?
+        }
+        Frequency::Monthly => {
+            let month_index = |d: NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
+            let k = (month_index(to) - month_index(from)) / interval;
+            let first = from.with_day(1)?;
+            first.checked_add_months(Months::new(u32::try_from(k * interval).ok()?))?
+        }
+        Frequency::Yearly => {
+            let k = i64::from(to.year() - from.year()) / interval;
+            let year = i64::from(from.year()) + k * interval;
+            NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, 1, 1)?
+        }
+        _ => return None,
+    };
+    let start = start.and_time(NaiveTime::MIN);
+    (start > dtstart && start <= skip_before).then_some(start)
 }
 
 fn walk_set(set: &RRuleSet, walk: &Walk) -> Occurrences {
@@ -236,6 +290,91 @@ mod tests {
             occurrences(&rule, at(2024, 1, 1, 9), None, &walk()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(occ.times.len(), 100);
         assert!(occ.truncated);
+    }
+
+    /// Every occurrence from `skip_before` to `stop_after`, walked from DTSTART.
+    fn full_walk(rule: &Rule, dtstart: NaiveDateTime, w: &Walk) -> Vec<NaiveDateTime> {
+        let anchor = rrule::Tz::UTC.from_utc_datetime(&dtstart);
+        let mut inner = rule.inner.clone();
+        if let Some(u) = rule.until.and_then(|u| until_local(u, Some)) {
+            inner = inner.until(rrule::Tz::UTC.from_utc_datetime(&u));
+        }
+        let validated = inner.validate(anchor).unwrap();
+        RRuleSet::new(anchor)
+            .rrule(validated)
+            .into_iter()
+            .map(|t| t.naive_utc())
+            .take_while(|t| *t <= w.stop_after)
+            .filter(|t| *t >= w.skip_before)
+            .collect()
+    }
+
+    #[test]
+    fn starting_a_walk_near_the_window_yields_what_a_walk_from_dtstart_yields() {
+        let rules = [
+            "FREQ=DAILY",
+            "FREQ=DAILY;INTERVAL=3",
+            "FREQ=DAILY;INTERVAL=2;BYDAY=MO,FR;BYHOUR=8,17",
+            "FREQ=WEEKLY",
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,TH",
+            "FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,WE,FR;BYSETPOS=1",
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=SU,SA;WKST=SU;BYSETPOS=-1",
+            "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;WKST=WE;BYSETPOS=2,-2",
+            "FREQ=MONTHLY",
+            "FREQ=MONTHLY;INTERVAL=5",
+            "FREQ=MONTHLY;BYDAY=-1FR",
+            "FREQ=MONTHLY;INTERVAL=2;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+            "FREQ=MONTHLY;BYMONTHDAY=31,-1",
+            "FREQ=YEARLY",
+            "FREQ=YEARLY;INTERVAL=4",
+            "FREQ=YEARLY;BYWEEKNO=1,53;BYDAY=MO",
+            "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29",
+            "FREQ=YEARLY;INTERVAL=2;BYYEARDAY=1,-1,100",
+            "FREQ=WEEKLY;UNTIL=20250101T000000",
+            "FREQ=DAILY;COUNT=900",
+        ];
+        let starts = [
+            at(2019, 1, 31, 9),
+            at(2019, 12, 29, 23),
+            at(2020, 2, 29, 0),
+            at(2021, 7, 14, 13),
+        ];
+        // Every alignment of the window start against weeks and intervals.
+        let windows = (0..22).map(|d| Walk {
+            skip_before: at(2024, 2, 27, 5) + chrono::Duration::days(d),
+            stop_after: at(2024, 9, 1, 0),
+            max_out: 10_000,
+            max_steps: 1_000_000,
+        });
+        for w in windows {
+            for rule_text in rules {
+                let rule = parse_rule(rule_text).unwrap();
+                for start in starts {
+                    let until = rule.until.and_then(|u| until_local(u, Some));
+                    let got = occurrences(&rule, start, until, &w).unwrap();
+                    let want = full_walk(&rule, start, &w);
+                    assert_eq!(
+                        got.times, want,
+                        "{rule_text} from {start} after {}",
+                        w.skip_before
+                    );
+                    assert!(!got.truncated);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rule_that_ended_before_the_window_takes_no_steps() {
+        let rule = parse_rule("FREQ=HOURLY;BYMINUTE=0;UNTIL=20200101T000000").unwrap();
+        let w = Walk {
+            skip_before: at(2024, 1, 1, 0),
+            ..walk()
+        };
+        let until = rule.until.and_then(|u| until_local(u, Some));
+        let occ = occurrences(&rule, at(1990, 1, 1, 0), until, &w).unwrap();
+        assert!(occ.times.is_empty());
+        assert_eq!(occ.steps, 0);
     }
 
     #[test]
