@@ -7,17 +7,35 @@ use crate::recur::{occurrences, until_local, Walk};
 use crate::{BusyInstance, Limits, Window};
 use calsync_core::EventStatus;
 use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc};
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::rc::Rc;
 
 /// Running state of one expansion: output, warnings and the budgets left.
 pub(crate) struct Expander<'a> {
     pub window: Window,
     pub limits: &'a Limits,
-    pub instances: Vec<BusyInstance>,
+    /// Instances as small records, made into `BusyInstance`s once sorted: sorting and
+    /// growing a vector of the full instances was a fifth of the whole expansion.
+    found: Vec<Found>,
+    /// UIDs of the groups in the order they were expanded; `Found::group` indexes it.
+    group_uids: Vec<String>,
     pub warnings: Vec<String>,
     steps_left: usize,
     total_warned: bool,
+}
+
+/// One instance before it is written out.
+struct Found {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// The original start, which names the instance.
+    original: DateTime<Utc>,
+    group: u32,
+    /// Position in the order found.
+    seq: u32,
+    spec: Rc<EventSpec>,
 }
 
 /// All events sharing one UID.
@@ -32,18 +50,57 @@ impl<'a> Expander<'a> {
         Expander {
             window,
             limits,
-            instances: Vec::new(),
+            found: Vec::new(),
+            group_uids: Vec::new(),
             warnings,
             steps_left: limits.max_steps_total,
             total_warned: false,
         }
     }
 
+    /// The instances, sorted by start, then UID, then instance id (ties keep the order
+    /// they were found in), and the warnings.
+    pub fn finish(self) -> (Vec<BusyInstance>, Vec<String>) {
+        let Expander {
+            mut found,
+            group_uids,
+            warnings,
+            ..
+        } = self;
+        // Groups are normally expanded in UID order (they come from a BTreeMap), and then
+        // a group's number orders UIDs without comparing strings. Checked, not assumed.
+        let in_uid_order = group_uids.windows(2).all(|w| w[0] < w[1]);
+        let by_uid = |a: &Found, b: &Found| {
+            if in_uid_order {
+                a.group.cmp(&b.group)
+            } else {
+                a.spec.uid.cmp(&b.spec.uid)
+            }
+        };
+        // The order found breaks the remaining ties, as a stable sort would.
+        found.sort_unstable_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then_with(|| by_uid(a, b))
+                .then_with(|| {
+                    if Rc::ptr_eq(&a.spec, &b.spec) && a.original == b.original {
+                        Ordering::Equal
+                    } else {
+                        instance_id(&a.spec, a.original).cmp(&instance_id(&b.spec, b.original))
+                    }
+                })
+                .then_with(|| a.seq.cmp(&b.seq))
+        });
+        let instances = found.into_iter().map(Found::into_instance).collect();
+        (instances, warnings)
+    }
+
     pub fn expand_group(&mut self, uid: &str, group: Group) {
+        self.group_uids.push(uid.to_string());
         // The same event may appear twice (two VCALENDARs, re-exports): the highest
         // SEQUENCE wins, then the later one.
-        let master = pick_latest(group.masters);
-        let mut overrides: BTreeMap<i64, EventSpec> = BTreeMap::new();
+        let master = pick_latest(group.masters).map(Rc::new);
+        let mut overrides: BTreeMap<i64, Rc<EventSpec>> = BTreeMap::new();
         for o in group.overrides {
             let Some(rid) = o.recurrence_id else { continue };
             let key = rid.at.timestamp();
@@ -51,10 +108,10 @@ impl<'a> Expander<'a> {
                 .get(&key)
                 .is_none_or(|old| old.sequence <= o.sequence)
             {
-                overrides.insert(key, o);
+                overrides.insert(key, Rc::new(o));
             }
         }
-        let future: Vec<&EventSpec> = overrides
+        let future: Vec<&Rc<EventSpec>> = overrides
             .values()
             .filter(|o| o.recurrence_id.is_some_and(|r| r.this_and_future))
             .collect();
@@ -81,9 +138,9 @@ impl<'a> Expander<'a> {
     fn expand_master(
         &mut self,
         uid: &str,
-        m: &EventSpec,
-        overrides: &BTreeMap<i64, EventSpec>,
-        future: &[&EventSpec],
+        m: &Rc<EventSpec>,
+        overrides: &BTreeMap<i64, Rc<EventSpec>>,
+        future: &[&Rc<EventSpec>],
     ) {
         let shift = future
             .iter()
@@ -195,7 +252,7 @@ impl<'a> Expander<'a> {
     }
 
     fn total_reached(&mut self) -> bool {
-        if self.instances.len() < self.limits.max_instances_total {
+        if self.found.len() < self.limits.max_instances_total {
             return false;
         }
         if !self.total_warned {
@@ -211,7 +268,7 @@ impl<'a> Expander<'a> {
     /// Adds one instance if it touches the window.
     fn push(
         &mut self,
-        spec: &EventSpec,
+        spec: &Rc<EventSpec>,
         original: DateTime<Utc>,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
@@ -226,29 +283,48 @@ impl<'a> Expander<'a> {
         if !overlaps || self.total_reached() {
             return;
         }
-        let mut instance_id = String::with_capacity(spec.uid.len() + 17);
-        instance_id.push_str(&spec.uid);
-        instance_id.push('/');
-        if spec.all_day {
-            let day = spec
-                .zone
-                .to_local(original)
-                .unwrap_or_else(|| original.naive_utc());
-            push_stamp(&mut instance_id, day, false);
-        } else {
-            push_stamp(&mut instance_id, original.naive_utc(), true);
-        }
-        self.instances.push(BusyInstance {
-            uid: spec.uid.clone(),
-            instance_id,
+        self.found.push(Found {
             start,
             end,
+            original,
+            group: u32::try_from(self.group_uids.len().saturating_sub(1)).unwrap_or(u32::MAX),
+            seq: u32::try_from(self.found.len()).unwrap_or(u32::MAX),
+            spec: Rc::clone(spec),
+        });
+    }
+}
+
+impl Found {
+    fn into_instance(self) -> BusyInstance {
+        let spec = &self.spec;
+        BusyInstance {
+            uid: spec.uid.clone(),
+            instance_id: instance_id(spec, self.original),
+            start: self.start,
+            end: self.end,
             all_day: spec.all_day,
             summary: spec.summary.clone(),
             status: spec.status,
-            blocks: spec.status != EventStatus::Cancelled && !spec.free && end > start,
-        });
+            blocks: spec.status != EventStatus::Cancelled && !spec.free && self.end > self.start,
+        }
     }
+}
+
+/// UID plus the original start: the date for all-day events, else the UTC time.
+fn instance_id(spec: &EventSpec, original: DateTime<Utc>) -> String {
+    let mut id = String::with_capacity(spec.uid.len() + 17);
+    id.push_str(&spec.uid);
+    id.push('/');
+    if spec.all_day {
+        let day = spec
+            .zone
+            .to_local(original)
+            .unwrap_or_else(|| original.naive_utc());
+        push_stamp(&mut id, day, false);
+    } else {
+        push_stamp(&mut id, original.naive_utc(), true);
+    }
+    id
 }
 
 /// Appends `YYYYMMDD` or `YYYYMMDDTHHMMSSZ`, as chrono's `%Y%m%d[T%H%M%SZ]` would: this

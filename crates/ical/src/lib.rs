@@ -164,57 +164,17 @@ pub fn expand(
     for (uid, group) in groups {
         expander.expand_group(&uid, group);
     }
-    let instances = expander.instances;
-    let mut warnings = expander.warnings;
+    let (instances, mut warnings) = expander.finish();
     if warnings.len() > MAX_WARNINGS {
         let more = warnings.len() - MAX_WARNINGS;
         warnings.truncate(MAX_WARNINGS);
         warnings.push(format!("... and {more} more warnings"));
     }
-    let instances = sorted(instances);
     Ok(Expansion {
         instances,
         warnings,
         refresh_interval,
     })
-}
-
-/// Sorts by start, then UID, then instance id, keeping the input order of equal keys.
-/// Sorts small keys and moves each instance once: moving the instances themselves
-/// during the sort was an eighth of the whole expansion.
-fn sorted(instances: Vec<BusyInstance>) -> Vec<BusyInstance> {
-    // Instances arrive grouped by UID in ascending order (groups come from a BTreeMap),
-    // so a group's rank orders UIDs without comparing strings. Checked, not assumed.
-    let mut ranks = Vec::with_capacity(instances.len());
-    let mut rank = 0u32;
-    let mut grouped = true;
-    for (i, inst) in instances.iter().enumerate() {
-        if let Some(prev) = i.checked_sub(1).and_then(|p| instances.get(p)) {
-            if prev.uid != inst.uid {
-                grouped &= prev.uid < inst.uid;
-                rank = rank.saturating_add(1);
-            }
-        }
-        ranks.push(rank);
-    }
-    let mut order: Vec<(DateTime<Utc>, u32, usize)> = instances
-        .iter()
-        .zip(&ranks)
-        .enumerate()
-        .map(|(i, (inst, rank))| (inst.start, if grouped { *rank } else { 0 }, i))
-        .collect();
-    // The index as last key makes the unstable sort give the stable order.
-    order.sort_unstable_by(|(sa, ra, ia), (sb, rb, ib)| {
-        (sa, ra).cmp(&(sb, rb)).then_with(|| {
-            let (a, b) = (&instances[*ia], &instances[*ib]);
-            (&a.uid, &a.instance_id, ia).cmp(&(&b.uid, &b.instance_id, ib))
-        })
-    });
-    let mut slots: Vec<Option<BusyInstance>> = instances.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|(_, _, i)| slots.get_mut(i).and_then(Option::take))
-        .collect()
 }
 
 fn refresh_of(cal: &Component) -> Option<std::time::Duration> {

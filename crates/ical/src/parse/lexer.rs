@@ -2,109 +2,155 @@
 //! parameters and value. Lenient by design: a malformed line becomes a warning, not an
 //! error, because real feeds carry many of them.
 
-/// One unfolded content line.
+use std::borrow::Cow;
+
+/// One unfolded content line. Its parts borrow from the feed unless the line was folded:
+/// copying every name and value of a large feed was a large part of reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ContentLine {
+pub(crate) struct ContentLine<'a> {
     /// Upper-cased property name.
-    pub name: String,
-    pub params: Vec<Param>,
-    pub value: String,
+    pub name: Cow<'a, str>,
+    pub params: Vec<Param<'a>>,
+    pub value: Cow<'a, str>,
     /// 1-based physical line number where the logical line starts, for warnings.
     pub line_no: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Param {
+pub(crate) struct Param<'a> {
     /// Upper-cased parameter name.
-    pub name: String,
-    pub values: Vec<String>,
+    pub name: Cow<'a, str>,
+    pub values: Vec<Cow<'a, str>>,
 }
 
-impl ContentLine {
+impl ContentLine<'_> {
     /// The first value of a parameter, if present.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|p| p.name == name)
             .and_then(|p| p.values.first())
-            .map(String::as_str)
+            .map(|v| &**v)
+    }
+
+    fn into_owned(self) -> ContentLine<'static> {
+        ContentLine {
+            name: Cow::Owned(self.name.into_owned()),
+            params: self
+                .params
+                .into_iter()
+                .map(|p| Param {
+                    name: Cow::Owned(p.name.into_owned()),
+                    values: p
+                        .values
+                        .into_iter()
+                        .map(|v| Cow::Owned(v.into_owned()))
+                        .collect(),
+                })
+                .collect(),
+            value: Cow::Owned(self.value.into_owned()),
+            line_no: self.line_no,
+        }
     }
 }
 
 /// Unfolds `input` into logical lines and parses each one. Lines longer than
 /// `max_line_len` bytes (after unfolding) and lines that do not parse are dropped, with a
 /// warning each.
-pub(crate) fn content_lines(
-    input: &str,
+pub(crate) fn content_lines<'a>(
+    input: &'a str,
     max_line_len: usize,
     warnings: &mut Vec<String>,
-) -> Vec<ContentLine> {
+) -> Vec<ContentLine<'a>> {
     // Growing a vector of a hundred thousand lines by doubling copies it many times over.
     let mut out = Vec::with_capacity(input.bytes().filter(|b| *b == b'\n').count() + 1);
-    let mut current = String::new();
-    let mut current_no = 0usize;
-    let mut oversized = false;
-
-    for (idx, raw) in input.split('\n').enumerate() {
-        let physical = raw.strip_suffix('\r').unwrap_or(raw);
-        if let Some(rest) = physical
-            .strip_prefix(' ')
-            .or_else(|| physical.strip_prefix('\t'))
-        {
-            if current_no == 0 {
-                continue;
-            }
-            if !oversized {
-                if current.len() + rest.len() > max_line_len {
-                    oversized = true;
-                    current.clear();
-                } else {
-                    current.push_str(rest);
-                }
+    let mut physical_lines = input
+        .split('\n')
+        .map(|raw| raw.strip_suffix('\r').unwrap_or(raw))
+        .enumerate()
+        .peekable();
+    let folded = |line: &str| line.starts_with([' ', '\t']);
+    while let Some((idx, first)) = physical_lines.next() {
+        let line_no = idx + 1;
+        if folded(first) {
+            // A continuation with nothing before it to continue.
+            continue;
+        }
+        if !physical_lines.peek().is_some_and(|(_, next)| folded(next)) {
+            if first.len() > max_line_len {
+                warnings.push(format!(
+                    "line {line_no}: dropped, longer than the line limit"
+                ));
+            } else {
+                emit(first, line_no, &mut out, warnings);
             }
             continue;
         }
-        flush(&mut current, current_no, oversized, &mut out, warnings);
-        current_no = idx + 1;
-        oversized = physical.len() > max_line_len;
-        if !oversized {
-            current.push_str(physical);
+        let mut joined = String::from(first);
+        let mut oversized = first.len() > max_line_len;
+        while let Some((_, next)) = physical_lines.next_if(|(_, next)| folded(next)) {
+            let rest = &next[1..];
+            if !oversized && joined.len() + rest.len() > max_line_len {
+                oversized = true;
+                joined = String::new();
+            }
+            if !oversized {
+                joined.push_str(rest);
+            }
+        }
+        if oversized {
+            warnings.push(format!(
+                "line {line_no}: dropped, longer than the line limit"
+            ));
+        } else if let Some(line) = parse_checked(&joined, line_no, warnings) {
+            out.push(line.into_owned());
         }
     }
-    flush(&mut current, current_no, oversized, &mut out, warnings);
     out
 }
 
-fn flush(
-    current: &mut String,
+fn emit<'a>(
+    line: &'a str,
     line_no: usize,
-    oversized: bool,
-    out: &mut Vec<ContentLine>,
+    out: &mut Vec<ContentLine<'a>>,
     warnings: &mut Vec<String>,
 ) {
-    if line_no == 0 {
-        return;
+    if let Some(line) = parse_checked(line, line_no, warnings) {
+        out.push(line);
     }
-    if oversized {
-        warnings.push(format!(
-            "line {line_no}: dropped, longer than the line limit"
-        ));
-    } else if !current.trim().is_empty() {
-        match parse_line(current, line_no) {
-            Some(line) => out.push(line),
-            None => warnings.push(format!("line {line_no}: not a content line, skipped")),
-        }
+}
+
+fn parse_checked<'a>(
+    line: &'a str,
+    line_no: usize,
+    warnings: &mut Vec<String>,
+) -> Option<ContentLine<'a>> {
+    if line.trim().is_empty() {
+        return None;
     }
-    current.clear();
+    let parsed = parse_line(line, line_no);
+    if parsed.is_none() {
+        warnings.push(format!("line {line_no}: not a content line, skipped"));
+    }
+    parsed
 }
 
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
+/// Upper-cased, borrowing when it already is (as nearly every feed writes names).
+fn upper(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(s.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// Parses `name *(";" param) ":" value`. Parameter values may be quoted, in which case
 /// `;`, `:` and `,` inside them are literal.
-pub(crate) fn parse_line(line: &str, line_no: usize) -> Option<ContentLine> {
+pub(crate) fn parse_line(line: &str, line_no: usize) -> Option<ContentLine<'_>> {
     let line = line.trim_start_matches('\u{feff}');
     let name_end = line.find([';', ':'])?;
     let name = &line[..name_end];
@@ -121,31 +167,31 @@ pub(crate) fn parse_line(line: &str, line_no: usize) -> Option<ContentLine> {
         }
         let (values, remainder) = param_values(&after[eq + 1..])?;
         params.push(Param {
-            name: pname.to_ascii_uppercase(),
+            name: upper(pname),
             values,
         });
         rest = remainder;
     }
     let value = rest.strip_prefix(':')?;
     Some(ContentLine {
-        name: name.to_ascii_uppercase(),
+        name: upper(name),
         params,
-        value: value.to_string(),
+        value: Cow::Borrowed(value),
         line_no,
     })
 }
 
 /// Reads a comma-separated parameter value list up to the next unquoted `;` or `:`.
-fn param_values(mut s: &str) -> Option<(Vec<String>, &str)> {
+fn param_values(mut s: &str) -> Option<(Vec<Cow<'_, str>>, &str)> {
     let mut values = Vec::new();
     loop {
         if let Some(quoted) = s.strip_prefix('"') {
             let close = quoted.find('"')?;
-            values.push(quoted[..close].to_string());
+            values.push(Cow::Borrowed(&quoted[..close]));
             s = &quoted[close + 1..];
         } else {
             let end = s.find([',', ';', ':']).unwrap_or(s.len());
-            values.push(s[..end].to_string());
+            values.push(Cow::Borrowed(&s[..end]));
             s = &s[end..];
         }
         match s.strip_prefix(',') {

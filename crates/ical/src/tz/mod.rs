@@ -5,7 +5,7 @@ mod vtimezone;
 mod windows;
 
 use crate::parse::component::Component;
-use chrono::{DateTime, Duration, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -51,8 +51,23 @@ impl Zone {
     /// is the first of the two; a time in the spring gap is read with the offset before
     /// the gap, so 02:30 becomes 03:30 summer time (RFC 5545 section 3.3.5).
     pub fn to_utc(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
-        if matches!(self, Zone::Utc) {
-            return Some(local.and_utc());
+        match self {
+            Zone::Utc => return Some(local.and_utc()),
+            // One lookup instead of four: this runs for every instance. Gap times take
+            // the general path below, which knows the offset before the gap.
+            Zone::Iana(tz) => match tz.offset_from_local_datetime(&local) {
+                LocalResult::Single(off) => {
+                    return Some(local.checked_sub_signed(offset_secs(&off))?.and_utc())
+                }
+                LocalResult::Ambiguous(a, b) => {
+                    let first = local
+                        .checked_sub_signed(offset_secs(&a))?
+                        .min(local.checked_sub_signed(offset_secs(&b))?);
+                    return Some(first.and_utc());
+                }
+                LocalResult::None => {}
+            },
+            Zone::Custom(_) => {}
         }
         let day = Duration::days(1);
         let before = self.offset_at(local.checked_sub_signed(day)?);
@@ -70,6 +85,10 @@ impl Zone {
         };
         Some(utc.and_utc())
     }
+}
+
+fn offset_secs(off: &<Tz as TimeZone>::Offset) -> Duration {
+    Duration::seconds(i64::from(off.fix().local_minus_utc()))
 }
 
 /// The zones one VCALENDAR can refer to.
