@@ -34,7 +34,7 @@ struct Found {
     original: DateTime<Utc>,
     group: u32,
     /// Position in the order found.
-    seq: u32,
+    seq: usize,
     spec: Rc<EventSpec>,
 }
 
@@ -62,36 +62,17 @@ impl<'a> Expander<'a> {
     /// they were found in), and the warnings.
     pub fn finish(self) -> (Vec<BusyInstance>, Vec<String>) {
         let Expander {
-            mut found,
+            found,
             group_uids,
             warnings,
             ..
         } = self;
-        // Groups are normally expanded in UID order (they come from a BTreeMap), and then
-        // a group's number orders UIDs without comparing strings. Checked, not assumed.
-        let in_uid_order = group_uids.windows(2).all(|w| w[0] < w[1]);
-        let by_uid = |a: &Found, b: &Found| {
-            if in_uid_order {
-                a.group.cmp(&b.group)
-            } else {
-                a.spec.uid.cmp(&b.spec.uid)
-            }
-        };
-        // The order found breaks the remaining ties, as a stable sort would.
-        found.sort_unstable_by(|a, b| {
-            a.start
-                .cmp(&b.start)
-                .then_with(|| by_uid(a, b))
-                .then_with(|| {
-                    if Rc::ptr_eq(&a.spec, &b.spec) && a.original == b.original {
-                        Ordering::Equal
-                    } else {
-                        instance_id(&a.spec, a.original).cmp(&instance_id(&b.spec, b.original))
-                    }
-                })
-                .then_with(|| a.seq.cmp(&b.seq))
-        });
-        let instances = found.into_iter().map(Found::into_instance).collect();
+        let order = sorted_order(&found, &group_uids);
+        // Built in the order found, where neighbours share an event and its strings are
+        // in cache, then moved into place.
+        let mut instances: Vec<BusyInstance> = found.iter().map(Found::to_instance).collect();
+        drop(found);
+        permute(&mut instances, order);
         (instances, warnings)
     }
 
@@ -288,14 +269,83 @@ impl<'a> Expander<'a> {
             end,
             original,
             group: u32::try_from(self.group_uids.len().saturating_sub(1)).unwrap_or(u32::MAX),
-            seq: u32::try_from(self.found.len()).unwrap_or(u32::MAX),
+            seq: self.found.len(),
             spec: Rc::clone(spec),
         });
     }
 }
 
+/// Indexes of `found` in output order. Sorts packed keys, not the records: comparing
+/// records was a tenth of the whole expansion.
+fn sorted_order(found: &[Found], group_uids: &[String]) -> Vec<usize> {
+    let by_id = |a: &Found, b: &Found| {
+        if Rc::ptr_eq(&a.spec, &b.spec) && a.original == b.original {
+            Ordering::Equal
+        } else {
+            instance_id(&a.spec, a.original).cmp(&instance_id(&b.spec, b.original))
+        }
+    };
+    // Groups are normally expanded in UID order (they come from a BTreeMap), and then a
+    // group's number orders UIDs without comparing strings. Checked, not assumed.
+    if !group_uids.windows(2).all(|w| w[0] < w[1]) {
+        let mut order: Vec<usize> = (0..found.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&found[a], &found[b]);
+            (a.start, &a.spec.uid)
+                .cmp(&(b.start, &b.spec.uid))
+                .then_with(|| by_id(a, b))
+        });
+        return order;
+    }
+    let mut keys: Vec<(i64, u32, u32, usize)> = found
+        .iter()
+        .map(|f| {
+            let start = f.start;
+            (
+                start.timestamp(),
+                start.timestamp_subsec_nanos(),
+                f.group,
+                f.seq,
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut order: Vec<usize> = keys.iter().map(|k| k.3).collect();
+    // Instances of one UID at the same start are rare; order them by instance id, the
+    // order found breaking ties (the sort is stable and they are in that order now).
+    let mut run = 0;
+    while run < keys.len() {
+        let head = (keys[run].0, keys[run].1, keys[run].2);
+        let same = |k: &(i64, u32, u32, usize)| (k.0, k.1, k.2) == head;
+        let len = keys[run..].iter().take_while(|k| same(k)).count().max(1);
+        if len > 1 {
+            order[run..run + len].sort_by(|&a, &b| by_id(&found[a], &found[b]));
+        }
+        run += len;
+    }
+    order
+}
+
+/// Rearranges `items` so that position `k` holds what was at `order[k]`, by swaps along
+/// the permutation's cycles. `order` must be a permutation of the indexes of `items`.
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    for start in 0..order.len() {
+        let mut at = start;
+        while let Some(&from) = order.get(at) {
+            if let Some(slot) = order.get_mut(at) {
+                *slot = at;
+            }
+            if from == start || from == at || from >= items.len() {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
+}
+
 impl Found {
-    fn into_instance(self) -> BusyInstance {
+    fn to_instance(&self) -> BusyInstance {
         let spec = &self.spec;
         BusyInstance {
             uid: spec.uid.clone(),
@@ -331,32 +381,42 @@ fn instance_id(spec: &EventSpec, original: DateTime<Utc>) -> String {
 /// runs once per instance, and strftime parsing its pattern each time was a tenth of
 /// the whole expansion.
 fn push_stamp(out: &mut String, t: NaiveDateTime, with_time: bool) {
-    let year = t.year();
-    if !(0..=9999).contains(&year) {
-        let pattern = if with_time {
-            "%Y%m%dT%H%M%SZ"
-        } else {
-            "%Y%m%d"
-        };
-        let _ = write!(out, "{}", t.format(pattern));
-        return;
+    let Ok(year) = u16::try_from(t.year()) else {
+        return push_stamp_slow(out, t, with_time);
+    };
+    if year > 9999 {
+        return push_stamp_slow(out, t, with_time);
     }
-    fn digits(out: &mut String, n: u32, width: u32) {
-        for place in (0..width).rev() {
-            let d = (n / 10u32.pow(place)) % 10;
-            out.push(char::from_digit(d, 10).unwrap_or('0'));
+    let mut buf = *b"00000000T000000Z";
+    let mut put = |at: usize, n: u32, width: usize| {
+        let mut n = n;
+        for i in (at..at + width).rev() {
+            if let Some(slot) = buf.get_mut(i) {
+                *slot = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
         }
+    };
+    put(0, u32::from(year), 4);
+    put(4, t.month(), 2);
+    put(6, t.day(), 2);
+    put(9, t.hour(), 2);
+    put(11, t.minute(), 2);
+    put(13, t.second(), 2);
+    let len = if with_time { 16 } else { 8 };
+    match buf.get(..len).map(std::str::from_utf8) {
+        Some(Ok(text)) => out.push_str(text),
+        _ => push_stamp_slow(out, t, with_time),
     }
-    digits(out, year.unsigned_abs(), 4);
-    digits(out, t.month(), 2);
-    digits(out, t.day(), 2);
-    if with_time {
-        out.push('T');
-        digits(out, t.hour(), 2);
-        digits(out, t.minute(), 2);
-        digits(out, t.second(), 2);
-        out.push('Z');
-    }
+}
+
+fn push_stamp_slow(out: &mut String, t: NaiveDateTime, with_time: bool) {
+    let pattern = if with_time {
+        "%Y%m%dT%H%M%SZ"
+    } else {
+        "%Y%m%d"
+    };
+    let _ = write!(out, "{}", t.format(pattern));
 }
 
 fn pick_latest(mut specs: Vec<EventSpec>) -> Option<EventSpec> {
@@ -367,4 +427,34 @@ fn pick_latest(mut specs: Vec<EventSpec>) -> Option<EventSpec> {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permute_moves_each_item_to_its_sorted_place() {
+        let mut items = vec!['a', 'b', 'c', 'd', 'e', 'f'];
+        permute(&mut items, vec![3, 0, 5, 1, 2, 4]);
+        assert_eq!(items, vec!['d', 'a', 'f', 'b', 'c', 'e']);
+    }
+
+    #[test]
+    fn stamps_match_chrono_formatting() {
+        for text in [
+            "2024-03-05T07:08:09",
+            "0999-12-31T23:59:59",
+            "9999-01-01T00:00:00",
+        ] {
+            let t: NaiveDateTime = text.parse().unwrap();
+            for with_time in [false, true] {
+                let mut fast = String::new();
+                push_stamp(&mut fast, t, with_time);
+                let mut slow = String::new();
+                push_stamp_slow(&mut slow, t, with_time);
+                assert_eq!(fast, slow);
+            }
+        }
+    }
 }

@@ -125,12 +125,16 @@ pub fn expand(
         });
     }
     let mut warnings = Vec::new();
+    let mut tree_warnings = Vec::new();
     let lines = content_lines(input, limits.max_line_len, &mut warnings);
     let tree_limits = TreeLimits {
         max_depth: limits.max_depth,
         max_components: limits.max_components,
     };
-    let calendars = build_tree(lines, &tree_limits, &mut warnings);
+    let calendars = build_tree(lines, &tree_limits, &mut tree_warnings);
+    // Lexing and building the tree run interleaved; their warnings are listed apart, the
+    // lexer's first.
+    warnings.append(&mut tree_warnings);
     if calendars.is_empty() {
         return Err(IcalError::NotICalendar);
     }

@@ -156,6 +156,19 @@ pub(crate) fn occurrences(
         }
         inner = inner.until(rrule::Tz::UTC.from_utc_datetime(&until));
     }
+    if let Some(last) = last_of_count(&inner, dtstart) {
+        if last < walk.skip_before {
+            return Ok(Occurrences {
+                times: Vec::new(),
+                truncated: false,
+                steps: 0,
+            });
+        }
+    }
+    if daily_on_weekdays(&inner) {
+        // The same instances, walked a week at a time instead of a day at a time.
+        inner = inner.freq(Frequency::Weekly);
+    }
     // Validation fills the BY-parts a rule leaves out from the real DTSTART, so it must see
     // that one even when the walk itself starts later.
     let validated = inner.validate(anchor).map_err(|e| e.to_string())?;
@@ -213,6 +226,55 @@ fn fast_forward(
     };
     let start = start.and_time(NaiveTime::MIN);
     (start > dtstart && start <= skip_before).then_some(start)
+}
+
+/// Whether no BY-part of `rule` but BYDAY, BYHOUR, BYMINUTE or BYSECOND is set.
+fn only_day_and_time_parts<S>(rule: &RRule<S>) -> bool {
+    rule.get_by_set_pos().is_empty()
+        && rule.get_by_month().is_empty()
+        && rule.get_by_month_day().is_empty()
+        && rule.get_by_year_day().is_empty()
+        && rule.get_by_week_no().is_empty()
+}
+
+/// `FREQ=DAILY;BYDAY=MO,TU,...` without INTERVAL, ordinals or other BY-parts yields what
+/// `FREQ=WEEKLY` with the same BYDAY does, with a seventh of the periods to walk.
+fn daily_on_weekdays<S>(rule: &RRule<S>) -> bool {
+    rule.get_freq() == Frequency::Daily
+        && rule.get_interval() <= 1
+        && only_day_and_time_parts(rule)
+        && rule.get_by_hour().is_empty()
+        && rule.get_by_minute().is_empty()
+        && rule.get_by_second().is_empty()
+        && !rule.get_by_weekday().is_empty()
+        && rule
+            .get_by_weekday()
+            .iter()
+            .all(|d| matches!(d, NWeekday::Every(_)))
+}
+
+/// The last occurrence of a COUNT rule that yields one occurrence per period (a daily or
+/// weekly rule with no BY-part), found without walking it.
+fn last_of_count<S>(rule: &RRule<S>, dtstart: NaiveDateTime) -> Option<NaiveDateTime> {
+    let count = i64::from(rule.get_count()?);
+    let days_per_period = match rule.get_freq() {
+        Frequency::Daily => 1,
+        Frequency::Weekly => 7,
+        _ => return None,
+    };
+    let one_per_period = only_day_and_time_parts(rule)
+        && rule.get_by_weekday().is_empty()
+        && rule.get_by_hour().is_empty()
+        && rule.get_by_minute().is_empty()
+        && rule.get_by_second().is_empty();
+    if !one_per_period || count == 0 {
+        return None;
+    }
+    let interval = i64::from(rule.get_interval().max(1));
+    let days = (count - 1)
+        .checked_mul(interval)?
+        .checked_mul(days_per_period)?;
+    dtstart.checked_add_signed(chrono::Duration::try_days(days)?)
 }
 
 fn walk_set(set: &RRuleSet, walk: &Walk) -> Occurrences {
@@ -332,6 +394,18 @@ mod tests {
             "FREQ=YEARLY;INTERVAL=2;BYYEARDAY=1,-1,100",
             "FREQ=WEEKLY;UNTIL=20250101T000000",
             "FREQ=DAILY;COUNT=900",
+            "FREQ=DAILY;COUNT=1550",
+            // Last instances among the window starts swept below.
+            "FREQ=DAILY;COUNT=971",
+            "FREQ=WEEKLY;COUNT=267",
+            "FREQ=DAILY;INTERVAL=3;COUNT=500",
+            "FREQ=WEEKLY;COUNT=220",
+            "FREQ=WEEKLY;INTERVAL=2;COUNT=120",
+            "FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR",
+            "FREQ=DAILY;BYDAY=SU,WE;COUNT=470",
+            "FREQ=DAILY;BYDAY=MO,FR;UNTIL=20240501T000000",
+            "FREQ=DAILY;BYDAY=MO,FR;BYMONTH=3,4",
+            "FREQ=DAILY;BYDAY=SA;WKST=SU",
         ];
         let starts = [
             at(2019, 1, 31, 9),

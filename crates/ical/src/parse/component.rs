@@ -44,7 +44,7 @@ pub(crate) struct TreeLimits {
 /// `max_depth`, components never closed (a truncated file) other than VCALENDAR, and
 /// components past `max_components` are dropped with a warning.
 pub(crate) fn build_tree<'a>(
-    lines: Vec<ContentLine<'a>>,
+    lines: impl IntoIterator<Item = ContentLine<'a>>,
     limits: &TreeLimits,
     warnings: &mut Vec<String>,
 ) -> Vec<Component<'a>> {
@@ -165,12 +165,14 @@ mod tests {
 
     fn tree(text: &str, depth: usize) -> (Vec<Component<'_>>, Vec<String>) {
         let mut w = Vec::new();
+        let mut tree_warnings = Vec::new();
         let lines = content_lines(text, 10_000, &mut w);
         let limits = TreeLimits {
             max_depth: depth,
             max_components: 100,
         };
-        let roots = build_tree(lines, &limits, &mut w);
+        let roots = build_tree(lines, &limits, &mut tree_warnings);
+        w.append(&mut tree_warnings);
         (roots, w)
     }
 

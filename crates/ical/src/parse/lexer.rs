@@ -54,23 +54,22 @@ impl ContentLine<'_> {
     }
 }
 
-/// Unfolds `input` into logical lines and parses each one. Lines longer than
-/// `max_line_len` bytes (after unfolding) and lines that do not parse are dropped, with a
-/// warning each.
-pub(crate) fn content_lines<'a>(
+/// Unfolds `input` into logical lines and parses each one, as they are read: the tree
+/// takes them one by one, so no vector of every line of a large feed is built. Lines
+/// longer than `max_line_len` bytes (after unfolding) and lines that do not parse are
+/// dropped, with a warning each.
+pub(crate) fn content_lines<'a, 'w>(
     input: &'a str,
     max_line_len: usize,
-    warnings: &mut Vec<String>,
-) -> Vec<ContentLine<'a>> {
-    // Growing a vector of a hundred thousand lines by doubling copies it many times over.
-    let mut out = Vec::with_capacity(input.bytes().filter(|b| *b == b'\n').count() + 1);
+    warnings: &'w mut Vec<String>,
+) -> impl Iterator<Item = ContentLine<'a>> + use<'a, 'w> {
     let mut physical_lines = input
         .split('\n')
         .map(|raw| raw.strip_suffix('\r').unwrap_or(raw))
         .enumerate()
         .peekable();
-    let folded = |line: &str| line.starts_with([' ', '\t']);
-    while let Some((idx, first)) = physical_lines.next() {
+    std::iter::from_fn(move || loop {
+        let (idx, first) = physical_lines.next()?;
         let line_no = idx + 1;
         if folded(first) {
             // A continuation with nothing before it to continue.
@@ -81,8 +80,8 @@ pub(crate) fn content_lines<'a>(
                 warnings.push(format!(
                     "line {line_no}: dropped, longer than the line limit"
                 ));
-            } else {
-                emit(first, line_no, &mut out, warnings);
+            } else if let Some(line) = parse_checked(first, line_no, warnings) {
+                return Some(line);
             }
             continue;
         }
@@ -103,21 +102,13 @@ pub(crate) fn content_lines<'a>(
                 "line {line_no}: dropped, longer than the line limit"
             ));
         } else if let Some(line) = parse_checked(&joined, line_no, warnings) {
-            out.push(line.into_owned());
+            return Some(line.into_owned());
         }
-    }
-    out
+    })
 }
 
-fn emit<'a>(
-    line: &'a str,
-    line_no: usize,
-    out: &mut Vec<ContentLine<'a>>,
-    warnings: &mut Vec<String>,
-) {
-    if let Some(line) = parse_checked(line, line_no, warnings) {
-        out.push(line);
-    }
+fn folded(line: &str) -> bool {
+    line.starts_with([' ', '\t'])
 }
 
 fn parse_checked<'a>(
@@ -208,7 +199,8 @@ mod tests {
     #[test]
     fn folded_lines_with_crlf_lf_space_and_tab_are_joined() {
         let mut w = Vec::new();
-        let lines = content_lines("SUMMARY:Hel\r\n lo\n\tWorld\r\nUID:1\n", 1000, &mut w);
+        let lines: Vec<_> =
+            content_lines("SUMMARY:Hel\r\n lo\n\tWorld\r\nUID:1\n", 1000, &mut w).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].value, "HelloWorld");
         assert_eq!(lines[1].name, "UID");
@@ -228,7 +220,7 @@ mod tests {
     fn oversized_lines_are_dropped_with_a_warning() {
         let mut w = Vec::new();
         let long = format!("DESCRIPTION:{}\nUID:x\n", "a".repeat(100));
-        let lines = content_lines(&long, 50, &mut w);
+        let lines: Vec<_> = content_lines(&long, 50, &mut w).collect();
         assert_eq!(lines.len(), 1);
         assert_eq!(w.len(), 1);
     }

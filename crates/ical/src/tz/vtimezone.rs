@@ -141,12 +141,14 @@ RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\nEND:DAYLIGHT\nEND:VTIMEZONE\n
 
     fn zone(text: &str) -> Option<CustomZone> {
         let mut w = Vec::new();
+        let mut tree_warnings = Vec::new();
         let lines = content_lines(text, 10_000, &mut w);
         let limits = TreeLimits {
             max_depth: 8,
             max_components: 100,
         };
-        let roots = build_tree(lines, &limits, &mut w);
+        let roots = build_tree(lines, &limits, &mut tree_warnings);
+        w.append(&mut tree_warnings);
         let horizon = parse_date_time("20300101T000000")?.0;
         CustomZone::from_component(roots.first()?.children.first()?, horizon, &mut w)
     }
