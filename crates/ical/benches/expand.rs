@@ -119,7 +119,8 @@ pub fn generate() -> String {
 /// Moved and cancelled instances of the weekly Monday and weekday series, on Mondays of
 /// late 2024 (instances of both rules once the series has started).
 fn write_overrides(out: &mut String, i: usize, zone: &str, hour: u64) {
-    if i % 6 != 0 && i % 6 != 5 {
+    // Rules 0 and 5 of `generate`: weekly on MO,WE,FR and daily on weekdays.
+    if !matches!(i % 6, 0 | 5) {
         return;
     }
     let monday = ["20241104", "20241111", "20241118", "20241125", "20241202"][i % 5];
@@ -128,7 +129,7 @@ fn write_overrides(out: &mut String, i: usize, zone: &str, hour: u64) {
         "BEGIN:VEVENT\r\nUID:bench-{i}@calsync\r\nDTSTAMP:20240101T000000Z\r\nSEQUENCE:1\r\n\
          RECURRENCE-ID;TZID={zone}:{monday}T{hour:02}0000\r\n"
     );
-    if i % 4 == 0 {
+    if matches!(i % 4, 0) {
         out.push_str("STATUS:CANCELLED\r\n");
     }
     let _ = write!(
