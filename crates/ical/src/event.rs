@@ -118,8 +118,9 @@ fn when_of(raw: RawTime, tzid: Option<&str>, zones: &mut ZoneTable, w: &mut Vec<
 }
 
 fn line_when(line: &ContentLine, zones: &mut ZoneTable, w: &mut Vec<String>) -> Option<When> {
-    let raw = parse_raw_time(&line.value, line.param("VALUE"))?;
-    Some(when_of(raw, line.param("TZID"), zones, w))
+    let (tzid, value) = line.tzid_and_value();
+    let raw = parse_raw_time(value, line.param("VALUE"))?;
+    Some(when_of(raw, tzid.as_deref(), zones, w))
 }
 
 fn to_utc(when: &When) -> Option<DateTime<Utc>> {
@@ -262,7 +263,9 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
         let is_period = line
             .param("VALUE")
             .is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"));
-        for item in line.value.split(',') {
+        let (tzid, value) = line.tzid_and_value();
+        let tzid = tzid.as_deref();
+        for item in value.split(',') {
             let (first, second) = match item.split_once('/') {
                 Some((a, b)) => (a, Some(b)),
                 None => (item, None),
@@ -272,7 +275,7 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
                 w.push(format!("line {}: unreadable RDATE {item:?}", line.line_no));
                 continue;
             };
-            let when = when_of(raw, line.param("TZID"), zones, w);
+            let when = when_of(raw, tzid, zones, w);
             let Some(utc) = to_utc(&when) else { continue };
             let local = if when.zone == spec.zone {
                 Some(when.local)
@@ -280,16 +283,17 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
                 spec.zone.to_local(utc)
             };
             let Some(local) = local else { continue };
-            let explicit = second.and_then(|s| period_secs(s, utc, line, zones, w));
+            let explicit = second.and_then(|s| period_secs(s, utc, tzid, zones, w));
             spec.rdates.push((local, explicit));
         }
     }
     for line in comp.props_named("EXDATE") {
-        for item in line.value.split(',') {
+        let (tzid, value) = line.tzid_and_value();
+        for item in value.split(',') {
             match parse_raw_time(item, line.param("VALUE")) {
                 Some(RawTime::Date(d)) if !spec.all_day => spec.exdate_days.push(d),
                 Some(raw) => {
-                    let when = when_of(raw, line.param("TZID"), zones, w);
+                    let when = when_of(raw, tzid.as_deref(), zones, w);
                     if let Some(utc) = to_utc(&when) {
                         spec.exdates.push(utc);
                     }
@@ -304,7 +308,7 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
 fn period_secs(
     s: &str,
     start: DateTime<Utc>,
-    line: &ContentLine,
+    tzid: Option<&str>,
     zones: &mut ZoneTable,
     w: &mut Vec<String>,
 ) -> Option<i64> {
@@ -312,7 +316,7 @@ fn period_secs(
         return Some(d.days.saturating_mul(86_400).saturating_add(d.secs).max(0));
     }
     let raw = parse_raw_time(s, None)?;
-    let end = to_utc(&when_of(raw, line.param("TZID"), zones, w))?;
+    let end = to_utc(&when_of(raw, tzid, zones, w))?;
     Some(end.signed_duration_since(start).num_seconds().max(0))
 }
 

@@ -33,6 +33,28 @@ impl ContentLine<'_> {
             .map(|v| &**v)
     }
 
+    /// The TZID and the value of a date or date-time property, repaired where a feed
+    /// wrote a zone name such as `(UTC+07:00) Bangkok, Hanoi, Jakarta` unquoted: the
+    /// parameter was then split at its commas, and cut at its colon with the rest of
+    /// the name taken for the value. A date or date-time never holds a colon, so the
+    /// repair cannot change a well-formed line.
+    pub fn tzid_and_value(&self) -> (Option<Cow<'_, str>>, &str) {
+        let Some(param) = self.params.iter().find(|p| p.name == "TZID") else {
+            return (None, &self.value);
+        };
+        let mut tzid: Cow<'_, str> = match param.values.as_slice() {
+            [one] => Cow::Borrowed(&**one),
+            many => Cow::Owned(many.join(",")),
+        };
+        let mut value: &str = &self.value;
+        let is_last = self.params.last().is_some_and(|p| p.name == "TZID");
+        if let Some((rest_of_name, real_value)) = value.rsplit_once(':').filter(|_| is_last) {
+            tzid = Cow::Owned(format!("{tzid}:{rest_of_name}"));
+            value = real_value;
+        }
+        (Some(tzid), value)
+    }
+
     fn into_owned(self) -> ContentLine<'static> {
         ContentLine {
             name: Cow::Owned(self.name.into_owned()),
@@ -214,6 +236,27 @@ mod tests {
         assert_eq!(line.param("TZID"), Some("Foo: Bar;Baz"));
         assert_eq!(line.params[1].values, vec!["a", "b"]);
         assert_eq!(line.value, "20240101T000000");
+    }
+
+    #[test]
+    fn an_unquoted_tzid_with_commas_and_a_colon_is_put_back_together() {
+        let line = parse_line(
+            r"DTSTART;TZID=(UTC+07:00) Bangkok\, Hanoi\, Jakarta:20261204T090000",
+            1,
+        );
+        let line = line.unwrap_or_else(|| panic!("parses"));
+        let (tzid, value) = line.tzid_and_value();
+        assert_eq!(
+            tzid.as_deref(),
+            Some(r"(UTC+07:00) Bangkok\, Hanoi\, Jakarta")
+        );
+        assert_eq!(value, "20261204T090000");
+        let quoted = parse_line(r#"EXDATE;TZID="A, B":20261204T090000,20261205"#, 1);
+        let quoted = quoted.unwrap_or_else(|| panic!("parses"));
+        assert_eq!(
+            quoted.tzid_and_value(),
+            (Some(Cow::Borrowed("A, B")), "20261204T090000,20261205")
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@ mod vtimezone;
 mod windows;
 
 use crate::parse::component::Component;
+use crate::parse::value::unescape_text;
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) use vtimezone::CustomZone;
@@ -100,7 +101,9 @@ pub(crate) struct ZoneTable {
     pub has_calendar_zone: bool,
     /// Zone whose local days all-day events cover: the caller's zone.
     pub date_zone: Zone,
-    warned: HashSet<String>,
+    /// Every TZID already resolved, as written: a feed names a handful of zones
+    /// thousands of times.
+    resolved: HashMap<String, Zone>,
 }
 
 impl ZoneTable {
@@ -128,7 +131,7 @@ impl ZoneTable {
             floating: Zone::Iana(default_tz),
             has_calendar_zone: false,
             date_zone: Zone::Iana(default_tz),
-            warned: HashSet::new(),
+            resolved: HashMap::new(),
         };
         if let Some(wr) = calendar.prop("X-WR-TIMEZONE") {
             if let Some(zone) = table.lookup(&wr.value) {
@@ -147,19 +150,30 @@ impl ZoneTable {
     /// The zone a TZID names. Unknown TZIDs fall back to the floating zone, with one
     /// warning per TZID.
     pub fn resolve(&mut self, tzid: &str, warnings: &mut Vec<String>) -> Zone {
-        if let Some(zone) = self.lookup(tzid) {
-            return zone;
+        if let Some(zone) = self.resolved.get(tzid) {
+            return zone.clone();
         }
-        if self.warned.insert(tzid.to_string()) {
+        let zone = self.lookup(tzid).unwrap_or_else(|| {
             warnings.push(format!(
                 "unknown TZID {tzid:?}, read as the calendar's floating zone"
             ));
-        }
-        self.floating.clone()
+            self.floating.clone()
+        });
+        self.resolved.insert(tzid.to_string(), zone.clone());
+        zone
     }
 
     fn lookup(&self, tzid: &str) -> Option<Zone> {
         let name = tzid.trim().trim_matches('"');
+        // Names with commas arrive escaped or not, depending on the writer; the
+        // VTIMEZONEs are keyed unescaped.
+        let unescaped;
+        let name = if name.contains('\\') {
+            unescaped = unescape_text(name);
+            unescaped.as_str()
+        } else {
+            name
+        };
         if let Some(tz) = iana_or_windows(name) {
             return Some(iana_zone(tz));
         }

@@ -2,7 +2,7 @@
 //! into a sorted list of UTC transitions, up to a horizon.
 
 use crate::parse::component::Component;
-use crate::parse::value::{parse_date_time, parse_raw_time, RawTime};
+use crate::parse::value::{parse_date_time, parse_raw_time, unescape_text, RawTime};
 use crate::recur::{occurrences, parse_rule, until_local, Walk};
 use chrono::{Duration, NaiveDateTime};
 
@@ -33,7 +33,9 @@ impl CustomZone {
         horizon: NaiveDateTime,
         warnings: &mut Vec<String>,
     ) -> Option<CustomZone> {
-        let tzid = comp.prop("TZID")?.value.trim().to_string();
+        // Exchange writes display names such as `(UTC+07:00) Bangkok\, Hanoi\, Jakarta`
+        // escaped here and quoted, unescaped, where events refer to them.
+        let tzid = unescape_text(comp.prop("TZID")?.value.trim());
         let mut transitions = Vec::new();
         let mut first: Option<(NaiveDateTime, i64)> = None;
         for obs in comp

@@ -8,6 +8,7 @@ mod feeds;
 mod hostile;
 mod props;
 mod rfc;
+mod tzid;
 
 use calsync_ical::{expand, BusyInstance, Expansion, Limits, Window};
 use chrono::{DateTime, Utc};
