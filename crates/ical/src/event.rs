@@ -140,11 +140,7 @@ pub(crate) fn read_event(
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| synthetic_uid(&dtstart_line.value, text("SUMMARY").as_deref()));
 
-    let rules = comp
-        .props_named("RRULE")
-        .map(|l| parse_rule(&l.value))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("RRULE: {e}"))?;
+    let rules = read_rules(comp, "RRULE", w);
     let recurring = !rules.is_empty() || comp.prop("RDATE").is_some();
     // A Google series written in UTC recurs on the calendar's wall clock, so its
     // instances keep their local hour across DST.
@@ -202,6 +198,31 @@ pub(crate) fn read_event(
         });
     }
     Ok(spec)
+}
+
+/// The readable rules of a kind (RRULE, EXRULE). A damaged rule keeps what can be read
+/// of it; one without a readable FREQ is left out, so the event still counts as its
+/// DTSTART (and RDATEs): losing the whole event would free busy time.
+fn read_rules(comp: &Component, name: &str, w: &mut Vec<String>) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for line in comp.props_named(name) {
+        match parse_rule(&line.value) {
+            Ok((rule, dropped)) => {
+                for what in dropped {
+                    w.push(format!(
+                        "line {}: {name}: {what}, kept the rest of the rule",
+                        line.line_no
+                    ));
+                }
+                rules.push(rule);
+            }
+            Err(e) => w.push(format!(
+                "line {}: {name} ignored: {e}; the event is read without it",
+                line.line_no
+            )),
+        }
+    }
+    rules
 }
 
 fn length_of(

@@ -76,7 +76,7 @@ fn observance(
     let to = parse_offset(&obs.prop("TZOFFSETTO")?.value)?;
     let mut onsets = vec![start];
     if let Some(line) = obs.prop("RRULE") {
-        let rule = parse_rule(&line.value).ok()?;
+        let (rule, _) = parse_rule(&line.value).ok()?;
         let until = match rule.until {
             Some(raw) => until_local(raw, |u| u.checked_add_signed(Duration::seconds(from))),
             None => None,

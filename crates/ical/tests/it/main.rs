@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod damaged;
 mod dst;
 mod feeds;
 mod hostile;
