@@ -234,7 +234,12 @@ fn length_of(
 ) -> Result<Length, String> {
     if let Some(line) = comp.prop("DTEND") {
         let end = line_when(line, zones, w).ok_or("unreadable DTEND")?;
-        let length = if start.is_date || end.is_date || end.zone == start.zone {
+        // Same zone (two DATEs are both in the caller's): a wall-clock length, so all-day
+        // and timed series keep their local shape across DST. Otherwise the end names
+        // its own instant, e.g. a DATE start with a UTC or zoned DTEND, or a timed start
+        // with a DATE end (midnight in the caller's zone).
+        let same_clock = (start.is_date && end.is_date) || end.zone == start.zone;
+        let length = if same_clock {
             Length::Wall(end.local.signed_duration_since(start.local).num_seconds())
         } else {
             Length::Exact(

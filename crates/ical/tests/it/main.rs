@@ -10,6 +10,7 @@ mod hostile;
 mod props;
 mod rfc;
 mod tzid;
+mod value_types;
 
 use calsync_ical::{expand, BusyInstance, Expansion, Limits, Window};
 use chrono::{DateTime, Utc};
