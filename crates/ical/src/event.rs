@@ -74,6 +74,8 @@ pub(crate) struct EventSpec {
     pub start: DateTime<Utc>,
     pub length: Length,
     pub rules: Vec<Rule>,
+    /// EXRULEs (RFC 2445): what they generate is taken out of the series.
+    pub exrules: Vec<Rule>,
     /// Extra instances, as local times of `zone`, with their own elapsed length for
     /// PERIOD values.
     pub rdates: Vec<(NaiveDateTime, Option<i64>)>,
@@ -182,6 +184,7 @@ pub(crate) fn read_event(
         start: start_utc,
         length,
         rules,
+        exrules: read_rules(comp, "EXRULE", w),
         rdates: Vec::new(),
         exdates: Vec::new(),
         exdate_days: Vec::new(),

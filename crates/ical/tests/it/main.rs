@@ -5,6 +5,7 @@
 mod cli;
 mod damaged;
 mod dst;
+mod exrule;
 mod feeds;
 mod hostile;
 mod props;
