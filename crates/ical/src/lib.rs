@@ -49,7 +49,11 @@ pub struct Expansion {
     pub instances: Vec<BusyInstance>,
     /// What was skipped or guessed, one line each.
     pub warnings: Vec<String>,
-    /// The feed's REFRESH-INTERVAL or X-PUBLISHED-TTL.
+    /// How often the feed asks to be fetched: RFC 7986 `REFRESH-INTERVAL` (e.g.
+    /// `REFRESH-INTERVAL;VALUE=DURATION:PT1H`), else Microsoft's `X-PUBLISHED-TTL`, from
+    /// the first VCALENDAR that has a readable, positive one. Data to show in the
+    /// operator status, nothing more: it never makes calsync poll less often, because a
+    /// publisher's hour-long (or week-long) TTL must not delay seeing a new booking.
     pub refresh_interval: Option<std::time::Duration>,
 }
 

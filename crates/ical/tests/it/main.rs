@@ -9,6 +9,7 @@ mod exrule;
 mod feeds;
 mod hostile;
 mod props;
+mod refresh;
 mod rfc;
 mod tzid;
 mod value_types;
