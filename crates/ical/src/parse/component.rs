@@ -80,8 +80,11 @@ pub(crate) fn build_tree<'a>(
                     count += 1;
                     stack.push(Component {
                         name,
+                        // Most components have a handful of lines; growing every list
+                        // from empty cost several reallocations per event.
+                        props: Vec::with_capacity(8),
+                        children: Vec::new(),
                         line_no: line.line_no,
-                        ..Component::default()
                     });
                 }
             }

@@ -8,6 +8,7 @@
 //! zones.
 
 mod rule;
+mod simple;
 
 use crate::parse::value::RawTime;
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
@@ -64,6 +65,10 @@ pub(crate) fn occurrences(
             });
         }
     }
+    let walk_from = fast_forward(&rule.inner, dtstart, walk.skip_before).unwrap_or(dtstart);
+    if let Some(occ) = simple::walk(&rule.inner, dtstart, walk_from, until, walk) {
+        return Ok(occ);
+    }
     if daily_on_weekdays(&inner) {
         // The same instances, walked a week at a time instead of a day at a time.
         inner = inner.freq(Frequency::Weekly);
@@ -71,8 +76,7 @@ pub(crate) fn occurrences(
     // Validation fills the BY-parts a rule leaves out from the real DTSTART, so it must see
     // that one even when the walk itself starts later.
     let validated = inner.validate(anchor).map_err(|e| e.to_string())?;
-    let walk_from = fast_forward(&rule.inner, dtstart, walk.skip_before)
-        .map_or(anchor, |t| rrule::Tz::UTC.from_utc_datetime(&t));
+    let walk_from = rrule::Tz::UTC.from_utc_datetime(&walk_from);
     let set = RRuleSet::new(walk_from).rrule(validated).limit();
     // `rrule` is well tested, but this runs on hostile input: a panic inside it must cost
     // one series, not the whole feed.
