@@ -12,7 +12,7 @@ mod simple;
 
 use crate::parse::value::RawTime;
 use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
-use rrule::{Frequency, NWeekday, RRule, RRuleSet, Unvalidated};
+use rrule::{Frequency, RRule, RRuleSet, Unvalidated};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub(crate) use rule::{parse_rule, Rule};
@@ -68,10 +68,6 @@ pub(crate) fn occurrences(
     let walk_from = fast_forward(&rule.inner, dtstart, walk.skip_before).unwrap_or(dtstart);
     if let Some(occ) = simple::walk(&rule.inner, dtstart, walk_from, until, walk) {
         return Ok(occ);
-    }
-    if daily_on_weekdays(&inner) {
-        // The same instances, walked a week at a time instead of a day at a time.
-        inner = inner.freq(Frequency::Weekly);
     }
     // Validation fills the BY-parts a rule leaves out from the real DTSTART, so it must see
     // that one even when the walk itself starts later.
@@ -138,22 +134,6 @@ fn only_day_and_time_parts<S>(rule: &RRule<S>) -> bool {
         && rule.get_by_month_day().is_empty()
         && rule.get_by_year_day().is_empty()
         && rule.get_by_week_no().is_empty()
-}
-
-/// `FREQ=DAILY;BYDAY=MO,TU,...` without INTERVAL, ordinals or other BY-parts yields what
-/// `FREQ=WEEKLY` with the same BYDAY does, with a seventh of the periods to walk.
-fn daily_on_weekdays<S>(rule: &RRule<S>) -> bool {
-    rule.get_freq() == Frequency::Daily
-        && rule.get_interval() <= 1
-        && only_day_and_time_parts(rule)
-        && rule.get_by_hour().is_empty()
-        && rule.get_by_minute().is_empty()
-        && rule.get_by_second().is_empty()
-        && !rule.get_by_weekday().is_empty()
-        && rule
-            .get_by_weekday()
-            .iter()
-            .all(|d| matches!(d, NWeekday::Every(_)))
 }
 
 /// The last occurrence of a COUNT rule that yields one occurrence per period (a daily or
