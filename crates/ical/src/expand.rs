@@ -3,55 +3,44 @@
 //! the caps that keep hostile feeds cheap.
 
 use crate::event::EventSpec;
+use crate::output::{self, Found};
 use crate::recur::{occurrences, until_local, Walk};
 use crate::{BusyInstance, Limits, Window};
 use calsync_core::EventStatus;
-use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc};
-use std::cmp::Ordering;
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
-use std::rc::Rc;
 
 /// Running state of one expansion: output, warnings and the budgets left.
 pub(crate) struct Expander<'a> {
     pub window: Window,
     pub limits: &'a Limits,
+    /// Every event of the feed, in file order; instances refer to them by index, so no
+    /// event is moved or shared once read.
+    specs: &'a [EventSpec],
     /// Instances as small records, made into `BusyInstance`s once sorted: sorting and
     /// growing a vector of the full instances was a fifth of the whole expansion.
     found: Vec<Found>,
-    /// UIDs of the groups in the order they were expanded; `Found::group` indexes it.
-    group_uids: Vec<String>,
+    /// One event of each group, in the order the groups were expanded; `Found::group`
+    /// indexes it.
+    group_heads: Vec<usize>,
     pub warnings: Vec<String>,
     steps_left: usize,
     total_warned: bool,
 }
 
-/// One instance before it is written out.
-struct Found {
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    /// The original start, which names the instance.
-    original: DateTime<Utc>,
-    group: u32,
-    /// Position in the order found.
-    seq: usize,
-    spec: Rc<EventSpec>,
-}
-
-/// All events sharing one UID.
-#[derive(Default)]
-pub(crate) struct Group {
-    pub masters: Vec<EventSpec>,
-    pub overrides: Vec<EventSpec>,
-}
-
 impl<'a> Expander<'a> {
-    pub fn new(window: Window, limits: &'a Limits, warnings: Vec<String>) -> Self {
+    pub fn new(
+        window: Window,
+        limits: &'a Limits,
+        specs: &'a [EventSpec],
+        warnings: Vec<String>,
+    ) -> Self {
         Expander {
             window,
             limits,
+            specs,
             found: Vec::new(),
-            group_uids: Vec::new(),
+            group_heads: Vec::new(),
             warnings,
             steps_left: limits.max_steps_total,
             total_warned: false,
@@ -61,50 +50,57 @@ impl<'a> Expander<'a> {
     /// The instances, sorted by start, then UID, then instance id (ties keep the order
     /// they were found in), and the warnings.
     pub fn finish(self) -> (Vec<BusyInstance>, Vec<String>) {
-        let Expander {
-            found,
-            group_uids,
-            warnings,
-            ..
-        } = self;
-        let order = sorted_order(&found, &group_uids);
-        // Built in the order found, where neighbours share an event and its strings are
-        // in cache, then moved into place.
-        let mut instances: Vec<BusyInstance> = found.iter().map(Found::to_instance).collect();
-        drop(found);
-        permute(&mut instances, order);
-        (instances, warnings)
+        let instances = output::instances(self.found, self.specs, &self.group_heads);
+        (instances, self.warnings)
     }
 
-    pub fn expand_group(&mut self, uid: &str, group: Group) {
-        self.group_uids.push(uid.to_string());
+    /// Expands the events of one UID, given as indexes in file order. Groups are
+    /// expected in UID order, which keeps sorting the output cheap.
+    pub fn expand_group(&mut self, members: &[usize]) {
+        let specs = self.specs;
+        let Some(uid) = members.first().map(|&i| {
+            self.group_heads.push(i);
+            specs[i].uid.as_str()
+        }) else {
+            return;
+        };
         // The same event may appear twice (two VCALENDARs, re-exports): the highest
         // SEQUENCE wins, then the later one.
-        let master = pick_latest(group.masters).map(Rc::new);
-        let mut overrides: BTreeMap<i64, Rc<EventSpec>> = BTreeMap::new();
-        for o in group.overrides {
-            let Some(rid) = o.recurrence_id else { continue };
+        let master = pick_latest(
+            specs,
+            members
+                .iter()
+                .copied()
+                .filter(|&i| specs[i].recurrence_id.is_none()),
+        );
+        let mut overrides: BTreeMap<i64, usize> = BTreeMap::new();
+        for &i in members {
+            let Some(rid) = specs[i].recurrence_id else {
+                continue;
+            };
             let key = rid.at.timestamp();
             if overrides
                 .get(&key)
-                .is_none_or(|old| old.sequence <= o.sequence)
+                .is_none_or(|&old| specs[old].sequence <= specs[i].sequence)
             {
-                overrides.insert(key, Rc::new(o));
+                overrides.insert(key, i);
             }
         }
-        let future: Vec<&Rc<EventSpec>> = overrides
+        let future: Vec<usize> = overrides
             .values()
-            .filter(|o| o.recurrence_id.is_some_and(|r| r.this_and_future))
+            .copied()
+            .filter(|&i| specs[i].recurrence_id.is_some_and(|r| r.this_and_future))
             .collect();
 
-        if let Some(master) = &master {
+        if let Some(master) = master {
             // A cancelled series takes its moved instances with it.
-            if master.status == EventStatus::Cancelled {
+            if specs[master].status == EventStatus::Cancelled {
                 return;
             }
             self.expand_master(uid, master, &overrides, &future);
         }
-        for (key, o) in &overrides {
+        for (key, &i) in &overrides {
+            let o = &specs[i];
             if o.status == EventStatus::Cancelled {
                 continue;
             }
@@ -112,19 +108,22 @@ impl<'a> Expander<'a> {
                 continue;
             };
             let original = DateTime::from_timestamp(*key, 0).unwrap_or(o.start);
-            self.push(o, original, o.start, end);
+            self.push(i, original, o.start, end);
         }
     }
 
     fn expand_master(
         &mut self,
         uid: &str,
-        m: &Rc<EventSpec>,
-        overrides: &BTreeMap<i64, Rc<EventSpec>>,
-        future: &[&Rc<EventSpec>],
+        master: usize,
+        overrides: &BTreeMap<i64, usize>,
+        future: &[usize],
     ) {
+        let specs = self.specs;
+        let m = &specs[master];
         let shift = future
             .iter()
+            .map(|&f| &specs[f])
             .filter_map(|f| {
                 f.recurrence_id
                     .map(|r| (f.start - r.at).num_seconds().abs())
@@ -213,9 +212,10 @@ impl<'a> Expander<'a> {
             let later = future
                 .iter()
                 .rev()
-                .find(|f| f.recurrence_id.is_some_and(|r| r.at <= start));
+                .find(|&&f| specs[f].recurrence_id.is_some_and(|r| r.at <= start));
             match later {
-                Some(f) => {
+                Some(&fi) => {
+                    let f = &specs[fi];
                     if f.status == EventStatus::Cancelled {
                         continue;
                     }
@@ -226,9 +226,9 @@ impl<'a> Expander<'a> {
                         .unwrap_or(f.start);
                     let new_start = start + (f.start - rid.at);
                     let new_end = new_start + (f_end - f.start);
-                    self.push(f, start, new_start, new_end);
+                    self.push(fi, start, new_start, new_end);
                 }
-                None => self.push(m, start, start, end),
+                None => self.push(master, start, start, end),
             }
             if self.total_reached() {
                 return;
@@ -288,10 +288,10 @@ impl<'a> Expander<'a> {
         true
     }
 
-    /// Adds one instance if it touches the window.
+    /// Adds one instance of `specs[spec]` if it touches the window.
     fn push(
         &mut self,
-        spec: &Rc<EventSpec>,
+        spec: usize,
         original: DateTime<Utc>,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
@@ -310,193 +310,19 @@ impl<'a> Expander<'a> {
             start,
             end,
             original,
-            group: u32::try_from(self.group_uids.len().saturating_sub(1)).unwrap_or(u32::MAX),
+            group: u32::try_from(self.group_heads.len().saturating_sub(1)).unwrap_or(u32::MAX),
             seq: self.found.len(),
-            spec: Rc::clone(spec),
+            spec,
         });
     }
 }
 
-/// Indexes of `found` in output order. Sorts packed keys, not the records: comparing
-/// records was a tenth of the whole expansion.
-fn sorted_order(found: &[Found], group_uids: &[String]) -> Vec<usize> {
-    let by_id = |a: &Found, b: &Found| {
-        if Rc::ptr_eq(&a.spec, &b.spec) && a.original == b.original {
-            Ordering::Equal
-        } else {
-            instance_id(&a.spec, a.original).cmp(&instance_id(&b.spec, b.original))
-        }
-    };
-    // Groups are normally expanded in UID order (they come from a BTreeMap), and then a
-    // group's number orders UIDs without comparing strings. Checked, not assumed.
-    if !group_uids.windows(2).all(|w| w[0] < w[1]) {
-        let mut order: Vec<usize> = (0..found.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (a, b) = (&found[a], &found[b]);
-            (a.start, &a.spec.uid)
-                .cmp(&(b.start, &b.spec.uid))
-                .then_with(|| by_id(a, b))
-        });
-        return order;
-    }
-    let mut keys: Vec<(i64, u32, u32, usize)> = found
-        .iter()
-        .map(|f| {
-            let start = f.start;
-            (
-                start.timestamp(),
-                start.timestamp_subsec_nanos(),
-                f.group,
-                f.seq,
-            )
-        })
-        .collect();
-    keys.sort_unstable();
-    let mut order: Vec<usize> = keys.iter().map(|k| k.3).collect();
-    // Instances of one UID at the same start are rare; order them by instance id, the
-    // order found breaking ties (the sort is stable and they are in that order now).
-    let mut run = 0;
-    while run < keys.len() {
-        let head = (keys[run].0, keys[run].1, keys[run].2);
-        let same = |k: &(i64, u32, u32, usize)| (k.0, k.1, k.2) == head;
-        let len = keys[run..].iter().take_while(|k| same(k)).count().max(1);
-        if len > 1 {
-            order[run..run + len].sort_by(|&a, &b| by_id(&found[a], &found[b]));
-        }
-        run += len;
-    }
-    order
-}
-
-/// Rearranges `items` so that position `k` holds what was at `order[k]`, by swaps along
-/// the permutation's cycles. `order` must be a permutation of the indexes of `items`.
-fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
-    for start in 0..order.len() {
-        let mut at = start;
-        while let Some(&from) = order.get(at) {
-            if let Some(slot) = order.get_mut(at) {
-                *slot = at;
-            }
-            if from == start || from == at || from >= items.len() {
-                break;
-            }
-            items.swap(at, from);
-            at = from;
-        }
-    }
-}
-
-impl Found {
-    fn to_instance(&self) -> BusyInstance {
-        let spec = &self.spec;
-        BusyInstance {
-            uid: spec.uid.clone(),
-            instance_id: instance_id(spec, self.original),
-            start: self.start,
-            end: self.end,
-            all_day: spec.all_day,
-            summary: spec.summary.clone(),
-            status: spec.status,
-            blocks: spec.status != EventStatus::Cancelled && !spec.free && self.end > self.start,
-        }
-    }
-}
-
-/// UID plus the original start: the date for all-day events, else the UTC time.
-fn instance_id(spec: &EventSpec, original: DateTime<Utc>) -> String {
-    let mut id = String::with_capacity(spec.uid.len() + 17);
-    id.push_str(&spec.uid);
-    id.push('/');
-    if spec.all_day {
-        let day = spec
-            .zone
-            .to_local(original)
-            .unwrap_or_else(|| original.naive_utc());
-        push_stamp(&mut id, day, false);
-    } else {
-        push_stamp(&mut id, original.naive_utc(), true);
-    }
-    id
-}
-
-/// Appends `YYYYMMDD` or `YYYYMMDDTHHMMSSZ`, as chrono's `%Y%m%d[T%H%M%SZ]` would: this
-/// runs once per instance, and strftime parsing its pattern each time was a tenth of
-/// the whole expansion.
-fn push_stamp(out: &mut String, t: NaiveDateTime, with_time: bool) {
-    let Ok(year) = u16::try_from(t.year()) else {
-        return push_stamp_slow(out, t, with_time);
-    };
-    if year > 9999 {
-        return push_stamp_slow(out, t, with_time);
-    }
-    let mut buf = *b"00000000T000000Z";
-    let mut put = |at: usize, n: u32, width: usize| {
-        let mut n = n;
-        for i in (at..at + width).rev() {
-            if let Some(slot) = buf.get_mut(i) {
-                *slot = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-        }
-    };
-    put(0, u32::from(year), 4);
-    put(4, t.month(), 2);
-    put(6, t.day(), 2);
-    put(9, t.hour(), 2);
-    put(11, t.minute(), 2);
-    put(13, t.second(), 2);
-    let len = if with_time { 16 } else { 8 };
-    match buf.get(..len).map(std::str::from_utf8) {
-        Some(Ok(text)) => out.push_str(text),
-        _ => push_stamp_slow(out, t, with_time),
-    }
-}
-
-fn push_stamp_slow(out: &mut String, t: NaiveDateTime, with_time: bool) {
-    let pattern = if with_time {
-        "%Y%m%dT%H%M%SZ"
-    } else {
-        "%Y%m%d"
-    };
-    let _ = write!(out, "{}", t.format(pattern));
-}
-
-fn pick_latest(mut specs: Vec<EventSpec>) -> Option<EventSpec> {
-    let mut best: Option<EventSpec> = None;
-    for s in specs.drain(..) {
-        if best.as_ref().is_none_or(|b| b.sequence <= s.sequence) {
-            best = Some(s);
+fn pick_latest(specs: &[EventSpec], members: impl Iterator<Item = usize>) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for i in members {
+        if best.is_none_or(|b| specs[b].sequence <= specs[i].sequence) {
+            best = Some(i);
         }
     }
     best
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn permute_moves_each_item_to_its_sorted_place() {
-        let mut items = vec!['a', 'b', 'c', 'd', 'e', 'f'];
-        permute(&mut items, vec![3, 0, 5, 1, 2, 4]);
-        assert_eq!(items, vec!['d', 'a', 'f', 'b', 'c', 'e']);
-    }
-
-    #[test]
-    fn stamps_match_chrono_formatting() {
-        for text in [
-            "2024-03-05T07:08:09",
-            "0999-12-31T23:59:59",
-            "9999-01-01T00:00:00",
-        ] {
-            let t: NaiveDateTime = text.parse().unwrap();
-            for with_time in [false, true] {
-                let mut fast = String::new();
-                push_stamp(&mut fast, t, with_time);
-                let mut slow = String::new();
-                push_stamp_slow(&mut slow, t, with_time);
-                assert_eq!(fast, slow);
-            }
-        }
-    }
 }
