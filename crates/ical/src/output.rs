@@ -32,11 +32,14 @@ pub(crate) fn instances(
     let order = sorted_order(&found, specs, group_heads);
     // Written in output order: the events' strings (a few thousand) stay in cache, where
     // moving written instances into place afterwards touched twice as much memory.
-    order
-        .into_iter()
-        .filter_map(|i| found.get(i))
-        .map(|f| f.to_instance(specs))
-        .collect()
+    let mut out = Vec::with_capacity(order.len());
+    out.extend(
+        order
+            .into_iter()
+            .filter_map(|i| found.get(i))
+            .map(|f| f.to_instance(specs)),
+    );
+    out
 }
 
 /// Indexes of `found` in output order. Sorts packed keys, not the records: comparing
@@ -64,33 +67,65 @@ fn sorted_order(found: &[Found], specs: &[EventSpec], group_heads: &[usize]) -> 
         });
         return order;
     }
-    let mut keys: Vec<(i64, u32, u32, usize)> = found
-        .iter()
-        .map(|f| {
-            let start = f.start;
-            (
-                start.timestamp(),
-                start.timestamp_subsec_nanos(),
-                f.group,
-                f.seq,
-            )
-        })
-        .collect();
-    keys.sort_unstable();
-    let mut order: Vec<usize> = keys.iter().map(|k| k.3).collect();
-    // Instances of one UID at the same start are rare; order them by instance id, the
-    // order found breaking ties (the sort is stable and they are in that order now).
-    let mut run = 0;
-    while run < keys.len() {
-        let head = (keys[run].0, keys[run].1, keys[run].2);
-        let same = |k: &(i64, u32, u32, usize)| (k.0, k.1, k.2) == head;
-        let len = keys[run..].iter().take_while(|k| same(k)).count().max(1);
-        if len > 1 {
-            order[run..run + len].sort_by(|&a, &b| by_id(&found[a], &found[b]));
+    // Runs of instances of one UID at the same start are rare; they are ordered by
+    // instance id, the order found breaking ties (it is their order after the sort).
+    let (mut order, runs) = match packed_keys(found) {
+        Some(mut keys) => {
+            keys.sort_unstable();
+            let runs = tie_runs(&keys, |a, b| a >> 32 == b >> 32);
+            let order = keys.iter().map(|k| (k & u128::from(u32::MAX)) as usize);
+            (order.collect::<Vec<_>>(), runs)
         }
-        run += len;
+        None => {
+            let mut keys: Vec<(DateTime<Utc>, u32, usize)> =
+                found.iter().map(|f| (f.start, f.group, f.seq)).collect();
+            keys.sort_unstable();
+            let runs = tie_runs(&keys, |a, b| (a.0, a.1) == (b.0, b.1));
+            (keys.into_iter().map(|k| k.2).collect(), runs)
+        }
+    };
+    for (at, len) in runs {
+        if let Some(run) = order.get_mut(at..at + len) {
+            run.sort_by(|&a, &b| by_id(&found[a], &found[b]));
+        }
     }
     order
+}
+
+/// Where runs of more than one equal key start in sorted `keys`, and their lengths.
+fn tie_runs<K>(keys: &[K], same: impl Fn(&K, &K) -> bool) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut at = 0;
+    while let Some(head) = keys.get(at) {
+        let len = keys[at..]
+            .iter()
+            .take_while(|k| same(k, head))
+            .count()
+            .max(1);
+        if len > 1 {
+            runs.push((at, len));
+        }
+        at += len;
+    }
+    runs
+}
+
+/// Sort keys as single integers, start seconds then group then position: comparing
+/// tuples was most of the sort. `None` when a value does not fit, then tuples are used.
+fn packed_keys(found: &[Found]) -> Option<Vec<u128>> {
+    found
+        .iter()
+        .map(|f| {
+            // Parsed times are whole seconds; a fraction would be lost in the key.
+            if f.start.timestamp_subsec_nanos() != 0 {
+                return None;
+            }
+            // Biased so that the unsigned order is the signed one.
+            let secs = (f.start.timestamp() as u64) ^ (1 << 63);
+            let seq = u32::try_from(f.seq).ok()?;
+            Some(u128::from(secs) << 64 | u128::from(f.group) << 32 | u128::from(seq))
+        })
+        .collect()
 }
 
 impl Found {
@@ -139,10 +174,8 @@ fn push_stamp(out: &mut String, t: NaiveDateTime, with_time: bool) {
     let mut buf = *b"00000000T000000Z";
     let mut put = |at: usize, n: u32, width: usize| {
         let mut n = n;
-        for i in (at..at + width).rev() {
-            if let Some(slot) = buf.get_mut(i) {
-                *slot = b'0' + (n % 10) as u8;
-            }
+        for slot in buf.iter_mut().skip(at).take(width).rev() {
+            *slot = b'0' + (n % 10) as u8;
             n /= 10;
         }
     };
@@ -153,10 +186,8 @@ fn push_stamp(out: &mut String, t: NaiveDateTime, with_time: bool) {
     put(11, t.minute(), 2);
     put(13, t.second(), 2);
     let len = if with_time { 16 } else { 8 };
-    match buf.get(..len).map(std::str::from_utf8) {
-        Some(Ok(text)) => out.push_str(text),
-        _ => push_stamp_slow(out, t, with_time),
-    }
+    // ASCII digits: pushed as chars, no UTF-8 validation needed.
+    out.extend(buf.iter().take(len).map(|&b| char::from(b)));
 }
 
 fn push_stamp_slow(out: &mut String, t: NaiveDateTime, with_time: bool) {

@@ -8,6 +8,7 @@ mod dst;
 mod exrule;
 mod feeds;
 mod hostile;
+mod order;
 mod props;
 mod refresh;
 mod rfc;
