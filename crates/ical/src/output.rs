@@ -186,8 +186,10 @@ fn push_stamp(out: &mut String, t: NaiveDateTime, with_time: bool) {
     put(11, t.minute(), 2);
     put(13, t.second(), 2);
     let len = if with_time { 16 } else { 8 };
-    // ASCII digits: pushed as chars, no UTF-8 validation needed.
-    out.extend(buf.iter().take(len).map(|&b| char::from(b)));
+    match buf.get(..len).map(std::str::from_utf8) {
+        Some(Ok(text)) => out.push_str(text),
+        _ => push_stamp_slow(out, t, with_time),
+    }
 }
 
 fn push_stamp_slow(out: &mut String, t: NaiveDateTime, with_time: bool) {
