@@ -10,44 +10,62 @@ use std::borrow::Cow;
 pub(crate) struct ContentLine<'a> {
     /// Upper-cased property name.
     pub name: Cow<'a, str>,
-    pub params: Vec<Param<'a>>,
+    /// The parameters as written, `;NAME=value...` up to the value's colon, checked
+    /// when the line was read. Kept whole and read on demand: a line's parameters are
+    /// looked up once or twice, and splitting them up front cost two allocations a line.
+    params: Cow<'a, str>,
     pub value: Cow<'a, str>,
     /// 1-based physical line number where the logical line starts, for warnings.
     pub line_no: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Param<'a> {
-    /// Upper-cased parameter name.
-    pub name: Cow<'a, str>,
-    pub values: Vec<Cow<'a, str>>,
-}
-
 impl ContentLine<'_> {
+    /// Each parameter's name and its values as written (quoted ones with their quotes).
+    fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut rest: &str = &self.params;
+        std::iter::from_fn(move || {
+            let after = rest.strip_prefix(';')?;
+            let (name, tail) = after.split_once('=')?;
+            let len = values_len(tail)?;
+            let (values, next) = tail.split_at(len);
+            rest = next;
+            Some((name, values))
+        })
+    }
+
+    fn values_of(&self, name: &str) -> Option<&str> {
+        self.params()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
     /// The first value of a parameter, if present.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| p.values.first())
-            .map(|v| &**v)
+        values(self.values_of(name)?).next()
     }
 
     /// The TZID and the value of a date or date-time property, repaired where a feed
     /// wrote a zone name such as `(UTC+07:00) Bangkok, Hanoi, Jakarta` unquoted: the
-    /// parameter was then split at its commas, and cut at its colon with the rest of
-    /// the name taken for the value. A date or date-time never holds a colon, so the
-    /// repair cannot change a well-formed line.
+    /// parameter then reads as several values split at its commas, and ends at its
+    /// colon with the rest of the name taken for the value. A date or date-time never
+    /// holds a colon, so the repair cannot change a well-formed line.
     pub fn tzid_and_value(&self) -> (Option<Cow<'_, str>>, &str) {
-        let Some(param) = self.params.iter().find(|p| p.name == "TZID") else {
+        let Some(raw) = self.values_of("TZID") else {
             return (None, &self.value);
         };
-        let mut tzid: Cow<'_, str> = match param.values.as_slice() {
-            [one] => Cow::Borrowed(&**one),
-            many => Cow::Owned(many.join(",")),
-        };
+        let mut parts = values(raw);
+        let first = parts.next().unwrap_or("");
+        let mut tzid: Cow<'_, str> = Cow::Borrowed(first);
+        for more in parts {
+            let joined = tzid.to_mut();
+            joined.push(',');
+            joined.push_str(more);
+        }
         let mut value: &str = &self.value;
-        let is_last = self.params.last().is_some_and(|p| p.name == "TZID");
+        let is_last = self
+            .params()
+            .last()
+            .is_some_and(|(n, _)| n.eq_ignore_ascii_case("TZID"));
         if let Some((rest_of_name, real_value)) = value.rsplit_once(':').filter(|_| is_last) {
             tzid = Cow::Owned(format!("{tzid}:{rest_of_name}"));
             value = real_value;
@@ -58,22 +76,31 @@ impl ContentLine<'_> {
     fn into_owned(self) -> ContentLine<'static> {
         ContentLine {
             name: Cow::Owned(self.name.into_owned()),
-            params: self
-                .params
-                .into_iter()
-                .map(|p| Param {
-                    name: Cow::Owned(p.name.into_owned()),
-                    values: p
-                        .values
-                        .into_iter()
-                        .map(|v| Cow::Owned(v.into_owned()))
-                        .collect(),
-                })
-                .collect(),
+            params: Cow::Owned(self.params.into_owned()),
             value: Cow::Owned(self.value.into_owned()),
             line_no: self.line_no,
         }
     }
+}
+
+/// The values of a parameter as written (`a,"b;c",d`), quotes removed.
+fn values(raw: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(raw);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let (value, after) = match s.strip_prefix('"') {
+            Some(quoted) => {
+                let close = quoted.find('"').unwrap_or(quoted.len());
+                (&quoted[..close], quoted.get(close + 1..).unwrap_or(""))
+            }
+            None => {
+                let end = s.find(',').unwrap_or(s.len());
+                (&s[..end], &s[end..])
+            }
+        };
+        rest = after.strip_prefix(',');
+        Some(value)
+    })
 }
 
 /// Unfolds `input` into logical lines and parses each one, as they are read: the tree
@@ -170,7 +197,6 @@ pub(crate) fn parse_line(line: &str, line_no: usize) -> Option<ContentLine<'_>> 
     if name.is_empty() || !name.chars().all(is_name_char) {
         return None;
     }
-    let mut params = Vec::new();
     let mut rest = &line[name_end..];
     while let Some(after) = rest.strip_prefix(';') {
         let eq = after.find('=')?;
@@ -178,38 +204,32 @@ pub(crate) fn parse_line(line: &str, line_no: usize) -> Option<ContentLine<'_>> 
         if pname.is_empty() || !pname.chars().all(is_name_char) {
             return None;
         }
-        let (values, remainder) = param_values(&after[eq + 1..])?;
-        params.push(Param {
-            name: upper(pname),
-            values,
-        });
-        rest = remainder;
+        let tail = &after[eq + 1..];
+        rest = &tail[values_len(tail)?..];
     }
     let value = rest.strip_prefix(':')?;
     Some(ContentLine {
         name: upper(name),
-        params,
+        params: Cow::Borrowed(&line[name_end..line.len() - rest.len()]),
         value: Cow::Borrowed(value),
         line_no,
     })
 }
 
-/// Reads a comma-separated parameter value list up to the next unquoted `;` or `:`.
-fn param_values(mut s: &str) -> Option<(Vec<Cow<'_, str>>, &str)> {
-    let mut values = Vec::new();
+/// The length of a comma-separated parameter value list, up to the next unquoted `;`
+/// or `:`; `None` for an unclosed quote.
+fn values_len(s: &str) -> Option<usize> {
+    let mut at = 0;
     loop {
-        if let Some(quoted) = s.strip_prefix('"') {
-            let close = quoted.find('"')?;
-            values.push(Cow::Borrowed(&quoted[..close]));
-            s = &quoted[close + 1..];
+        let rest = s.get(at..)?;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            at += 1 + quoted.find('"')? + 1;
         } else {
-            let end = s.find([',', ';', ':']).unwrap_or(s.len());
-            values.push(Cow::Borrowed(&s[..end]));
-            s = &s[end..];
+            at += rest.find([',', ';', ':']).unwrap_or(rest.len());
         }
-        match s.strip_prefix(',') {
-            Some(next) => s = next,
-            None => return Some((values, s)),
+        match s.get(at..).and_then(|r| r.strip_prefix(',')) {
+            Some(_) => at += 1,
+            None => return Some(at),
         }
     }
 }
@@ -234,7 +254,11 @@ mod tests {
         let line = parse_line(r#"DTSTART;TZID="Foo: Bar;Baz";X=a,b:20240101T000000"#, 1);
         let line = line.unwrap_or_else(|| panic!("parses"));
         assert_eq!(line.param("TZID"), Some("Foo: Bar;Baz"));
-        assert_eq!(line.params[1].values, vec!["a", "b"]);
+        assert_eq!(
+            line.values_of("X").map(|v| values(v).collect()),
+            Some(vec!["a", "b"])
+        );
+        assert_eq!(line.param("x"), Some("a"));
         assert_eq!(line.value, "20240101T000000");
     }
 
