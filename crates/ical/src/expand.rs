@@ -145,6 +145,14 @@ impl<'a> Expander<'a> {
             return;
         };
         let max_out = self.limits.max_instances_per_series;
+        let exdates: HashSet<i64> = m.exdates.iter().map(DateTime::timestamp).collect();
+        // Most events happen once: their DTSTART is the only candidate.
+        if m.rules.is_empty() && m.rdates.is_empty() && m.exrules.is_empty() && max_out > 0 {
+            if (skip_before..=stop_after).contains(&m.start_local) {
+                self.emit(master, m.start_local, None, &exdates, overrides, future);
+            }
+            return;
+        }
         let mut locals: Vec<(NaiveDateTime, Option<i64>)> = Vec::new();
         if (skip_before..=stop_after).contains(&m.start_local) {
             locals.push((m.start_local, None));
@@ -192,48 +200,66 @@ impl<'a> Expander<'a> {
             locals.truncate(max_out);
         }
 
-        let exdates: HashSet<i64> = m.exdates.iter().map(DateTime::timestamp).collect();
         for (local, explicit) in locals {
-            if m.exdate_days.contains(&local.date()) {
-                continue;
-            }
-            let Some(start) = m.zone.to_utc(local) else {
-                continue;
-            };
-            if exdates.contains(&start.timestamp()) || overrides.contains_key(&start.timestamp()) {
-                continue;
-            }
-            let end = match explicit {
-                Some(secs) => start.checked_add_signed(Duration::seconds(secs)),
-                None => m.length.end(&m.zone, local, start),
-            };
-            let Some(end) = end else { continue };
-            // A THISANDFUTURE override reshapes every later instance of the series.
-            let later = future
-                .iter()
-                .rev()
-                .find(|&&f| specs[f].recurrence_id.is_some_and(|r| r.at <= start));
-            match later {
-                Some(&fi) => {
-                    let f = &specs[fi];
-                    if f.status == EventStatus::Cancelled {
-                        continue;
-                    }
-                    let Some(rid) = f.recurrence_id else { continue };
-                    let f_end = f
-                        .length
-                        .end(&f.zone, f.start_local, f.start)
-                        .unwrap_or(f.start);
-                    let new_start = start + (f.start - rid.at);
-                    let new_end = new_start + (f_end - f.start);
-                    self.push(fi, start, new_start, new_end);
-                }
-                None => self.push(master, start, start, end),
-            }
-            if self.total_reached() {
+            if !self.emit(master, local, explicit, &exdates, overrides, future) {
                 return;
             }
         }
+    }
+
+    /// Adds the instance of the series `master` at `local` (with an RDATE PERIOD's own
+    /// length, if any) unless it is excluded or overridden. `false` once the total cap
+    /// is reached.
+    fn emit(
+        &mut self,
+        master: usize,
+        local: NaiveDateTime,
+        explicit: Option<i64>,
+        exdates: &HashSet<i64>,
+        overrides: &BTreeMap<i64, usize>,
+        future: &[usize],
+    ) -> bool {
+        let specs = self.specs;
+        let m = &specs[master];
+        if m.exdate_days.contains(&local.date()) {
+            return true;
+        }
+        let Some(start) = m.zone.to_utc(local) else {
+            return true;
+        };
+        if exdates.contains(&start.timestamp()) || overrides.contains_key(&start.timestamp()) {
+            return true;
+        }
+        let end = match explicit {
+            Some(secs) => start.checked_add_signed(Duration::seconds(secs)),
+            None => m.length.end(&m.zone, local, start),
+        };
+        let Some(end) = end else { return true };
+        // A THISANDFUTURE override reshapes every later instance of the series.
+        let later = future
+            .iter()
+            .rev()
+            .find(|&&f| specs[f].recurrence_id.is_some_and(|r| r.at <= start));
+        match later {
+            Some(&fi) => {
+                let f = &specs[fi];
+                if f.status == EventStatus::Cancelled {
+                    return true;
+                }
+                let Some(rid) = f.recurrence_id else {
+                    return true;
+                };
+                let f_end = f
+                    .length
+                    .end(&f.zone, f.start_local, f.start)
+                    .unwrap_or(f.start);
+                let new_start = start + (f.start - rid.at);
+                let new_end = new_start + (f_end - f.start);
+                self.push(fi, start, new_start, new_end);
+            }
+            None => self.push(master, start, start, end),
+        }
+        !self.total_reached()
     }
 
     /// The local times the series' EXRULEs generate between the walk's bounds. Cut
