@@ -192,3 +192,18 @@ fn a_non_ascii_byday_found_by_fuzzing_is_dropped_with_a_warning_not_a_panic() {
         exp.warnings
     );
 }
+
+#[test]
+fn every_fuzz_corpus_seed_expands_in_several_zones_without_panicking() {
+    let dir = format!("{}/fuzz/corpus/expand", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for tz in [UTC, chrono_tz::Europe::Berlin, chrono_tz::Australia::Lord_Howe] {
+            let _ = expand(&text, window(), tz, &Limits::default());
+        }
+        seen += 1;
+    }
+    assert!(seen >= 15, "{seen} seeds in {dir}");
+}
