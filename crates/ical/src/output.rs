@@ -171,20 +171,27 @@ fn push_stamp(out: &mut String, t: NaiveDateTime, with_time: bool) {
     if year > 9999 {
         return push_stamp_slow(out, t, with_time);
     }
-    let mut buf = *b"00000000T000000Z";
-    let mut put = |at: usize, n: u32, width: usize| {
-        let mut n = n;
-        for slot in buf.iter_mut().skip(at).take(width).rev() {
-            *slot = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
-    put(0, u32::from(year), 4);
-    put(4, t.month(), 2);
-    put(6, t.day(), 2);
-    put(9, t.hour(), 2);
-    put(11, t.minute(), 2);
-    put(13, t.second(), 2);
+    let d = |n: u32, place: u32| b'0' + (n / place % 10) as u8;
+    let (y, mo, da) = (u32::from(year), t.month(), t.day());
+    let (h, mi, se) = (t.hour(), t.minute(), t.second());
+    let buf = [
+        d(y, 1000),
+        d(y, 100),
+        d(y, 10),
+        d(y, 1),
+        d(mo, 10),
+        d(mo, 1),
+        d(da, 10),
+        d(da, 1),
+        b'T',
+        d(h, 10),
+        d(h, 1),
+        d(mi, 10),
+        d(mi, 1),
+        d(se, 10),
+        d(se, 1),
+        b'Z',
+    ];
     let len = if with_time { 16 } else { 8 };
     match buf.get(..len).map(std::str::from_utf8) {
         Some(Ok(text)) => out.push_str(text),

@@ -92,6 +92,9 @@ fn offset_secs(off: &<Tz as TimeZone>::Offset) -> Duration {
     Duration::seconds(i64::from(off.fix().local_minus_utc()))
 }
 
+/// TZIDs kept in `ZoneTable::recent`; real feeds use fewer.
+const RECENT_ZONES: usize = 16;
+
 /// The zones one VCALENDAR can refer to.
 pub(crate) struct ZoneTable {
     custom: HashMap<String, Arc<CustomZone>>,
@@ -101,8 +104,9 @@ pub(crate) struct ZoneTable {
     pub has_calendar_zone: bool,
     /// Zone whose local days all-day events cover: the caller's zone.
     pub date_zone: Zone,
-    /// Every TZID already resolved, as written: a feed names a handful of zones
-    /// thousands of times.
+    /// TZIDs already resolved, as written: a feed names a handful of zones thousands
+    /// of times. The first few are scanned (cheaper than hashing), the rest hashed.
+    recent: Vec<(String, Zone)>,
     resolved: HashMap<String, Zone>,
 }
 
@@ -131,6 +135,7 @@ impl ZoneTable {
             floating: Zone::Iana(default_tz),
             has_calendar_zone: false,
             date_zone: Zone::Iana(default_tz),
+            recent: Vec::new(),
             resolved: HashMap::new(),
         };
         if let Some(wr) = calendar.prop("X-WR-TIMEZONE") {
@@ -150,6 +155,9 @@ impl ZoneTable {
     /// The zone a TZID names. Unknown TZIDs fall back to the floating zone, with one
     /// warning per TZID.
     pub fn resolve(&mut self, tzid: &str, warnings: &mut Vec<String>) -> Zone {
+        if let Some((_, zone)) = self.recent.iter().find(|(name, _)| name == tzid) {
+            return zone.clone();
+        }
         if let Some(zone) = self.resolved.get(tzid) {
             return zone.clone();
         }
@@ -159,7 +167,11 @@ impl ZoneTable {
             ));
             self.floating.clone()
         });
-        self.resolved.insert(tzid.to_string(), zone.clone());
+        if self.recent.len() < RECENT_ZONES {
+            self.recent.push((tzid.to_string(), zone.clone()));
+        } else {
+            self.resolved.insert(tzid.to_string(), zone.clone());
+        }
         zone
     }
 

@@ -200,7 +200,11 @@ fn every_fuzz_corpus_seed_expands_in_several_zones_without_panicking() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        for tz in [UTC, chrono_tz::Europe::Berlin, chrono_tz::Australia::Lord_Howe] {
+        for tz in [
+            UTC,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::Australia::Lord_Howe,
+        ] {
             let _ = expand(&text, window(), tz, &Limits::default());
         }
         seen += 1;
