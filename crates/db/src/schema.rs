@@ -51,6 +51,7 @@ diesel::table! {
         sync_window_start -> Nullable<Timestamptz>,
         ics_etag -> Nullable<Text>,
         ics_last_modified -> Nullable<Text>,
+        ics_body_sha256 -> Nullable<Text>,
         webhook_channel_id -> Nullable<Text>,
         webhook_resource_id -> Nullable<Text>,
         webhook_subscription_id -> Nullable<Text>,

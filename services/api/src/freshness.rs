@@ -82,6 +82,7 @@ mod tests {
             sync_window_start: None,
             ics_etag: None,
             ics_last_modified: None,
+            ics_body_sha256: None,
             webhook_channel_id: None,
             webhook_resource_id: None,
             webhook_subscription_id: None,

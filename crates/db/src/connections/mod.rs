@@ -47,6 +47,8 @@ pub struct Connection {
     pub sync_window_start: Option<DateTime<Utc>>,
     pub ics_etag: Option<String>,
     pub ics_last_modified: Option<String>,
+    /// SHA-256 (hex) of the last feed body expanded.
+    pub ics_body_sha256: Option<String>,
     pub webhook_channel_id: Option<String>,
     pub webhook_resource_id: Option<String>,
     pub webhook_subscription_id: Option<String>,

@@ -16,6 +16,7 @@ pub struct SyncSuccess {
     pub window_start: Option<DateTime<Utc>>,
     pub ics_etag: Option<String>,
     pub ics_last_modified: Option<String>,
+    pub ics_body_sha256: Option<String>,
 }
 
 pub async fn record_success(
@@ -31,6 +32,7 @@ pub async fn record_success(
             cc::sync_window_start.eq(result.window_start),
             cc::ics_etag.eq(&result.ics_etag),
             cc::ics_last_modified.eq(&result.ics_last_modified),
+            cc::ics_body_sha256.eq(&result.ics_body_sha256),
             cc::last_sync_at.eq(now),
             cc::last_error.eq(None::<String>),
             cc::last_error_at.eq(None::<DateTime<Utc>>),
