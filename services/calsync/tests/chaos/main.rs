@@ -37,6 +37,17 @@ async fn short_run_converges_after_every_fault_kind() {
     report.assert_converged();
 }
 
+/// The harness itself: with no sync-worker running, a coworker's change is seen as not
+/// converged (the comparison is not vacuous); once a worker starts again, it lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_harness_sees_a_change_that_did_not_land() {
+    let mut cfg = Config::short();
+    cfg.name = "self-check";
+    cfg.agents = 2;
+    cfg.workers = 1;
+    run::self_check(&cfg).await.expect("self-check");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long run (minutes): scripts/chaos.sh"]
 async fn long_run() {

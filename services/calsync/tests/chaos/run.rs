@@ -56,6 +56,41 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     result
 }
 
+/// See `the_harness_sees_a_change_that_did_not_land`.
+pub async fn self_check(cfg: &Config) -> anyhow::Result<()> {
+    let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("chaos")
+        .join(format!("{}-{}", cfg.name, cfg.seed));
+    let _ = std::fs::remove_dir_all(&log_dir);
+    let sys = Arc::new(System::start(cfg, &log_dir).await?);
+    let result = async {
+        let agents = connect_agents(cfg, &sys).await?;
+        let day0 = workload::first_day();
+        let settled = verify::converge(&sys, &agents, day0, Instant::now(), Duration::from_secs(10)).await;
+        if !settled.iter().all(AgentResult::ok) {
+            bail!("freshly connected agents did not converge");
+        }
+        sys.kill_worker(None).await?;
+        let mut work = Workload::new(cfg.seed, &agents);
+        while work.counts.get("insert").copied().unwrap_or(0) < 2 {
+            work.step(&sys);
+        }
+        let stale = verify::converge(&sys, &agents, day0, Instant::now(), Duration::from_secs(3)).await;
+        if stale.iter().all(AgentResult::ok) {
+            bail!("with no worker running every agent still compared equal: the comparison is vacuous");
+        }
+        sys.spawn_worker().await?;
+        let healed = verify::converge(&sys, &agents, day0, Instant::now(), cfg.converge_timeout).await;
+        if let Some(bad) = healed.iter().find(|r| !r.ok()) {
+            bail!("after a worker started again, {} did not converge: {:?}", bad.agent.user, bad.events_diff);
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    sys.stop().await;
+    result
+}
+
 async fn connect_agents(cfg: &Config, sys: &System) -> anyhow::Result<Vec<Agent>> {
     let mut agents = Vec::new();
     for chunk in (0..cfg.agents).collect::<Vec<_>>().chunks(4) {
