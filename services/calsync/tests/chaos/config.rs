@@ -19,6 +19,8 @@ pub struct Config {
     pub changes_per_sec: f64,
     /// Faults start this far apart (uniformly between the two).
     pub fault_gap: (Duration, Duration),
+    /// Broker and database outages last this long (uniformly between the two).
+    pub outage: (Duration, Duration),
     /// How long agents get to converge after the last fault before the run fails.
     pub converge_timeout: Duration,
 }
@@ -45,6 +47,7 @@ impl Config {
             workers: 2,
             changes_per_sec: 2.0,
             fault_gap: (Duration::from_secs(3), Duration::from_secs(5)),
+            outage: (Duration::from_secs(2), Duration::from_secs(8)),
             // Generous (a loaded 2-core machine); the target of 2 poll intervals is
             // reported, convergence itself is asserted.
             converge_timeout: poll * 4,
@@ -66,6 +69,8 @@ impl Config {
             workers: env("CHAOS_WORKERS").unwrap_or(2usize).max(1),
             changes_per_sec: env("CHAOS_CHANGES_PER_SEC").unwrap_or(agents as f64 / 5.0),
             fault_gap: (Duration::from_secs(4), Duration::from_secs(12)),
+            // Up to beyond a sync lease's life (15 s) and a Graph push's retries (31 s).
+            outage: (Duration::from_secs(2), Duration::from_secs(35)),
             converge_timeout: poll * 4,
         }
     }

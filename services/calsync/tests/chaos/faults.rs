@@ -106,7 +106,17 @@ pub fn plan(cfg: &Config) -> Vec<Planned> {
         };
         let (length, count, strength) = match kind {
             Kind::BrokerOutage | Kind::DatabaseOutage => {
-                (Duration::from_millis(rng.gen_range(2_000..8_000)), 0, 0)
+                // Mostly short restarts, now and then a long one.
+                let (lo, hi) = (
+                    cfg.outage.0.as_millis() as u64,
+                    cfg.outage.1.as_millis() as u64,
+                );
+                let hi = if rng.gen_bool(0.8) {
+                    lo + (hi - lo) / 4
+                } else {
+                    hi
+                };
+                (Duration::from_millis(rng.gen_range(lo..=hi.max(lo))), 0, 0)
             }
             Kind::WorkerKill => (Duration::from_millis(rng.gen_range(0..3_000)), 0, 0),
             Kind::Provider5xx(_) => (

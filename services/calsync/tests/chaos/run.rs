@@ -226,8 +226,22 @@ async fn quiescence(sys: &System) -> anyhow::Result<String> {
     let pending = conns.iter().filter(|c| c.sync_pending).count();
     let failing = conns.iter().filter(|c| c.last_error.is_some()).count();
     let reauth = conns.iter().filter(|c| c.needs_reauth).count();
+    // Access tokens live 150 s: a later expiry than that after connecting is a refresh.
+    let refreshed = conns
+        .iter()
+        .filter(|c| {
+            c.token_expires_at
+                .is_some_and(|t| t - c.created_at > chrono::Duration::seconds(170))
+        })
+        .count();
+    let now = chrono::Utc::now();
+    let lapsed = conns
+        .iter()
+        .filter(|c| c.lease_owner.is_some() && c.lease_expires_at.is_some_and(|t| t <= now))
+        .count();
     Ok(format!(
-        "work queue {work}, dead-lettered {dlq}, leases held {leases}, syncs pending {pending}, last sync failed {failing}, needs reauth {reauth}"
+        "work queue {work}, dead-lettered {dlq}, leases held {leases} (lapsed {lapsed}), syncs pending {pending}, last sync failed {failing}, needs reauth {reauth}, access tokens refreshed on {refreshed}/{} connections",
+        conns.len()
     ))
 }
 

@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 pub const OPERATOR_TOKEN: &str = "chaos-operator-token";
+const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(150);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Prov {
@@ -136,8 +137,18 @@ impl System {
         calsync_mq::declare(&ch, &Topology::new(broker.prefix())).await?;
         let _ = conn.close(200, "declared").await;
 
-        let google_cfg = GoogleSandboxConfig::default();
-        let graph_cfg = GraphSandboxConfig::default();
+        // Short-lived access tokens (refreshed 2 minutes before expiry, so about every
+        // 30 s) put token refreshes, and Microsoft's refresh-token rotation, under the
+        // faults too; small pages make syncs page, so a fault can land between pages.
+        let google_cfg = GoogleSandboxConfig {
+            access_token_ttl: ACCESS_TOKEN_TTL,
+            default_page_size: 10,
+            ..GoogleSandboxConfig::default()
+        };
+        let graph_cfg = GraphSandboxConfig {
+            access_token_ttl: ACCESS_TOKEN_TTL,
+            ..GraphSandboxConfig::default()
+        };
         let google_sandbox = GoogleSandbox::start(google_cfg.clone()).await?;
         let graph_sandbox = GraphSandbox::start(graph_cfg.clone()).await?;
 

@@ -107,9 +107,12 @@ impl Workload {
             0..=24 if !crowded => "insert",
             25..=31 if !crowded => "all-day",
             32..=39 if !crowded => "recurring",
-            0..=54 => "move",
-            55..=69 => "free/busy",
-            70..=79 if agent.prov == Prov::Graph => "occurrence",
+            0..=19 => "move",
+            20..=39 => "delete",
+            40..=59 => "move",
+            60..=74 => "free/busy",
+            75..=84 if agent.prov == Prov::Graph => "occurrence",
+            75..=84 => "move",
             _ => "delete",
         };
         let result = match agent.prov {
