@@ -194,8 +194,8 @@ impl GoogleState {
         self.lock().dropped_pushes
     }
 
-    /// The channel dies now without telling anyone (no message, the stored expiration
-    /// is not what it was): it stays silent from here on. False for an unknown id.
+    /// The channel dies now, silently: no message says so and the app still holds the
+    /// expiration it was given, but nothing is delivered any more. False for an unknown id.
     pub fn expire_channel(&self, channel_id: &str) -> bool {
         let mut inner = self.lock();
         let past = inner.now() - chrono::Duration::milliseconds(1);
