@@ -2,7 +2,9 @@
 //! to the calendar's channels), break things on purpose, move the clock, and read what
 //! the sandbox saw.
 
+use super::list::full_listing;
 use super::oauth::revoke_grant;
+use super::query::Params;
 use super::render::render;
 use super::state::{ChannelInfo, Delivery, Fault, GoogleState, COWORKER_CLIENT};
 use super::store::Writer;
@@ -179,5 +181,56 @@ impl GoogleState {
     /// The next consent is refused by the user (`error=access_denied` to the app).
     pub fn deny_next_consent(&self) {
         self.lock().deny_next_consent = true;
+    }
+
+    /// The next `n` change notifications (to any channel) are lost, never sent: Google
+    /// does not promise delivery.
+    pub fn drop_next_pushes(&self, n: u64) {
+        self.lock().drop_pushes += n;
+    }
+
+    /// How many notifications were lost on purpose so far.
+    pub fn dropped_pushes(&self) -> u64 {
+        self.lock().dropped_pushes
+    }
+
+    /// The channel dies now, silently: no message says so and the app still holds the
+    /// expiration it was given, but nothing is delivered any more. False for an unknown id.
+    pub fn expire_channel(&self, channel_id: &str) -> bool {
+        let mut inner = self.lock();
+        let past = inner.now() - chrono::Duration::milliseconds(1);
+        let mut found = false;
+        for (c, _) in inner
+            .channels
+            .iter_mut()
+            .filter(|(c, _)| c.id == channel_id)
+        {
+            c.expiration = past;
+            found = true;
+        }
+        found
+    }
+
+    /// The truth a test compares with: every instance of `calendar` overlapping
+    /// `[from, to)` as `events.list?singleEvents=true&timeMin&timeMax` shows it (series
+    /// expanded, cancelled and deleted items left out), without any app's private
+    /// properties, and untouched by injected faults or latency.
+    pub fn instances_between(
+        &self,
+        calendar: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<Value> {
+        let inner = self.lock();
+        let Some(cal) = inner.calendars.get(&calendar.to_ascii_lowercase()) else {
+            return Vec::new();
+        };
+        let params = Params {
+            single_events: true,
+            time_min: Some(from),
+            time_max: Some(to),
+            ..Params::default()
+        };
+        full_listing(cal, COWORKER_CLIENT, &params, inner.now())
     }
 }

@@ -71,7 +71,12 @@ fn in_window(p: &Params, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
     p.time_min.is_none_or(|t| end > t) && p.time_max.is_none_or(|t| start < t)
 }
 
-fn full_listing(cal: &Calendar, client: &str, p: &Params, now: DateTime<Utc>) -> Vec<Value> {
+pub(crate) fn full_listing(
+    cal: &Calendar,
+    client: &str,
+    p: &Params,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
     let tz: Tz = parse_tz(&cal.time_zone).unwrap_or(chrono_tz::UTC);
     let horizon = p.time_max.unwrap_or(now + Duration::days(HORIZON_DAYS));
     let with_deleted = p.show_deleted.unwrap_or(false) || p.updated_min.is_some();

@@ -28,7 +28,8 @@
 //!   /_sandbox/users/{user}/revoke`, `POST /_sandbox/faults` (a [`Fault`] as JSON).
 //!
 //! Tests drive the same through [`GoogleState`] (`insert_event`, `patch_event`,
-//! `delete_event`, `inject`, `set_latency`, `advance_clock`, `expire_access_tokens`,
+//! `delete_event`, `inject`, `set_latency`, `drop_next_pushes`, `expire_channel`,
+//! `instances_between`, `advance_clock`, `expire_access_tokens`,
 //! `revoke_refresh_tokens`, `invalidate_sync_tokens`, `list_calls`, `channels`,
 //! `deliveries`, `wait_for_deliveries`, ...).
 //!

@@ -54,7 +54,18 @@ impl GoogleState {
 
     /// Notifies the channels of `calendar` that something changed.
     pub(crate) fn notify_change(&self, calendar: &str) {
-        let notices = self.lock().notices_for_change(calendar);
+        let mut inner = self.lock();
+        let mut notices = inner.notices_for_change(calendar);
+        // Lost notifications keep their message numbers: the receiver sees a gap.
+        notices.retain(|_| {
+            let lose = inner.drop_pushes > 0;
+            if lose {
+                inner.drop_pushes -= 1;
+                inner.dropped_pushes += 1;
+            }
+            !lose
+        });
+        drop(inner);
         self.spawn_deliveries(notices);
     }
 

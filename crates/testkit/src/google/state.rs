@@ -186,6 +186,9 @@ pub(crate) struct Inner {
     pub faults: Vec<Fault>,
     pub latency: Duration,
     pub list_calls: HashMap<String, u64>,
+    /// Change notifications still to lose (never sent), and how many were lost so far.
+    pub drop_pushes: u64,
+    pub dropped_pushes: u64,
 }
 
 impl Inner {
@@ -213,6 +216,8 @@ impl Inner {
             faults: Vec::new(),
             latency: Duration::ZERO,
             list_calls: HashMap::new(),
+            drop_pushes: 0,
+            dropped_pushes: 0,
         }
     }
 

@@ -17,7 +17,7 @@ use super::model::Actor;
 use super::notify::{self, Delivery, Outgoing};
 use super::oauth::{AccessGrant, AuthCode, RefreshGrant};
 use super::subscriptions::Subscription;
-use super::view::{render_full, RenderOpts};
+use super::view::{calendar_view, render_full, RenderOpts};
 use super::GraphSandboxConfig;
 
 #[derive(Debug, Default)]
@@ -292,6 +292,36 @@ impl GraphState {
     /// How many notifications were dropped on purpose so far.
     pub fn dropped_notifications(&self) -> u64 {
         lock(&self.shared.store).dropped
+    }
+
+    /// The subscription lapses now without a lifecycle notification (as one the client
+    /// lost track of): no more notifications. False for an unknown id.
+    pub fn expire_subscription(&self, id: &str) -> bool {
+        let past = self.now() - chrono::Duration::seconds(1);
+        match lock(&self.shared.store).subscriptions.get_mut(id) {
+            Some(s) => {
+                s.expiration = past;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The truth a test compares with: the calendar view of `upn`'s default calendar
+    /// over `[from, to)` (series expanded, cancelled items left out), each item whole
+    /// with times in UTC, untouched by injected faults or latency.
+    pub fn calendar_view(&self, upn: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Value> {
+        let mut store = lock(&self.shared.store);
+        let mailbox = store.mailbox_for(upn);
+        let calendar = mailbox.default_calendar().to_owned();
+        let opts = RenderOpts {
+            zone: Some(("UTC".into(), chrono_tz::UTC)),
+            expand: None,
+        };
+        calendar_view(mailbox.events.values(), &calendar, from, to)
+            .iter()
+            .map(|inst| render_full(inst, &opts))
+            .collect()
     }
 
     /// The next `times` Graph API requests answer 429 `TooManyRequests` with `Retry-After`.
