@@ -84,16 +84,22 @@ async fn publish_all(
     state: &IngestState,
     notices: BTreeMap<Uuid, ChangeNotice>,
 ) -> Result<HttpResponse, IngestError> {
-    // One notice per connection per batch: the worker fetches everything anyway.
-    for notice in notices.values() {
-        state
-            .publisher
-            .publish_notice(notice)
-            .await
-            .inspect_err(|_| {
-                state.count(Provider::Microsoft, Outcome::Failed);
-            })?;
-        state.count(Provider::Microsoft, Outcome::Queued);
+    // One notice per connection per batch: the worker fetches everything anyway. They
+    // are published together and their confirms awaited as a group; the answer goes
+    // out only once every one of them is confirmed.
+    let results = futures::future::join_all(notices.values().map(|notice| async move {
+        let r = state.publisher.publish_notice(notice).await;
+        let outcome = if r.is_ok() {
+            Outcome::Queued
+        } else {
+            Outcome::Failed
+        };
+        state.count(Provider::Microsoft, outcome);
+        r
+    }))
+    .await;
+    for r in results {
+        r?;
     }
     Ok(HttpResponse::Accepted().finish())
 }
