@@ -270,3 +270,71 @@ pub(crate) async fn publish_confirmed(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calsync_testkit::TestBroker;
+
+    /// The test broker's topology, as this crate's type (testkit links its own copy).
+    fn topology(broker: &TestBroker) -> Topology {
+        let mut t = Topology::new(broker.prefix());
+        t.retry_delays = broker.topology.retry_delays.clone();
+        t
+    }
+
+    fn notice(i: u64) -> ChangeNotice {
+        ChangeNotice {
+            connection_id: uuid::Uuid::new_v4().to_string(),
+            message_number: i,
+            ..ChangeNotice::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publishes_spread_over_lanes_are_each_confirmed() -> Result<(), MqError> {
+        let broker = TestBroker::new();
+        let publisher = Publisher::with_lanes(&broker.url, topology(&broker), 3);
+        let tasks: Vec<_> = (0..90)
+            .map(|i| {
+                let p = publisher.clone();
+                tokio::spawn(async move { p.publish_notice(&notice(i)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await
+                .map_err(|e| MqError::NotConfirmed(e.to_string()))??;
+        }
+        let opened = (0..3)
+            .filter(|&i| publisher.inner.current(i).is_some())
+            .count();
+        assert_eq!(opened, 3, "round-robin opened every lane");
+        let depth = broker
+            .depth(&broker.topology.work_queue())
+            .await
+            .map_err(|e| MqError::NotConfirmed(e.to_string()))?;
+        assert_eq!(depth, 90, "every confirmed notice is in the queue");
+        publisher.close().await;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lane_whose_connection_died_reopens_on_the_next_publish() -> Result<(), MqError> {
+        let broker = TestBroker::new();
+        let publisher = Publisher::with_lanes(&broker.url, topology(&broker), 1);
+        publisher.publish_notice(&notice(1)).await?;
+        let first = publisher
+            .inner
+            .current(0)
+            .ok_or_else(|| MqError::NotConfirmed("no link after a publish".into()))?;
+        first.conn.close(320, "killed by the test").await?;
+        publisher.publish_notice(&notice(2)).await?;
+        let second = publisher
+            .inner
+            .current(0)
+            .ok_or_else(|| MqError::NotConfirmed("no link after the reopen".into()))?;
+        assert!(second.generation > first.generation, "a fresh link");
+        publisher.close().await;
+        Ok(())
+    }
+}

@@ -4,6 +4,7 @@
 //! `ChangeNotice` with publisher confirms, and only then answers 2xx. Broker trouble
 //! answers 503 so the provider retries: nothing is acknowledged and then lost.
 
+mod coalesce;
 mod error;
 mod routes;
 mod state;

@@ -223,6 +223,14 @@ impl Sys {
 
     /// The live watch channel on a Google calendar, from the sandbox's registry.
     pub async fn google_channel(&self, calendar: &str) -> anyhow::Result<GoogleChannel> {
+        self.google_channels()
+            .await?
+            .remove(calendar)
+            .ok_or_else(|| anyhow!("no live channel on {calendar}"))
+    }
+
+    /// The live watch channel of every Google calendar, from the sandbox's registry.
+    pub async fn google_channels(&self) -> anyhow::Result<HashMap<String, GoogleChannel>> {
         let body: Value = self
             .http
             .get(format!("{}/_sandbox/channels", self.google))
@@ -230,27 +238,32 @@ impl Sys {
             .await?
             .json()
             .await?;
-        let items = body["items"].as_array().cloned().unwrap_or_default();
-        let live = items
-            .iter()
-            .filter(|c| {
-                c["calendarId"].as_str() == Some(calendar) && c["stopped"].as_bool() == Some(false)
-            })
-            .max_by_key(|c| c["messagesSent"].as_u64().unwrap_or(0))
-            .ok_or_else(|| anyhow!("no live channel on {calendar}"))?;
-        let s = |k: &str| -> anyhow::Result<String> {
-            live[k]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| anyhow!("channel without {k}: {live}"))
-        };
-        Ok(GoogleChannel {
-            id: s("id")?,
-            token: s("token")?,
-            resource_id: s("resourceId")?,
-            resource_uri: s("resourceUri")?,
-            messages_sent: live["messagesSent"].as_u64().unwrap_or(0),
-        })
+        let mut out: HashMap<String, GoogleChannel> = HashMap::new();
+        for c in body["items"].as_array().into_iter().flatten() {
+            if c["stopped"].as_bool() != Some(false) {
+                continue;
+            }
+            let s = |k: &str| -> anyhow::Result<String> {
+                c[k].as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("channel without {k}: {c}"))
+            };
+            let ch = GoogleChannel {
+                id: s("id")?,
+                token: s("token")?,
+                resource_id: s("resourceId")?,
+                resource_uri: s("resourceUri")?,
+                messages_sent: c["messagesSent"].as_u64().unwrap_or(0),
+            };
+            let calendar = s("calendarId")?;
+            let newer = out
+                .get(&calendar)
+                .is_none_or(|old| old.messages_sent <= ch.messages_sent);
+            if newer {
+                out.insert(calendar, ch);
+            }
+        }
+        Ok(out)
     }
 
     /// `events.list` calls the Google sandbox answered on `calendar`.

@@ -87,8 +87,8 @@ async fn publish_all(
     // One notice per connection per batch: the worker fetches everything anyway. They
     // are published together and their confirms awaited as a group; the answer goes
     // out only once every one of them is confirmed.
-    let results = futures::future::join_all(notices.values().map(|notice| async move {
-        let r = state.publisher.publish_notice(notice).await;
+    let results = futures::future::join_all(notices.into_values().map(|notice| async move {
+        let r = state.notices.publish(notice).await;
         let outcome = if r.is_ok() {
             Outcome::Queued
         } else {
