@@ -253,6 +253,14 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Process id of the second sync-worker once started (0: none).
+static WORKER2: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn cpu(args: &Args) -> system::CpuSnap {
+    let w2 = WORKER2.load(std::sync::atomic::Ordering::Relaxed);
+    system::CpuSnap::take(args.up_pid, (w2 != 0).then_some(w2))
+}
+
 fn say(what: impl AsRef<str>) {
     println!(
         "[bench {}] {} (load {})",
@@ -374,6 +382,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .push("workers: no --calsync-bin; second worker not started".into()),
             Some(bin) => {
                 let w = start_worker2(&sys, &args, bin).await?;
+                if let Some(pid) = w.id() {
+                    WORKER2.store(pid, std::sync::atomic::Ordering::Relaxed);
+                }
                 worker2 = Some(w);
                 let since = Utc::now();
                 let s = phase_storm(
@@ -728,22 +739,30 @@ async fn phase_ingest(
         "ingest: valid pushes spread over {channels} Google channels at max rate ({} client connections)",
         args.blast_connections
     ));
+    let c0 = cpu(args);
     let wide = push_run(sys, args, spec(None), Arc::clone(&spread)).await?;
+    let cpu_wide = cpu(args).since(&c0);
     drain_all(sys).await?;
     say("ingest: bare GET /healthz at max rate, again");
     let h2 = raw::run(spec(None), healthz_maker(&args.ingest)?).await;
     say("ingest: valid pushes for one connection at max rate");
     let maker = push_maker(sys, agent, numbers, 100_000_000).await?;
+    let c0 = cpu(args);
     let one = push_run(sys, args, spec(None), maker).await?;
+    let cpu_one = cpu(args).since(&c0);
     let one_drained = drain(sys, agent.connection, Instant::now()).await?;
     say("ingest: the broker alone: confirmed publishes straight from the bench");
+    let c0 = cpu(args);
     let broker = broker_alone(args, agent, secs).await?;
+    let cpu_broker = cpu(args).since(&c0);
     drain(sys, agent.connection, Instant::now()).await?;
     say(format!(
         "ingest: valid pushes spread over {channels} channels at {}/s",
         args.fixed_rate
     ));
+    let c0 = cpu(args);
     let fixed = push_run(sys, args, spec(Some(args.fixed_rate)), spread).await?;
+    let cpu_fixed = cpu(args).since(&c0);
     drain_all(sys).await?;
 
     let healthz = (h1.ok_rate() + h2.ok_rate()) / 2.0;
@@ -823,6 +842,14 @@ async fn phase_ingest(
         format!("{:.2} / {p99:.2} ms", pct_us(&fixed.out, 0.5)),
         "p99 ≤ 20 ms",
         p99 <= 20.0 && fixed.out.non_2xx + fixed.out.errors == 0,
+    );
+    report.row(s, "cpu % of one core: spread max rate", cpu_wide);
+    report.row(s, "cpu % of one core: one connection max rate", cpu_one);
+    report.row(s, "cpu % of one core: broker alone", cpu_broker);
+    report.row(
+        s,
+        format!("cpu % of one core: spread at {:.0}/s", args.fixed_rate),
+        cpu_fixed,
     );
     report.json.insert(
         "ingest".into(),
@@ -937,6 +964,7 @@ async fn phase_steady(
         args.steady_secs
     ));
     let fetch_before = metric_sum(&sys.http, &args.worker, "provider_fetches_total").await?;
+    let c0 = cpu(args);
     let run = changer
         .run(
             eligible,
@@ -945,6 +973,7 @@ async fn phase_steady(
             CancellationToken::new(),
         )
         .await;
+    let cpu_steady = cpu(args).since(&c0);
     let fetch_after = metric_sum(&sys.http, &args.worker, "provider_fetches_total").await?;
     let l = changes::latency(&run, &sys.graph_push_starts().await?);
     let s = "steady (push start → slot gone from GET /api/availability)";
@@ -1003,6 +1032,7 @@ async fn phase_steady(
         "provider fetches by the worker during the phase",
         format!("{:.0}", fetch_after - fetch_before),
     );
+    report.row(s, "cpu % of one core (issuing and settling)", cpu_steady);
     report.row(
         s,
         "poll resolution",
@@ -1063,6 +1093,7 @@ async fn phase_storm(
         })
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let c0 = cpu(args);
     let burst_start = Utc::now();
     let burst = raw::run(
         raw::Spec {
@@ -1077,7 +1108,9 @@ async fn phase_storm(
     .await;
     let burst_end_instant = Instant::now();
     let burst_end = Utc::now();
+    let cpu_burst = cpu(args).since(&c0);
     let drained = drain(sys, agent.connection, burst_end_instant).await?;
+    let cpu_storm = cpu(args).since(&c0);
     let storm_end = burst_end
         + chrono::Duration::from_std(drained.idle_after.unwrap_or(Duration::from_secs(60)))
             .unwrap_or_default();
@@ -1157,6 +1190,8 @@ async fn phase_storm(
         "others over the whole phase: changes / lost / p99",
         format!("{} / {} / {:.1} ms", l_all.count, l_all.lost, l_all.p99_ms),
     );
+    report.row(section, "cpu % of one core: the burst", cpu_burst);
+    report.row(section, "cpu % of one core: burst and drain", cpu_storm);
     let key = if section.contains('2') {
         "storm2"
     } else {
@@ -1310,13 +1345,14 @@ async fn workers_verdicts(
     let s = "two sync-worker replicas";
     match (one, two) {
         (Some(a), Some(b)) => {
-            // Noise on a shared machine: "no slower" allows 10 % or 100 ms, whichever is more.
-            let slack = (a.mul_f64(0.10)).max(Duration::from_millis(100));
+            // "No slower" within what the drain can be timed to: one storm coalescing
+            // round of the worker (250 ms) plus the poll, or 10 %, whichever is more.
+            let slack = (a.mul_f64(0.10)).max(Duration::from_millis(300));
             report.check(
                 s,
                 "storm drain: 1 worker vs 2 workers",
                 format!("{:.2} s vs {:.2} s", a.as_secs_f64(), b.as_secs_f64()),
-                "2 ≤ 1 (+max(10 %, 100 ms))",
+                "2 ≤ 1 (+max(10 %, 300 ms))",
                 b <= a + slack,
             );
         }

@@ -413,3 +413,127 @@ pub fn loadavg() -> String {
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "?".into())
 }
+
+/// CPU time used so far by the processes the bench cares about, grouped, plus the
+/// machine's busy time: two snapshots make a phase's CPU profile.
+#[derive(Debug, Clone)]
+pub struct CpuSnap {
+    at: std::time::Instant,
+    /// Seconds of CPU by group.
+    groups: Vec<(String, f64)>,
+    machine_busy: f64,
+}
+
+/// Linux reports process times in USER_HZ ticks, 100 on every mainstream build.
+const TICKS: f64 = 100.0;
+
+impl CpuSnap {
+    pub fn take(up_pid: Option<u32>, worker2: Option<u32>) -> Self {
+        let me = std::process::id();
+        let mut groups: Vec<(String, f64)> = Vec::new();
+        let mut add = |name: &str, secs: f64| match groups.iter_mut().find(|(n, _)| n == name) {
+            Some((_, s)) => *s += secs,
+            None => groups.push((name.to_owned(), secs)),
+        };
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for entry in dir.flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                    continue;
+                };
+                let Some((head, rest)) = stat.rsplit_once(')') else {
+                    continue;
+                };
+                let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                // After the command: state ppid ... utime is field 14 of stat, index 11 here.
+                let (Some(ppid), Some(ut), Some(st)) = (
+                    f.get(1).and_then(|p| p.parse::<u32>().ok()),
+                    f.get(11).and_then(|p| p.parse::<f64>().ok()),
+                    f.get(12).and_then(|p| p.parse::<f64>().ok()),
+                ) else {
+                    continue;
+                };
+                let secs = (ut + st) / TICKS;
+                let group = if Some(pid) == up_pid {
+                    Some("up+sandboxes".to_owned())
+                } else if Some(pid) == worker2 {
+                    Some("worker2".to_owned())
+                } else if up_pid.is_some() && Some(ppid) == up_pid {
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                    Some(
+                        match cmd.trim().rsplit(' ').next().unwrap_or_default() {
+                            "ingest" => "ingest",
+                            "worker" => "worker",
+                            "api" => "api",
+                            _ => "up-child",
+                        }
+                        .to_owned(),
+                    )
+                } else if pid == me {
+                    Some("bench".to_owned())
+                } else if comm == "beam.smp" {
+                    Some("rabbitmq".to_owned())
+                } else if comm == "postgres" {
+                    Some("postgres".to_owned())
+                } else {
+                    None
+                };
+                if let Some(g) = group {
+                    add(&g, secs);
+                }
+            }
+        }
+        let machine_busy = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().next()?.to_owned();
+                let v: Vec<f64> = line
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                let total: f64 = v.iter().take(8).sum();
+                let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+                Some((total - idle) / TICKS)
+            })
+            .unwrap_or(0.0);
+        Self {
+            at: std::time::Instant::now(),
+            groups,
+            machine_busy,
+        }
+    }
+
+    /// Each group's CPU since `earlier` as % of one core, and the whole machine's.
+    pub fn since(&self, earlier: &CpuSnap) -> String {
+        let wall = self.at.duration_since(earlier.at).as_secs_f64().max(1e-9);
+        let pct = |now: f64, then: f64| (now - then).max(0.0) / wall * 100.0;
+        let mut parts: Vec<String> = Vec::new();
+        let mut ours = 0.0;
+        for (name, secs) in &self.groups {
+            let then = earlier
+                .groups
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0.0, |(_, s)| *s);
+            let p = pct(*secs, then);
+            ours += p;
+            parts.push(format!("{name} {p:.0}"));
+        }
+        let machine = pct(self.machine_busy, earlier.machine_busy);
+        parts.push(format!("others {:.0}", (machine - ours).max(0.0)));
+        parts.push(format!(
+            "machine {machine:.0}/{}",
+            std::thread::available_parallelism().map_or(1, |n| n.get()) * 100
+        ));
+        parts.join(" · ")
+    }
+}
