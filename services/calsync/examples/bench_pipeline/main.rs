@@ -975,7 +975,8 @@ async fn phase_steady(
         .await;
     let cpu_steady = cpu(args).since(&c0);
     let fetch_after = metric_sum(&sys.http, &args.worker, "provider_fetches_total").await?;
-    let l = changes::latency(&run, &sys.graph_push_starts().await?);
+    let starts = sys.graph_push_starts().await?;
+    let l = changes::latency(&run, &starts);
     let s = "steady (push start → slot gone from GET /api/availability)";
     report.row(
         s,
@@ -998,7 +999,7 @@ async fn phase_steady(
             skipped: 0,
             issuing: run.issuing,
         };
-        let lp = changes::latency(&part, &sys.graph_push_starts().await?);
+        let lp = changes::latency(&part, &starts);
         report.row(
             s,
             format!("{name}: changes / lost / p50 / p99"),
