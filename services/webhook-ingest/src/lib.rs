@@ -4,6 +4,7 @@
 //! `ChangeNotice` with publisher confirms, and only then answers 2xx. Broker trouble
 //! answers 503 so the provider retries: nothing is acknowledged and then lost.
 
+mod coalesce;
 mod error;
 mod routes;
 mod state;
@@ -19,6 +20,10 @@ use calsync_runtime::{http, Settings};
 use std::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// Broker connections the publisher spreads pushes over: every request here is a
+/// confirmed publish, and one channel's confirms would otherwise pace them all.
+const PUBLISH_LANES: usize = 4;
+
 pub struct IngestServer {
     server: actix_web::dev::Server,
     port: u16,
@@ -28,7 +33,11 @@ pub struct IngestServer {
 impl IngestServer {
     /// Binds `listener` (port 0 in tests) and prepares the server; `run` serves it.
     pub fn build(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
-        let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
+        let publisher = Publisher::with_lanes(
+            &settings.amqp.url,
+            Topology::new(&settings.amqp.prefix),
+            PUBLISH_LANES,
+        );
         Self::build_with(settings, listener, publisher)
     }
 

@@ -1,5 +1,7 @@
-//! Shared handler state: the token verifier, the confirming publisher and metrics.
+//! Shared handler state: the token verifier, the confirming publisher (behind the
+//! per-connection group commit) and metrics.
 
+use crate::coalesce::Coalescer;
 use calsync_core::Provider;
 use calsync_mq::Publisher;
 use calsync_providers::security::WebhookSigner;
@@ -8,6 +10,8 @@ use prometheus::{IntCounterVec, Registry};
 pub struct IngestState {
     pub signer: WebhookSigner,
     pub publisher: Publisher,
+    /// Publishes notices, folding pushes that wait behind one in flight (see `coalesce`).
+    pub notices: Coalescer<Publisher>,
     /// Notifications by provider and outcome.
     pub notifications: IntCounterVec,
 }
@@ -27,8 +31,18 @@ impl IngestState {
                 notifications.with_label_values(&[p.as_str(), o.as_str()]);
             }
         }
+        let published = calsync_runtime::metrics::counter_vec(
+            registry,
+            "webhook_notices_published_total",
+            "Change notices published and confirmed, by provider (pushes that arrive while their connection's notice is in flight share one)",
+            &["provider"],
+        );
+        for p in [Provider::Google, Provider::Microsoft] {
+            published.with_label_values(&[p.as_str()]);
+        }
         Self {
             signer,
+            notices: Coalescer::new(publisher.clone(), published),
             publisher,
             notifications,
         }

@@ -7,6 +7,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// Set on coworker writes: the wall-clock time at which the write was committed and its
+/// push deliveries were handed to the runtime (they start at once), for benchmarks that
+/// time a change from its push.
+const NOTIFIED_AT: &str = "X-Sandbox-Notified-At";
+
+fn notified_now() -> (&'static str, String) {
+    (
+        NOTIFIED_AT,
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    )
+}
+
 fn failure(e: &anyhow::Error) -> HttpResponse {
     HttpResponse::BadRequest()
         .json(json!({"error": {"code": "sandbox_error", "message": e.to_string()}}))
@@ -18,7 +30,12 @@ async fn insert(
     body: web::Json<Value>,
 ) -> HttpResponse {
     match st.insert_event(&path, body.into_inner()) {
-        Ok(id) => HttpResponse::Ok().json(st.event(&path, &id).unwrap_or(json!({"id": id}))),
+        Ok(id) => {
+            let at = notified_now();
+            HttpResponse::Ok()
+                .insert_header(at)
+                .json(st.event(&path, &id).unwrap_or(json!({"id": id})))
+        }
         Err(e) => failure(&e),
     }
 }
@@ -30,7 +47,12 @@ async fn patch(
 ) -> HttpResponse {
     let (cal, id) = path.into_inner();
     match st.patch_event(&cal, &id, body.into_inner()) {
-        Ok(()) => HttpResponse::Ok().json(st.event(&cal, &id).unwrap_or(Value::Null)),
+        Ok(()) => {
+            let at = notified_now();
+            HttpResponse::Ok()
+                .insert_header(at)
+                .json(st.event(&cal, &id).unwrap_or(Value::Null))
+        }
         Err(e) => failure(&e),
     }
 }
@@ -56,6 +78,11 @@ async fn events(st: web::Data<GoogleState>, path: web::Path<String>) -> HttpResp
         })
         .unwrap_or_default();
     HttpResponse::Ok().json(json!({"items": items}))
+}
+
+/// `events.list` calls made on a calendar so far (what a burst of pushes cost).
+async fn list_calls(st: web::Data<GoogleState>, path: web::Path<String>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"calendar": *path, "listCalls": st.list_calls(&path)}))
 }
 
 async fn channels(st: web::Data<GoogleState>) -> HttpResponse {
@@ -103,6 +130,7 @@ pub(crate) fn config(cfg: &mut web::ServiceConfig) {
             .route("/calendars/{cal}/events", web::get().to(events))
             .route("/calendars/{cal}/events/{id}", web::patch().to(patch))
             .route("/calendars/{cal}/events/{id}", web::delete().to(delete))
+            .route("/calendars/{cal}/list-calls", web::get().to(list_calls))
             .route("/channels", web::get().to(channels))
             .route("/deliveries", web::get().to(deliveries))
             .route("/clock/advance", web::post().to(advance))

@@ -62,13 +62,9 @@ pub async fn receive(
         full_resync: false,
     };
     drop(_guard);
-    state
-        .publisher
-        .publish_notice(&notice)
-        .await
-        .inspect_err(|_| {
-            state.count(Provider::Google, Outcome::Failed);
-        })?;
+    state.notices.publish(notice).await.inspect_err(|_| {
+        state.count(Provider::Google, Outcome::Failed);
+    })?;
     state.count(Provider::Google, Outcome::Queued);
     Ok(HttpResponse::Ok().finish())
 }

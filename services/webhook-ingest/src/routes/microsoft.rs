@@ -88,11 +88,20 @@ async fn publish_all(
     state: &IngestState,
     notices: BTreeMap<Uuid, ChangeNotice>,
 ) -> Result<HttpResponse, IngestError> {
-    // One notice per connection per batch: the worker fetches everything anyway. The
-    // publishes overlap, and all of them must be confirmed within Graph's budget.
-    let publishes = notices.values().map(|n| state.publisher.publish_notice(n));
-    let confirmed = tokio::time::timeout(GRAPH_BUDGET, futures::future::join_all(publishes)).await;
-    let results = match confirmed {
+    // One notice per connection per batch: the worker fetches everything anyway. They
+    // are published together and their confirms awaited as a group, within Graph's
+    // budget; the answer goes out only once every one of them is confirmed.
+    let publishes = futures::future::join_all(notices.into_values().map(|notice| async move {
+        let r = state.notices.publish(notice).await;
+        let outcome = if r.is_ok() {
+            Outcome::Queued
+        } else {
+            Outcome::Failed
+        };
+        state.count(Provider::Microsoft, outcome);
+        r
+    }));
+    let results = match tokio::time::timeout(GRAPH_BUDGET, publishes).await {
         Ok(results) => results,
         Err(_) => {
             state.count(Provider::Microsoft, Outcome::Failed);
@@ -100,8 +109,7 @@ async fn publish_all(
         }
     };
     for r in results {
-        r.inspect_err(|_| state.count(Provider::Microsoft, Outcome::Failed))?;
-        state.count(Provider::Microsoft, Outcome::Queued);
+        r?;
     }
     Ok(HttpResponse::Accepted().finish())
 }
