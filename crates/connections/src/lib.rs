@@ -75,6 +75,25 @@ impl Connections {
     }
 }
 
+/// Readiness of a process that serves from the database: it answers, and its schema is
+/// at this binary's version (pods go ready only after the migration ran).
+pub fn database_readiness(pool: &DbPool) -> calsync_runtime::health::Readiness {
+    let (db, schema) = (pool.clone(), pool.clone());
+    calsync_runtime::health::Readiness::new()
+        .with("database", move || {
+            let db = db.clone();
+            async move { calsync_db::pool::ping(&db).await.map_err(|e| e.to_string()) }
+        })
+        .with("schema", move || {
+            let db = schema.clone();
+            async move {
+                calsync_db::migrate::check_schema(&db)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        })
+}
+
 /// A lease owner name unique to this process: the host (pod) name and a random suffix.
 pub fn owner_name(service: &str) -> String {
     let host = std::env::var("HOSTNAME")

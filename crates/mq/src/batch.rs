@@ -5,7 +5,7 @@
 //! success as in the single-message consumer; failures take the same retry and
 //! dead-letter route, message by message.
 
-use crate::consumer::{settle, HandleError, DRAIN_ON_SHUTDOWN, RECONNECT_MAX, RECONNECT_MIN};
+use crate::consumer::{reconnecting, settle, HandleError, DRAIN_ON_SHUTDOWN};
 use crate::topology::connect;
 use crate::{declare, ConsumerSettings, MqError};
 use calsync_proto::v1::ChangeNotice;
@@ -53,20 +53,10 @@ pub async fn run_batch_consumer<H: BatchHandler>(
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = RECONNECT_MIN;
-    while !shutdown.is_cancelled() {
-        match consume_once(&settings, batching, &handler, &shutdown).await {
-            Ok(()) => backoff = RECONNECT_MIN,
-            Err(e) => {
-                tracing::warn!(error.message = %e, retry_in_ms = backoff.as_millis() as u64, "consumer lost the broker; reconnecting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(RECONNECT_MAX);
-            }
-        }
-    }
+    reconnecting(&shutdown, || {
+        consume_once(&settings, batching, &handler, &shutdown)
+    })
+    .await;
 }
 
 async fn consume_once<H: BatchHandler>(

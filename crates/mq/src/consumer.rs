@@ -23,8 +23,8 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) const RECONNECT_MIN: Duration = Duration::from_millis(200);
-pub(crate) const RECONNECT_MAX: Duration = Duration::from_secs(30);
+const RECONNECT_MIN: Duration = Duration::from_millis(200);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// How long a graceful shutdown waits for in-flight notices.
 pub(crate) const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(30);
 /// How long a lost connection waits for in-flight notices before reconnecting.
@@ -61,9 +61,19 @@ pub async fn run_consumer<H: Handler>(
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) {
+    reconnecting(&shutdown, || consume_once(&settings, &handler, &shutdown)).await;
+}
+
+/// Runs one consuming session after another until `shutdown`: a session that ends in
+/// an error (the broker went away) is followed by another after a capped back-off.
+pub(crate) async fn reconnecting<F, Fut>(shutdown: &CancellationToken, mut session: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), MqError>>,
+{
     let mut backoff = RECONNECT_MIN;
     while !shutdown.is_cancelled() {
-        match consume_once(&settings, &handler, &shutdown).await {
+        match session().await {
             Ok(()) => backoff = RECONNECT_MIN,
             Err(e) => {
                 tracing::warn!(error.message = %e, retry_in_ms = backoff.as_millis() as u64, "consumer lost the broker; reconnecting");

@@ -19,7 +19,7 @@ pub use state::AppState;
 use actix_web::{middleware, web, App, HttpServer};
 use calsync_db::{build_pool, DbPool, PoolSettings};
 use calsync_mq::{Publisher, Topology};
-use calsync_runtime::health::{self, HealthState, Readiness};
+use calsync_runtime::health::{self, HealthState};
 use calsync_runtime::{http, Settings};
 use std::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -48,24 +48,9 @@ impl ApiServer {
         publisher: Publisher,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        let (db, p) = (pool.clone(), publisher.clone());
-        let readiness = Readiness::new()
-            .with("database", move || {
-                let db = db.clone();
-                async move { calsync_db::pool::ping(&db).await.map_err(|e| e.to_string()) }
-            })
-            .with("schema", {
-                let db = pool.clone();
-                move || {
-                    let db = db.clone();
-                    async move {
-                        calsync_db::migrate::check_schema(&db)
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                }
-            })
-            .reporting("broker", move || {
+        let p = publisher.clone();
+        let readiness =
+            calsync_connections::database_readiness(&pool).reporting("broker", move || {
                 let p = p.clone();
                 async move { p.check().await.map_err(|e| e.to_string()) }
             });

@@ -14,7 +14,7 @@ use actix_web::{web, App, HttpServer};
 use calsync_connections::Connections;
 use calsync_db::{build_pool, PoolSettings};
 use calsync_mq::{Batching, ConsumerSettings, Publisher, Topology};
-use calsync_runtime::health::{self, HealthState, Readiness};
+use calsync_runtime::health::{self, HealthState};
 use calsync_runtime::{http, Settings};
 use clock::{Clock, SystemClock};
 use context::WorkerContext;
@@ -62,27 +62,11 @@ impl WorkerServer {
             calsync_connections::owner_name("sync-worker"),
         )?;
 
-        let (p, db) = (publisher.clone(), pool.clone());
-        let readiness = Readiness::new()
-            .with("database", move || {
-                let db = db.clone();
-                async move { calsync_db::pool::ping(&db).await.map_err(|e| e.to_string()) }
-            })
-            .with("schema", {
-                let db = pool.clone();
-                move || {
-                    let db = db.clone();
-                    async move {
-                        calsync_db::migrate::check_schema(&db)
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                }
-            })
-            .with("broker", move || {
-                let p = p.clone();
-                async move { p.check().await.map_err(|e| e.to_string()) }
-            });
+        let p = publisher.clone();
+        let readiness = calsync_connections::database_readiness(&pool).with("broker", move || {
+            let p = p.clone();
+            async move { p.check().await.map_err(|e| e.to_string()) }
+        });
         let health = HealthState::new("sync-worker", readiness);
         let metrics = metrics::WorkerMetrics::new(&health.registry);
         let ctx = Arc::new(WorkerContext {
