@@ -263,10 +263,10 @@ impl TestEnv {
         Ok(self.queue_depths().await?.work)
     }
 
-    /// Waits (at most `timeout`) until nothing is ready in the work queue, so services
-    /// that are still consuming can finish before they are stopped and `Drop` looks.
-    /// Returns the depths it saw last; `Drop` judges them. Does not wait when the
-    /// test said it leaves messages on purpose.
+    /// Waits (at most `timeout`) until nothing is ready in the work queue or waiting
+    /// in a retry queue, so services that are still consuming can finish before they
+    /// are stopped and `Drop` looks. Returns the depths it saw last; `Drop` judges
+    /// them. Does not wait when the test said it leaves messages on purpose.
     pub async fn wait_for_empty_work_queue(
         &self,
         timeout: Duration,
@@ -274,7 +274,8 @@ impl TestEnv {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let depths = self.queue_depths().await?;
-            let done = depths.work == 0 || self.leftovers_expected.load(Ordering::SeqCst);
+            let idle = depths.work == 0 && depths.retrying == 0;
+            let done = idle || self.leftovers_expected.load(Ordering::SeqCst);
             if done || tokio::time::Instant::now() >= deadline {
                 return Ok(depths);
             }
@@ -316,10 +317,12 @@ impl Drop for TestEnv {
             Ok(d) if d.work == 0 && d.dead_letter == 0 => {}
             Ok(d) => panic!(
                 "the test left {} message(s) in the work queue and {} in the dead-letter \
-                 queue of prefix {}: handle them (run a worker, or drain_work_queue()), or \
-                 call TestEnv::expect_leftover_messages() if leaving them is the point",
+                 queue ({} retrying) of prefix {}: handle them (run a worker, or \
+                 drain_work_queue()), or call TestEnv::expect_leftover_messages() if \
+                 leaving them is the point",
                 d.work,
                 d.dead_letter,
+                d.retrying,
                 self.broker.prefix()
             ),
             Err(e) => eprintln!("TestEnv: could not look at the queues: {e:#}"),

@@ -12,10 +12,12 @@ use std::time::Duration;
 /// How often a wait looks again.
 pub(crate) const POLL: Duration = Duration::from_millis(20);
 
-/// Ready messages in the queues a finished test must leave empty.
+/// Ready messages in a test's queues. A finished test must leave `work` and
+/// `dead_letter` empty; `retrying` (waiting out a retry delay) comes back to `work`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueDepths {
     pub work: u32,
+    pub retrying: u32,
     pub dead_letter: u32,
 }
 
@@ -46,16 +48,38 @@ async fn passive_depth(conn: &Connection, queue: &str) -> anyhow::Result<Option<
 pub(crate) async fn depths(url: &str, topology: &Topology) -> anyhow::Result<QueueDepths> {
     let conn = calsync_mq::connect(url).await?;
     let result = async {
+        // Retry queues first: a message that leaves one for the work queue meanwhile is
+        // then counted there, never missed.
+        let mut retrying = 0;
+        for queue in retry_queues(topology) {
+            retrying += passive_depth(&conn, &queue).await?.unwrap_or(0);
+        }
         let work = passive_depth(&conn, &topology.work_queue()).await?;
         let dead_letter = passive_depth(&conn, &topology.dead_letter_queue()).await?;
         anyhow::Ok(QueueDepths {
             work: work.unwrap_or(0),
+            retrying,
             dead_letter: dead_letter.unwrap_or(0),
         })
     }
     .await;
     let _ = conn.close(200, "ok").await;
     result
+}
+
+/// The retry queues of the prefix: those of `topology` (a test's short delays) and
+/// those with the default delays, which the services under test declare.
+fn retry_queues(topology: &Topology) -> Vec<String> {
+    let services = Topology::new(topology.prefix.clone());
+    let mut queues: Vec<String> = topology
+        .retry_delays
+        .iter()
+        .chain(&services.retry_delays)
+        .map(|d| topology.retry_queue(*d))
+        .collect();
+    queues.sort();
+    queues.dedup();
+    queues
 }
 
 /// `depths` from synchronous code (a `Drop`), on a runtime of its own thread, so it

@@ -1,7 +1,8 @@
 //! `TestSystem`: the whole of calsync in this process on ephemeral ports (api,
-//! webhook-ingest, one or more sync-workers) against its own PostgreSQL database, its
-//! own RabbitMQ prefix and both provider sandboxes, plus typed helpers that act as the
-//! operator, the agent and the coworker, and read what the system stored.
+//! webhook-ingest, one or more sync-workers) over a `TestEnv` (its own PostgreSQL
+//! database, RabbitMQ prefix, secrets and both provider sandboxes), plus typed helpers
+//! that act as the operator, the agent and the coworker, and read what the system
+//! stored.
 
 use crate::provider::{Google, Graph, SandboxProvider};
 use anyhow::{anyhow, bail};
