@@ -3,9 +3,8 @@
 
 use crate::provider::{google_event, Google};
 use crate::shared;
-use crate::support::{at, eventually, test_day, Options, TestSystem, GOOGLE_USER};
+use crate::support::{at, eventually, stays, test_day, Options, TestSystem, GOOGLE_USER};
 use calsync_core::{EventStatus, ExternalEvent};
-use calsync_proto::v1::Provider;
 use calsync_providers::security::WebhookSigner;
 use calsync_sync_worker::clock::ManualClock;
 use calsync_sync_worker::scheduler::Scheduler;
@@ -76,18 +75,6 @@ async fn a_burst_of_200_notices_for_one_connection_costs_a_handful_of_fetches() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_worker_replicas_coalesce_a_burst_as_well_as_one() -> anyhow::Result<()> {
     burst_costs_a_handful_of_fetches(2).await
-}
-
-/// Holds `check` for `window`: for asserting that something does NOT happen.
-async fn stays(window: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + window;
-    while tokio::time::Instant::now() < end {
-        if !check() {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    check()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,69 +177,10 @@ async fn a_push_with_a_forged_channel_token_is_refused_and_queues_nothing() -> a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_access_token_is_refreshed_and_a_revoked_grant_pauses_the_connection(
 ) -> anyhow::Result<()> {
-    let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-tokens").await?;
-    let connection = sys.connect_and_sync("google", specialist).await?;
-    let day = test_day();
-    let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
-    let tokens_before = sys.connection(connection).await?.access_token_enc;
-
-    sys.google.expire_access_tokens();
-    sys.google
-        .insert_event(GOOGLE_USER, google_event("After expiry", ten, 60))?;
-    sys.wait_slot(specialist, ten, false).await?;
-    let c = sys.connection(connection).await?;
-    assert_ne!(
-        c.access_token_enc, tokens_before,
-        "a new access token was stored"
-    );
-    assert!(!c.needs_reauth && c.last_error.is_none(), "{c:?}");
-
-    sys.google.revoke_refresh_tokens(GOOGLE_USER);
-    sys.google.expire_access_tokens();
-    sys.google
-        .insert_event(GOOGLE_USER, google_event("After revocation", two, 60))?;
-    eventually("the connection to need re-authorisation", || async {
-        Ok(sys.connection(connection).await?.needs_reauth)
-    })
-    .await?;
-    sys.wait_idle(connection).await?;
-    let (slots, body) = sys.availability(specialist, day).await?;
-    assert_eq!(
-        body["calendarsFresh"], false,
-        "availability says the calendar is not verified: {body}"
-    );
-    assert!(
-        !slots.contains(&ten),
-        "the events stored before stay and keep blocking"
-    );
-    assert_eq!(sys.events(connection).await?.len(), 1);
-
-    // Syncs pause: further pushes cost no fetch.
-    let calls = sys.google.list_calls(GOOGLE_USER);
-    sys.publish_notice(connection, Provider::Google).await?;
-    sys.wait_idle(connection).await?;
-    let google = sys.google.clone();
-    assert!(
-        stays(Duration::from_millis(300), || google
-            .list_calls(GOOGLE_USER)
-            == calls)
-        .await
-    );
-
-    // The agent connects again: syncing resumes with a full resync that catches up.
-    let again = sys.connect("google", specialist).await?;
-    assert_eq!(
-        again["connectionId"],
-        connection.to_string(),
-        "the same connection is reused"
-    );
-    sys.wait_slot(specialist, two, false).await?;
-    let c = sys.connection(connection).await?;
-    assert!(!c.needs_reauth && c.sync_enabled, "{c:?}");
-    let (_, body) = sys.availability(specialist, day).await?;
-    assert_eq!(body["calendarsFresh"], true, "{body}");
-    sys.shutdown().await
+    shared::an_expired_token_is_refreshed_and_a_revoked_grant_pauses_the_connection::<Google>(
+        "agent-tokens",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

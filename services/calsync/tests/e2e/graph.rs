@@ -14,6 +14,15 @@ async fn a_coworkers_outlook_event_blocks_its_slot_until_it_is_moved_and_then_de
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_graph_access_token_is_refreshed_and_a_revoked_grant_pauses_the_connection(
+) -> anyhow::Result<()> {
+    shared::an_expired_token_is_refreshed_and_a_revoked_grant_pauses_the_connection::<Graph>(
+        "agent-graph-tokens",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_lifecycle_notification_resyncs_and_repairs_a_dropped_change() -> anyhow::Result<()>
 {
     let sys = TestSystem::start(Options::default()).await?;

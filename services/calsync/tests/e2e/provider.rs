@@ -46,6 +46,14 @@ pub trait SandboxProvider {
     fn stored_webhook(c: &Connection) -> Option<String>;
     /// Moves the sandbox's clock, by which its webhooks expire.
     fn advance_clock(sys: &TestSystem, by: std::time::Duration);
+    /// The provider named in a queue message.
+    const NOTICE_PROVIDER: calsync_proto::v1::Provider;
+    /// Every access token issued so far expires now (the next API call answers 401).
+    fn expire_access_tokens(sys: &TestSystem);
+    /// The agent revokes the app's grant: refreshing fails from now on.
+    fn revoke_grant(sys: &TestSystem);
+    /// Event fetches so far (Google `events.list`, Graph `calendarView/delta` pages).
+    fn fetch_calls(sys: &TestSystem) -> u64;
 }
 
 pub struct Google;
@@ -116,6 +124,20 @@ impl SandboxProvider for Google {
     fn advance_clock(sys: &TestSystem, by: std::time::Duration) {
         sys.google.advance_clock(by);
     }
+
+    const NOTICE_PROVIDER: calsync_proto::v1::Provider = calsync_proto::v1::Provider::Google;
+
+    fn expire_access_tokens(sys: &TestSystem) {
+        sys.google.expire_access_tokens();
+    }
+
+    fn revoke_grant(sys: &TestSystem) {
+        sys.google.revoke_refresh_tokens(GOOGLE_USER);
+    }
+
+    fn fetch_calls(sys: &TestSystem) -> u64 {
+        sys.google.list_calls(GOOGLE_USER)
+    }
 }
 
 impl SandboxProvider for Graph {
@@ -170,6 +192,20 @@ impl SandboxProvider for Graph {
 
     fn advance_clock(sys: &TestSystem, by: std::time::Duration) {
         sys.graph.advance_clock(by);
+    }
+
+    const NOTICE_PROVIDER: calsync_proto::v1::Provider = calsync_proto::v1::Provider::Microsoft;
+
+    fn expire_access_tokens(sys: &TestSystem) {
+        sys.graph.expire_access_tokens();
+    }
+
+    fn revoke_grant(sys: &TestSystem) {
+        sys.graph.revoke_refresh_tokens(GRAPH_USER);
+    }
+
+    fn fetch_calls(sys: &TestSystem) -> u64 {
+        sys.graph.delta_calls()
     }
 }
 

@@ -2,7 +2,7 @@
 //! run for each provider by a named test in `google.rs` and `graph.rs`.
 
 use crate::provider::SandboxProvider;
-use crate::support::{at, eventually, test_day, Options, TestSystem};
+use crate::support::{at, eventually, stays, test_day, Options, TestSystem};
 use calsync_sync_worker::clock::{Clock, ManualClock};
 use calsync_sync_worker::scheduler::Scheduler;
 use chrono::Utc;
@@ -157,5 +157,71 @@ pub async fn the_webhook_is_renewed_before_it_expires<P: SandboxProvider>(
             .any(|(_, s, _)| *s == ten))
     })
     .await?;
+    sys.shutdown().await
+}
+
+/// An expired access token is refreshed and the new one stored; a revoked grant marks
+/// the connection for re-authorisation, keeps its events blocking, says availability
+/// is unverified and pauses fetches; connecting again reuses the connection, catches
+/// up and makes availability fresh again.
+pub async fn an_expired_token_is_refreshed_and_a_revoked_grant_pauses_the_connection<
+    P: SandboxProvider,
+>(
+    user_id: &str,
+) -> anyhow::Result<()> {
+    let sys = TestSystem::start(Options::default()).await?;
+    let specialist = sys.create_specialist(user_id).await?;
+    let connection = sys.connect_and_sync(P::NAME, specialist).await?;
+    let day = test_day();
+    let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
+    let tokens_before = sys.connection(connection).await?.access_token_enc;
+
+    P::expire_access_tokens(&sys);
+    P::coworker_inserts(&sys, "After expiry", ten, 60)?;
+    sys.wait_slot(specialist, ten, false).await?;
+    let c = sys.connection(connection).await?;
+    assert_ne!(
+        c.access_token_enc, tokens_before,
+        "a new access token was stored"
+    );
+    assert!(!c.needs_reauth && c.last_error.is_none(), "{c:?}");
+
+    P::revoke_grant(&sys);
+    P::expire_access_tokens(&sys);
+    P::coworker_inserts(&sys, "After revocation", two, 60)?;
+    eventually("the connection to need re-authorisation", || async {
+        Ok(sys.connection(connection).await?.needs_reauth)
+    })
+    .await?;
+    sys.wait_idle(connection).await?;
+    let (slots, body) = sys.availability(specialist, day).await?;
+    assert_eq!(
+        body["calendarsFresh"], false,
+        "availability says the calendar is not verified: {body}"
+    );
+    assert!(
+        !slots.contains(&ten),
+        "the events stored before stay and keep blocking"
+    );
+    assert_eq!(sys.events(connection).await?.len(), 1);
+
+    // Syncs pause: further pushes cost no fetch.
+    let calls = P::fetch_calls(&sys);
+    sys.publish_notice(connection, P::NOTICE_PROVIDER).await?;
+    sys.wait_idle(connection).await?;
+    assert!(stays(Duration::from_millis(300), || P::fetch_calls(&sys) == calls).await);
+
+    // The agent connects again: syncing resumes with a full resync that catches up.
+    let again = sys.connect(P::NAME, specialist).await?;
+    assert_eq!(
+        again["connectionId"],
+        connection.to_string(),
+        "the same connection is reused"
+    );
+    sys.wait_slot(specialist, two, false).await?;
+    let c = sys.connection(connection).await?;
+    assert!(!c.needs_reauth && c.sync_enabled, "{c:?}");
+    let (_, body) = sys.availability(specialist, day).await?;
+    assert_eq!(body["calendarsFresh"], true, "{body}");
     sys.shutdown().await
 }

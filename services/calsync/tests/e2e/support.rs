@@ -464,6 +464,18 @@ pub fn test_day() -> NaiveDate {
     (Utc::now() + Duration::days(2)).date_naive()
 }
 
+/// Holds `check` for `window`: for asserting that something does NOT happen.
+pub async fn stays(window: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < end {
+        if !check() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    check()
+}
+
 /// Polls `check` until it holds, for at most `SETTLE`; never a fixed sleep.
 pub async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
 where
