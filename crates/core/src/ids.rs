@@ -50,10 +50,6 @@ id_type!(
     SpecialistId
 );
 id_type!(
-    /// One connected calendar (Google calendar, Microsoft calendar or ICS feed).
-    ConnectionId
-);
-id_type!(
     /// A marketplace booking.
     AppointmentId
 );

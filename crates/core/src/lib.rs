@@ -3,18 +3,18 @@
 //! everything in this crate is testable without a database, broker or network.
 
 pub mod availability;
+pub mod busy;
 pub mod event;
 pub mod ids;
 pub mod provider;
-pub mod rules;
 pub mod time;
 pub mod webhook;
 
 pub use availability::{
     compute_slots, to_local_rfc3339, working_intervals, AvailabilityError, AvailabilityQuery,
-    SlotRules, WorkingHours,
+    SlotPolicy, WorkingHours,
 };
 pub use event::{EventStatus, ExternalEvent};
-pub use ids::{AppointmentId, ConnectionId, SpecialistId};
+pub use ids::{AppointmentId, SpecialistId};
 pub use provider::Provider;
 pub use time::TimeRange;

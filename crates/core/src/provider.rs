@@ -52,6 +52,14 @@ impl FromStr for Provider {
     }
 }
 
+/// Rows store the provider as text; reading one back goes through here.
+impl TryFrom<String> for Provider {
+    type Error = UnknownProvider;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,12 @@ pub fn merge(mut ranges: Vec<TimeRange>) -> Vec<TimeRange> {
     out
 }
 
+/// A UTC time as RFC 3339 with whole seconds and `Z`, the API's spelling of instants
+/// that belong to no specialist's zone (webhook expiry, last sync).
+pub fn rfc3339_utc(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

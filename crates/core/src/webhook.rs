@@ -19,6 +19,14 @@ pub enum WebhookState {
 }
 
 impl WebhookState {
+    pub const ALL: [WebhookState; 5] = [
+        WebhookState::Active,
+        WebhookState::Expiring,
+        WebhookState::Expired,
+        WebhookState::Missing,
+        WebhookState::NotApplicable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             WebhookState::Active => "active",

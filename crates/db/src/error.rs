@@ -11,8 +11,9 @@ pub enum DbError {
     #[error("constraint {constraint} refused the write")]
     Conflict { constraint: String },
     /// The pool could not hand out a connection in time, or the server is unreachable.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    /// The cause stays a source (not a string) so logs show the whole chain.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error(transparent)]
@@ -47,7 +48,7 @@ impl From<DieselError> for DbError {
                         constraint: c.to_owned(),
                     },
                     (DatabaseErrorKind::ClosedConnection, _) => {
-                        DbError::Unavailable(info.message().to_owned())
+                        DbError::Unavailable(info.message().to_owned().into())
                     }
                     (kind, _) => DbError::Query(DieselError::DatabaseError(kind, info)),
                 }
@@ -59,6 +60,6 @@ impl From<DieselError> for DbError {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for DbError {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        DbError::Unavailable(e.to_string())
+        DbError::Unavailable(Box::new(e))
     }
 }

@@ -7,6 +7,7 @@ pub mod connections;
 pub mod error;
 pub mod events;
 pub mod migrate;
+pub mod oauth_states;
 pub mod pool;
 pub mod schema;
 pub mod specialists;

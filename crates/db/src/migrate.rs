@@ -1,7 +1,9 @@
 //! Embedded migrations, run through diesel-async's connection wrapper so libpq is never
 //! linked. An advisory lock keeps replicas that start together from migrating at once.
 
-use crate::DbError;
+use crate::{DbError, DbPool};
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
 use diesel::Connection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncPgConnection;
@@ -18,7 +20,7 @@ pub async fn run_pending(database_url: &str) -> Result<Vec<String>, DbError> {
     tokio::task::spawn_blocking(move || -> Result<Vec<String>, DbError> {
         use diesel::RunQueryDsl;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
             .execute(&mut conn)?;
         let result = conn
@@ -33,12 +35,84 @@ pub async fn run_pending(database_url: &str) -> Result<Vec<String>, DbError> {
     .map_err(|e| DbError::Migration(e.to_string()))?
 }
 
+/// Why a database is not at the schema this binary was built for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    #[error("{} migration(s) pending, oldest {}; run `calsync migrate`", .pending.len(), .pending.first().map_or("?", String::as_str))]
+    Behind { pending: Vec<String> },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Versions of the migrations embedded in this binary, oldest first.
+pub fn embedded_versions() -> Result<Vec<String>, DbError> {
+    let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    let mut versions: Vec<String> = migrations
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    versions.sort();
+    Ok(versions)
+}
+
+/// Embedded migrations the database has not applied yet, oldest first. Versions the
+/// database has and this binary lacks do not count: a newer release may have migrated
+/// ahead during a rolling update, and expand/contract migrations keep this one working.
+pub async fn pending(pool: &DbPool) -> Result<Vec<String>, DbError> {
+    use diesel::sql_types::{Bool, Text};
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = Bool)]
+        exists: bool,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    let mut conn = pool.get().await?;
+    // Asking first keeps an unmigrated database an answer ("all pending"), not an error.
+    let table: Exists =
+        diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists")
+            .get_result(&mut conn)
+            .await?;
+    let applied: Vec<String> = if table.exists {
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Version>(&mut conn)
+            .await?
+            .into_iter()
+            .map(|v| v.version)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(embedded_versions()?
+        .into_iter()
+        .filter(|v| !applied.contains(v))
+        .collect())
+}
+
+/// Readiness at the schema version: a service must not take traffic on a database that
+/// lacks a migration it relies on, so `/readyz` fails until `calsync migrate` has run.
+pub async fn check_schema(pool: &DbPool) -> Result<(), SchemaError> {
+    let pending = pending(pool).await?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError::Behind { pending })
+    }
+}
+
 /// Reverts every applied migration (tests check that down migrations work).
 pub async fn revert_all(database_url: &str) -> Result<usize, DbError> {
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || -> Result<usize, DbError> {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         conn.revert_all_migrations(MIGRATIONS)
             .map(|v| v.len())
             .map_err(|e| DbError::Migration(e.to_string()))
@@ -67,7 +141,7 @@ pub async fn create_database_if_missing(database_url: &str) -> Result<bool, DbEr
     let admin_url = format!("{}postgres{}", parsed.prefix, parsed.suffix);
     let mut conn = AsyncPgConnection::establish(&admin_url)
         .await
-        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        .map_err(|e| DbError::Unavailable(Box::new(e)))?;
     #[derive(diesel::QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]

@@ -57,7 +57,7 @@ pub fn build_pool(settings: &PoolSettings) -> Result<DbPool, DbError> {
         .create_timeout(Some(settings.acquire_timeout))
         .recycle_timeout(Some(settings.acquire_timeout))
         .build()
-        .map_err(|e| DbError::Unavailable(e.to_string()))
+        .map_err(|e| DbError::Unavailable(Box::new(e)))
 }
 
 /// A cheap round trip for readiness probes.

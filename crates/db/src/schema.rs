@@ -111,3 +111,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_connections,
     external_events,
 );
+
+diesel::table! {
+    oauth_states_used (nonce) {
+        nonce -> Text,
+        expires_at -> Timestamptz,
+    }
+}

@@ -1,7 +1,8 @@
-//! `specialists` and their weekly `availability_rules`.
+//! `specialists` and their weekly working hours (the `availability_rules` table).
 
 use crate::schema::{availability_rules, specialists};
 use crate::DbError;
+use calsync_core::WorkingHours;
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -20,7 +21,7 @@ pub struct Specialist {
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = availability_rules, check_for_backend(diesel::pg::Pg))]
-pub struct AvailabilityRule {
+pub struct WorkingHoursRow {
     pub specialist_id: Uuid,
     pub weekday: i16,
     pub start_time: NaiveTime,
@@ -29,7 +30,7 @@ pub struct AvailabilityRule {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = availability_rules)]
-pub struct NewRule {
+pub struct NewWorkingHours {
     pub specialist_id: Uuid,
     pub weekday: i16,
     pub start_time: NaiveTime,
@@ -43,7 +44,7 @@ pub async fn upsert(
     user_id: &str,
     display_name: &str,
     time_zone: &str,
-    hours: &[(i16, NaiveTime, NaiveTime)],
+    hours: &[WorkingHours],
 ) -> Result<Uuid, DbError> {
     let id: Uuid = diesel::insert_into(specialists::table)
         .values((
@@ -65,13 +66,13 @@ pub async fn upsert(
     diesel::delete(availability_rules::table.filter(availability_rules::specialist_id.eq(id)))
         .execute(conn)
         .await?;
-    let rows: Vec<NewRule> = hours
+    let rows: Vec<NewWorkingHours> = hours
         .iter()
-        .map(|&(weekday, start_time, end_time)| NewRule {
+        .map(|h| NewWorkingHours {
             specialist_id: id,
-            weekday,
-            start_time,
-            end_time,
+            weekday: i16::from(h.weekday),
+            start_time: h.start,
+            end_time: h.end,
         })
         .collect();
     if !rows.is_empty() {
@@ -114,14 +115,14 @@ pub async fn find_by_user_id(
 }
 
 /// Working hours of several specialists at once (the marketplace grid asks for hundreds).
-pub async fn rules_for(
+pub async fn working_hours_for(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
-) -> Result<Vec<AvailabilityRule>, DbError> {
+) -> Result<Vec<WorkingHoursRow>, DbError> {
     Ok(availability_rules::table
         .filter(availability_rules::specialist_id.eq_any(ids))
         .order((availability_rules::weekday, availability_rules::start_time))
-        .select(AvailabilityRule::as_select())
+        .select(WorkingHoursRow::as_select())
         .load(conn)
         .await?)
 }

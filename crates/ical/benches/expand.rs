@@ -1,5 +1,9 @@
 //! Benchmark of `expand` on a generated feed of 10,000 events, 1,000 of them recurring
-//! series, over a one-year window.
+//! series (with EXDATEs, and moved or cancelled instances as separate RECURRENCE-ID
+//! VEVENTs), over a one-year window.
+//!
+//! The printed digest covers every instance and warning, so a change that should not
+//! alter the output can be checked against the digest printed before it.
 //!
 //! `cargo bench -p calsync-ical --bench expand` times several runs. Flags (after `--`):
 //! `--write PATH` writes the feed and exits (for comparisons with other libraries);
@@ -46,6 +50,9 @@ pub fn generate() -> String {
         String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync//bench//EN\r\n");
     out.push_str(VTIMEZONES);
     let zones = ["Europe/Berlin", "America/New_York"];
+    // Written after the loop, without drawing from `rng`, so the first 10,000 events stay
+    // the feed earlier figures were measured on.
+    let mut overrides = String::new();
     let rules = [
         "FREQ=WEEKLY;BYDAY=MO,WE,FR",
         "FREQ=DAILY;COUNT=200",
@@ -80,6 +87,7 @@ pub fn generate() -> String {
                     "EXDATE;TZID={zone}:2024{month:02}{day:02}T{hour:02}0000\r\n"
                 );
             }
+            write_overrides(&mut overrides, i, zone, hour);
         } else {
             match i % 4 {
                 0 => {
@@ -103,8 +111,53 @@ pub fn generate() -> String {
         }
         out.push_str("END:VEVENT\r\n");
     }
+    out.push_str(&overrides);
     out.push_str("END:VCALENDAR\r\n");
     out
+}
+
+/// Moved and cancelled instances of the weekly Monday and weekday series, on Mondays of
+/// late 2024 (instances of both rules once the series has started).
+fn write_overrides(out: &mut String, i: usize, zone: &str, hour: u64) {
+    // Rules 0 and 5 of `generate`: weekly on MO,WE,FR and daily on weekdays.
+    if !matches!(i % 6, 0 | 5) {
+        return;
+    }
+    let monday = ["20241104", "20241111", "20241118", "20241125", "20241202"][i % 5];
+    let _ = write!(
+        out,
+        "BEGIN:VEVENT\r\nUID:bench-{i}@calsync\r\nDTSTAMP:20240101T000000Z\r\nSEQUENCE:1\r\n\
+         RECURRENCE-ID;TZID={zone}:{monday}T{hour:02}0000\r\n"
+    );
+    if matches!(i % 4, 0) {
+        out.push_str("STATUS:CANCELLED\r\n");
+    }
+    let _ = write!(
+        out,
+        "DTSTART;TZID={zone}:{monday}T{:02}3000\r\nDURATION:PT45M\r\nSUMMARY:Moved {i}\r\nEND:VEVENT\r\n",
+        hour + 2
+    );
+}
+
+/// FNV-1a over every instance and warning: equal digests, equal output.
+fn digest(exp: &calsync_ical::Expansion) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |s: &str| {
+        for b in s.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for i in &exp.instances {
+        eat(&format!(
+            "{}|{}|{}|{}|{}|{:?}|{:?}|{}",
+            i.uid, i.instance_id, i.start, i.end, i.all_day, i.summary, i.status, i.blocks
+        ));
+    }
+    for w in &exp.warnings {
+        eat(w);
+    }
+    h
 }
 
 fn window() -> Window {
@@ -139,8 +192,9 @@ fn main() {
         )
         .unwrap();
         println!(
-            "instances={} seconds={:.3}",
+            "instances={} digest={:016x} seconds={:.3}",
             exp.instances.len(),
+            digest(&exp),
             started.elapsed().as_secs_f64()
         );
         return;
@@ -148,6 +202,7 @@ fn main() {
     let text = generate();
     let mut times = Vec::new();
     let mut count = 0;
+    let mut sum = 0;
     for _ in 0..5 {
         let started = Instant::now();
         let exp = expand(
@@ -159,11 +214,12 @@ fn main() {
         .unwrap();
         times.push(started.elapsed().as_secs_f64());
         count = exp.instances.len();
+        sum = digest(&exp);
     }
     times.sort_by(f64::total_cmp);
     println!(
         "expand: {} bytes, {EVENTS} events ({SERIES} series), window {WINDOW_FROM}..{WINDOW_TO}: \
-         {count} instances; min {:.3}s median {:.3}s",
+         {count} instances (digest {sum:016x}); min {:.3}s median {:.3}s",
         text.len(),
         times[0],
         times[times.len() / 2]

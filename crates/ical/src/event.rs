@@ -74,6 +74,8 @@ pub(crate) struct EventSpec {
     pub start: DateTime<Utc>,
     pub length: Length,
     pub rules: Vec<Rule>,
+    /// EXRULEs (RFC 2445): what they generate is taken out of the series.
+    pub exrules: Vec<Rule>,
     /// Extra instances, as local times of `zone`, with their own elapsed length for
     /// PERIOD values.
     pub rdates: Vec<(NaiveDateTime, Option<i64>)>,
@@ -118,8 +120,9 @@ fn when_of(raw: RawTime, tzid: Option<&str>, zones: &mut ZoneTable, w: &mut Vec<
 }
 
 fn line_when(line: &ContentLine, zones: &mut ZoneTable, w: &mut Vec<String>) -> Option<When> {
-    let raw = parse_raw_time(&line.value, line.param("VALUE"))?;
-    Some(when_of(raw, line.param("TZID"), zones, w))
+    let (tzid, value) = line.tzid_and_value();
+    let raw = parse_raw_time(value, line.param("VALUE"))?;
+    Some(when_of(raw, tzid.as_deref(), zones, w))
 }
 
 fn to_utc(when: &When) -> Option<DateTime<Utc>> {
@@ -139,11 +142,7 @@ pub(crate) fn read_event(
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| synthetic_uid(&dtstart_line.value, text("SUMMARY").as_deref()));
 
-    let rules = comp
-        .props_named("RRULE")
-        .map(|l| parse_rule(&l.value))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("RRULE: {e}"))?;
+    let rules = read_rules(comp, "RRULE", w);
     let recurring = !rules.is_empty() || comp.prop("RDATE").is_some();
     // A Google series written in UTC recurs on the calendar's wall clock, so its
     // instances keep their local hour across DST.
@@ -185,6 +184,7 @@ pub(crate) fn read_event(
         start: start_utc,
         length,
         rules,
+        exrules: read_rules(comp, "EXRULE", w),
         rdates: Vec::new(),
         exdates: Vec::new(),
         exdate_days: Vec::new(),
@@ -203,6 +203,31 @@ pub(crate) fn read_event(
     Ok(spec)
 }
 
+/// The readable rules of a kind (RRULE, EXRULE). A damaged rule keeps what can be read
+/// of it; one without a readable FREQ is left out, so the event still counts as its
+/// DTSTART (and RDATEs): losing the whole event would free busy time.
+fn read_rules(comp: &Component, name: &str, w: &mut Vec<String>) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for line in comp.props_named(name) {
+        match parse_rule(&line.value) {
+            Ok((rule, dropped)) => {
+                for what in dropped {
+                    w.push(format!(
+                        "line {}: {name}: {what}, kept the rest of the rule",
+                        line.line_no
+                    ));
+                }
+                rules.push(rule);
+            }
+            Err(e) => w.push(format!(
+                "line {}: {name} ignored: {e}; the event is read without it",
+                line.line_no
+            )),
+        }
+    }
+    rules
+}
+
 fn length_of(
     comp: &Component,
     start: &When,
@@ -212,7 +237,12 @@ fn length_of(
 ) -> Result<Length, String> {
     if let Some(line) = comp.prop("DTEND") {
         let end = line_when(line, zones, w).ok_or("unreadable DTEND")?;
-        let length = if start.is_date || end.is_date || end.zone == start.zone {
+        // Same zone (two DATEs are both in the caller's): a wall-clock length, so all-day
+        // and timed series keep their local shape across DST. Otherwise the end names
+        // its own instant, e.g. a DATE start with a UTC or zoned DTEND, or a timed start
+        // with a DATE end (midnight in the caller's zone).
+        let same_clock = (start.is_date && end.is_date) || end.zone == start.zone;
+        let length = if same_clock {
             Length::Wall(end.local.signed_duration_since(start.local).num_seconds())
         } else {
             Length::Exact(
@@ -262,7 +292,9 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
         let is_period = line
             .param("VALUE")
             .is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"));
-        for item in line.value.split(',') {
+        let (tzid, value) = line.tzid_and_value();
+        let tzid = tzid.as_deref();
+        for item in value.split(',') {
             let (first, second) = match item.split_once('/') {
                 Some((a, b)) => (a, Some(b)),
                 None => (item, None),
@@ -272,7 +304,7 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
                 w.push(format!("line {}: unreadable RDATE {item:?}", line.line_no));
                 continue;
             };
-            let when = when_of(raw, line.param("TZID"), zones, w);
+            let when = when_of(raw, tzid, zones, w);
             let Some(utc) = to_utc(&when) else { continue };
             let local = if when.zone == spec.zone {
                 Some(when.local)
@@ -280,16 +312,17 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
                 spec.zone.to_local(utc)
             };
             let Some(local) = local else { continue };
-            let explicit = second.and_then(|s| period_secs(s, utc, line, zones, w));
+            let explicit = second.and_then(|s| period_secs(s, utc, tzid, zones, w));
             spec.rdates.push((local, explicit));
         }
     }
     for line in comp.props_named("EXDATE") {
-        for item in line.value.split(',') {
+        let (tzid, value) = line.tzid_and_value();
+        for item in value.split(',') {
             match parse_raw_time(item, line.param("VALUE")) {
                 Some(RawTime::Date(d)) if !spec.all_day => spec.exdate_days.push(d),
                 Some(raw) => {
-                    let when = when_of(raw, line.param("TZID"), zones, w);
+                    let when = when_of(raw, tzid.as_deref(), zones, w);
                     if let Some(utc) = to_utc(&when) {
                         spec.exdates.push(utc);
                     }
@@ -304,7 +337,7 @@ fn read_sets(comp: &Component, spec: &mut EventSpec, zones: &mut ZoneTable, w: &
 fn period_secs(
     s: &str,
     start: DateTime<Utc>,
-    line: &ContentLine,
+    tzid: Option<&str>,
     zones: &mut ZoneTable,
     w: &mut Vec<String>,
 ) -> Option<i64> {
@@ -312,7 +345,7 @@ fn period_secs(
         return Some(d.days.saturating_mul(86_400).saturating_add(d.secs).max(0));
     }
     let raw = parse_raw_time(s, None)?;
-    let end = to_utc(&when_of(raw, line.param("TZID"), zones, w))?;
+    let end = to_utc(&when_of(raw, tzid, zones, w))?;
     Some(end.signed_duration_since(start).num_seconds().max(0))
 }
 

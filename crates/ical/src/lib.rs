@@ -5,17 +5,17 @@
 pub mod cli;
 mod event;
 mod expand;
+mod output;
 mod parse;
 mod recur;
 mod tz;
 
 use calsync_core::EventStatus;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use expand::{Expander, Group};
+use expand::Expander;
 use parse::component::{build_tree, Component, TreeLimits};
 use parse::lexer::content_lines;
 use parse::value::parse_duration;
-use std::collections::BTreeMap;
 use tz::ZoneTable;
 
 /// The span of time instances are wanted for: `[from, to)`.
@@ -49,7 +49,11 @@ pub struct Expansion {
     pub instances: Vec<BusyInstance>,
     /// What was skipped or guessed, one line each.
     pub warnings: Vec<String>,
-    /// The feed's REFRESH-INTERVAL or X-PUBLISHED-TTL.
+    /// How often the feed asks to be fetched: RFC 7986 `REFRESH-INTERVAL` (e.g.
+    /// `REFRESH-INTERVAL;VALUE=DURATION:PT1H`), else Microsoft's `X-PUBLISHED-TTL`, from
+    /// the first VCALENDAR that has a readable, positive one. Data to show in the
+    /// operator status, nothing more: it never makes calsync poll less often, because a
+    /// publisher's hour-long (or week-long) TTL must not delay seeing a new booking.
     pub refresh_interval: Option<std::time::Duration>,
 }
 
@@ -125,12 +129,16 @@ pub fn expand(
         });
     }
     let mut warnings = Vec::new();
+    let mut tree_warnings = Vec::new();
     let lines = content_lines(input, limits.max_line_len, &mut warnings);
     let tree_limits = TreeLimits {
         max_depth: limits.max_depth,
         max_components: limits.max_components,
     };
-    let calendars = build_tree(lines, &tree_limits, &mut warnings);
+    let calendars = build_tree(lines, &tree_limits, &mut tree_warnings);
+    // Lexing and building the tree run interleaved; their warnings are listed apart, the
+    // lexer's first.
+    warnings.append(&mut tree_warnings);
     if calendars.is_empty() {
         return Err(IcalError::NotICalendar);
     }
@@ -140,39 +148,34 @@ pub fn expand(
         .checked_add_signed(Duration::days(ZONE_HORIZON_DAYS))
         .unwrap_or(window.to.naive_utc());
 
-    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut specs = Vec::new();
     let mut refresh_interval = None;
     for cal in &calendars {
         refresh_interval = refresh_interval.or_else(|| refresh_of(cal));
         let mut zones = ZoneTable::new(cal, default_tz, horizon, &mut warnings);
         for comp in cal.children_named("VEVENT") {
             match event::read_event(comp, &mut zones, &mut warnings) {
-                Ok(spec) => {
-                    let group = groups.entry(spec.uid.clone()).or_default();
-                    if spec.recurrence_id.is_some() {
-                        group.overrides.push(spec);
-                    } else {
-                        group.masters.push(spec);
-                    }
-                }
+                Ok(spec) => specs.push(spec),
                 Err(why) => warnings.push(format!("line {}: VEVENT skipped: {why}", comp.line_no)),
             }
         }
     }
+    drop(calendars);
 
-    let mut expander = Expander::new(window, limits, warnings);
-    for (uid, group) in groups {
-        expander.expand_group(&uid, group);
+    // Events grouped by UID, groups in UID order, each group's events in file order (the
+    // sort is stable): the later of two equal copies wins.
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by(|&a, &b| specs[a].uid.cmp(&specs[b].uid));
+    let mut expander = Expander::new(window, limits, &specs, warnings);
+    for group in order.chunk_by(|&a, &b| specs[a].uid == specs[b].uid) {
+        expander.expand_group(group);
     }
-    let mut instances = expander.instances;
-    let mut warnings = expander.warnings;
+    let (instances, mut warnings) = expander.finish();
     if warnings.len() > MAX_WARNINGS {
         let more = warnings.len() - MAX_WARNINGS;
         warnings.truncate(MAX_WARNINGS);
         warnings.push(format!("... and {more} more warnings"));
     }
-    instances
-        .sort_by(|a, b| (a.start, &a.uid, &a.instance_id).cmp(&(b.start, &b.uid, &b.instance_id)));
     Ok(Expansion {
         instances,
         warnings,

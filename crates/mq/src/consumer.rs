@@ -23,14 +23,14 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-const RECONNECT_MIN: Duration = Duration::from_millis(200);
-const RECONNECT_MAX: Duration = Duration::from_secs(30);
+pub(crate) const RECONNECT_MIN: Duration = Duration::from_millis(200);
+pub(crate) const RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// How long a graceful shutdown waits for in-flight notices.
-const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(30);
+pub(crate) const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(30);
 /// How long a lost connection waits for in-flight notices before reconnecting.
 const DRAIN_ON_DISCONNECT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HandleError {
     /// Worth trying again later (provider 5xx, database briefly down).
     #[error("transient: {0}")]
@@ -152,7 +152,7 @@ async fn consume_once<H: Handler>(
     outcome
 }
 
-fn attempt_of(delivery: &Delivery) -> u32 {
+pub(crate) fn attempt_of(delivery: &Delivery) -> u32 {
     delivery
         .properties
         .headers()
@@ -168,34 +168,55 @@ fn attempt_of(delivery: &Delivery) -> u32 {
 }
 
 async fn process<H: Handler>(delivery: Delivery, handler: &H, t: &Topology, republish: &Channel) {
-    let attempt = attempt_of(&delivery);
     let result = match ChangeNotice::decode(delivery.data.as_slice()) {
         Ok(notice) => handler.handle(notice).await,
         Err(e) => Err(HandleError::Permanent(format!("undecodable notice: {e}"))),
     };
+    settle(delivery, result, t, republish).await;
+}
+
+/// Acks a handled delivery; a failed one is first republished, with confirms, to the
+/// retry queue of its attempt or, after the last attempt (or a permanent failure), to
+/// the dead-letter queue with the reason in a header. If that republish fails, the
+/// delivery is nacked with requeue, so it is never dropped.
+pub(crate) async fn settle(
+    delivery: Delivery,
+    result: Result<(), HandleError>,
+    t: &Topology,
+    republish: &Channel,
+) {
+    let attempt = attempt_of(&delivery);
     let forward = match result {
         Ok(()) => None,
         Err(HandleError::Permanent(reason)) => {
             tracing::error!(error.message = %reason, "notice goes to the dead-letter queue");
-            Some((t.dead_letter_queue(), attempt))
+            Some((t.dead_letter_queue(), attempt, Some(reason)))
         }
         Err(HandleError::Transient(reason)) => {
             match t.retry_delays.get(attempt.saturating_sub(1) as usize) {
                 Some(delay) => {
                     tracing::warn!(error.message = %reason, attempt, retry_in_ms = delay.as_millis() as u64, "notice failed; will retry");
-                    Some((t.retry_queue(*delay), attempt + 1))
+                    Some((t.retry_queue(*delay), attempt + 1, None))
                 }
                 None => {
                     tracing::error!(error.message = %reason, attempt, "notice failed its last attempt; dead-lettered");
-                    Some((t.dead_letter_queue(), attempt))
+                    Some((t.dead_letter_queue(), attempt, Some(reason)))
                 }
             }
         }
     };
-    if let Some((queue, next_attempt)) = forward {
+    if let Some((queue, next_attempt, reason)) = forward {
         // Default exchange: routing key = queue name.
-        if let Err(e) = publish_confirmed(republish, "", &queue, &delivery.data, next_attempt).await
-        {
+        let sent = publish_confirmed(
+            republish,
+            "",
+            &queue,
+            &delivery.data,
+            next_attempt,
+            reason.as_deref(),
+        )
+        .await;
+        if let Err(e) = sent {
             tracing::error!(error.message = %e, "could not republish; requeueing the delivery");
             let _ = delivery
                 .nack(BasicNackOptions {

@@ -145,7 +145,8 @@ impl Inner {
                 let mut slot = self.link.lock().await;
                 self.channel(&mut slot).await?
             };
-            let outcome = publish_confirmed(&ch, exchange, routing_key, payload, attempt).await;
+            let outcome =
+                publish_confirmed(&ch, exchange, routing_key, payload, attempt, None).await;
             if outcome.is_err() {
                 // Drop a channel that failed: the next publish opens a fresh one.
                 *self.link.lock().await = None;
@@ -169,13 +170,25 @@ pub(crate) async fn publish_confirmed(
     routing_key: &str,
     payload: &[u8],
     attempt: u32,
+    reason: Option<&str>,
 ) -> Result<(), MqError> {
     let mut headers = FieldTable::default();
     headers.insert(
         ShortString::from(crate::ATTEMPT_HEADER),
         AMQPValue::LongLongInt(i64::from(attempt)),
     );
+    if let Some(r) = reason {
+        // Why a message was dead-lettered, for `calsync dlq list`; bounded, as a
+        // header must stay small.
+        let r: String = r.chars().take(500).collect();
+        headers.insert(
+            ShortString::from(crate::ERROR_HEADER),
+            AMQPValue::LongString(r.into()),
+        );
+    }
     let props = BasicProperties::default()
+        // Every copy gets an id of its own: `calsync dlq replay ID` names one.
+        .with_message_id(ShortString::from(uuid::Uuid::new_v4().simple().to_string()))
         .with_delivery_mode(PERSISTENT)
         .with_content_type(ShortString::from("application/x-protobuf"))
         .with_headers(headers);

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// Header carrying how many times a message has been handed to a handler so far.
 pub const ATTEMPT_HEADER: &str = "x-calsync-attempt";
+/// Header carrying why a message was dead-lettered.
+pub const ERROR_HEADER: &str = "x-calsync-error";
 pub(crate) const ROUTING_KEY: &str = "notice";
 
 #[derive(Debug, Clone)]

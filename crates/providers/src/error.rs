@@ -63,6 +63,10 @@ pub enum ProviderError {
         context: &'static str,
         message: String,
     },
+    /// A call that is not idempotent failed in a way that leaves unknown whether the
+    /// provider acted on it (timeout, dropped connection, 5xx): reconcile, don't repeat.
+    #[error("{0}; whether the provider acted on it is unknown")]
+    OutcomeUnknown(Box<ProviderError>),
     /// A URL we were asked to follow or build is unacceptable (e.g. a delta link pointing
     /// to another origin than the configured Graph base: following it would leak the token).
     #[error("refused URL: {0}")]
@@ -73,6 +77,9 @@ impl ProviderError {
     /// Whether waiting and trying again can succeed (rate limits, 5xx, network failures).
     pub fn is_transient(&self) -> bool {
         match self {
+            // Not retried by the client, but waiting and trying later (after reconciling)
+            // can succeed.
+            Self::OutcomeUnknown(_) => false,
             Self::RateLimited { .. } | Self::Server { .. } => true,
             Self::Transport(e) => e.is_timeout() || e.is_connect() || e.is_request(),
             _ => false,
@@ -80,6 +87,16 @@ impl ProviderError {
     }
 
     /// How long the provider asked us to wait, if it did.
+    /// Whether the provider certainly did not act on the request: it throttled it, or
+    /// the connection was never made.
+    pub fn surely_not_acted_on(&self) -> bool {
+        match self {
+            Self::RateLimited { .. } => true,
+            Self::Transport(e) => e.is_connect(),
+            _ => false,
+        }
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after } | Self::Server { retry_after, .. } => *retry_after,

@@ -21,6 +21,10 @@ pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
 /// the caller, whose message is redelivered later: a sync must not pin its connection for
 /// minutes inside one call.
 pub const DEFAULT_MAX_TOTAL_WAIT: Duration = Duration::from_secs(60);
+/// First wait after a rate limit that named no `Retry-After`; doubles each time, with up
+/// to a second of jitter on top (Google's documented back-off: 1 + r, 2 + r, 4 + r s).
+/// A full jitter from zero would come back sooner than a throttling provider allows.
+pub const DEFAULT_RATE_LIMIT_BASE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -28,6 +32,7 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     pub max_delay: Duration,
     pub max_total_wait: Duration,
+    pub rate_limit_base: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -37,6 +42,7 @@ impl Default for RetryPolicy {
             base_delay: DEFAULT_BASE_DELAY,
             max_delay: DEFAULT_MAX_DELAY,
             max_total_wait: DEFAULT_MAX_TOTAL_WAIT,
+            rate_limit_base: DEFAULT_RATE_LIMIT_BASE,
         }
     }
 }
@@ -56,7 +62,17 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
         let ceiling = exp.min(self.max_delay);
-        let jittered = rand::thread_rng().gen_range(Duration::ZERO..=ceiling);
+        let mut rng = rand::thread_rng();
+        if let ProviderError::RateLimited { retry_after } = err {
+            // Never sooner than the provider asked, nor than the doubling floor.
+            let floor = self
+                .rate_limit_base
+                .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+                .min(self.max_delay);
+            let jitter = rng.gen_range(Duration::ZERO..=self.rate_limit_base);
+            return retry_after.unwrap_or(Duration::ZERO).max(floor) + jitter;
+        }
+        let jittered = rng.gen_range(Duration::ZERO..=ceiling);
         match err.retry_after() {
             Some(asked) => asked.max(jittered),
             None => jittered,
@@ -132,6 +148,45 @@ impl HttpClient {
             })
         })
         .await
+    }
+
+    /// Like `json` for a call that is not idempotent (a code exchange, a channel or
+    /// subscription created): retried only when the provider surely did not act on it
+    /// (throttled, or the connection never opened). A timeout, a dropped connection or a
+    /// 5xx leaves the outcome unknown: `ProviderError::OutcomeUnknown`, for the caller to
+    /// reconcile rather than repeat.
+    pub async fn json_once<T, B>(
+        &self,
+        api: Api,
+        what: &'static str,
+        build: B,
+    ) -> Result<T, ProviderError>
+    where
+        T: DeserializeOwned,
+        B: Fn(&reqwest::Client) -> RequestBuilder,
+    {
+        let result = with_retry(&self.retry, what, || async {
+            let outcome = async {
+                let resp = self.send(api, what, build(&self.client)).await?;
+                let bytes = resp.bytes().await?;
+                serde_json::from_slice(&bytes).map_err(|source| ProviderError::Decode {
+                    context: what,
+                    source,
+                })
+            }
+            .await;
+            match outcome {
+                Err(e) if e.is_transient() && !e.surely_not_acted_on() => {
+                    Err(ProviderError::OutcomeUnknown(Box::new(e)))
+                }
+                other => other,
+            }
+        })
+        .await;
+        if let Err(ProviderError::OutcomeUnknown(e)) = &result {
+            tracing::warn!(what, error.message = %e, "outcome of a non-idempotent call unknown; not retried");
+        }
+        result
     }
 
     /// Like `json` for answers whose body does not matter (204s).
@@ -214,6 +269,22 @@ mod tests {
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(5),
             max_total_wait: Duration::from_secs(5),
+            rate_limit_base: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_is_never_retried_sooner_than_asked_or_than_the_doubling_floor() {
+        let p = RetryPolicy::default();
+        let no_header = ProviderError::RateLimited { retry_after: None };
+        let asked = ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        for _ in 0..50 {
+            assert!(p.delay(1, &no_header) >= Duration::from_secs(1));
+            assert!(p.delay(3, &no_header) >= Duration::from_secs(4));
+            assert!(p.delay(1, &asked) >= Duration::from_secs(3));
+            assert!(p.delay(1, &asked) <= Duration::from_secs(4));
         }
     }
 

@@ -107,6 +107,8 @@ pub fn microsoft_consent_url(cfg: &MicrosoftConfig, state: &str) -> Url {
 }
 
 /// POSTs `form` to a token endpoint. 400 `invalid_grant` → `ProviderError::InvalidGrant`.
+/// A code exchange is not retried after an unknown outcome: a code is single-use, and a
+/// second try would only be refused (the agent connects again instead).
 pub(crate) async fn token_request(
     http: &HttpClient,
     token_url: &Url,
@@ -114,13 +116,17 @@ pub(crate) async fn token_request(
     what: &'static str,
 ) -> Result<TokenSet, ProviderError> {
     let now = Utc::now();
-    let resp: TokenResponse = http
-        .json(Api::OAuth, what, |c| {
-            c.post(token_url.clone())
-                .header("Accept", "application/json")
-                .form(form)
-        })
-        .await?;
+    let build = |c: &reqwest::Client| {
+        c.post(token_url.clone())
+            .header("Accept", "application/json")
+            .form(form)
+    };
+    let single_use = form.contains(&("grant_type", "authorization_code"));
+    let resp: TokenResponse = if single_use {
+        http.json_once(Api::OAuth, what, build).await?
+    } else {
+        http.json(Api::OAuth, what, build).await?
+    };
     Ok(resp.into_token_set(now))
 }
 

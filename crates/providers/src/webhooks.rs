@@ -58,7 +58,7 @@ pub async fn renew_google(
 ) -> Result<OpenedWebhook, ProviderError> {
     let address = join(ingest_public_url, "/webhooks/google")?;
     let channel_id = Uuid::new_v4().to_string();
-    let ch = client
+    let ch = match client
         .watch(
             access_token,
             calendar_id,
@@ -67,7 +67,30 @@ pub async fn renew_google(
             &signer.sign(connection_id),
             GOOGLE_CHANNEL_TTL,
         )
-        .await?;
+        .await
+    {
+        Ok(ch) => ch,
+        Err(e @ ProviderError::OutcomeUnknown(_)) => {
+            // The channel may exist: stop it by the id we chose, so that no second
+            // channel delivers, unrenewed, for a week. The resource id names the
+            // calendar, the same for every channel on it.
+            match current.resource_id {
+                Some(resource) => {
+                    if let Err(stop) = client
+                        .stop_channel(access_token, &channel_id, resource)
+                        .await
+                    {
+                        tracing::warn!(channel.id = %channel_id, error.message = %stop, "could not stop a channel of unknown outcome");
+                    }
+                }
+                None => {
+                    tracing::warn!(channel.id = %channel_id, "a channel of unknown outcome cannot be stopped without a resource id; it lapses by itself")
+                }
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     if let (Some(old_id), Some(old_resource)) = (current.channel_id, current.resource_id) {
         // Best effort: an old channel that is not stopped simply lapses on its own.
         if let Err(e) = client
@@ -87,6 +110,9 @@ pub async fn renew_google(
 }
 
 /// Extends the Graph subscription, or creates one when there is none or Graph lost it.
+/// Asks for `max_minutes` of life; when Graph refuses the expiry and names its own
+/// maximum, asks once more within it (a tenant may enforce less than the documented one).
+#[allow(clippy::too_many_arguments)]
 pub async fn renew_graph(
     client: &MicrosoftClient,
     access_token: &SecretString,
@@ -95,8 +121,57 @@ pub async fn renew_graph(
     ingest_public_url: &str,
     current: &CurrentWebhook<'_>,
     now: DateTime<Utc>,
+    max_minutes: i64,
 ) -> Result<OpenedWebhook, ProviderError> {
-    let expiry = Subscription::max_expiry(now);
+    match open_graph(
+        client,
+        access_token,
+        connection_id,
+        signer,
+        ingest_public_url,
+        current,
+        now,
+        max_minutes,
+    )
+    .await
+    {
+        Err(e) => match Subscription::named_maximum(&e) {
+            Some(named) if named < max_minutes => {
+                tracing::warn!(
+                    asked = max_minutes,
+                    allowed = named,
+                    "Graph refused the subscription's lifetime; asking within its maximum"
+                );
+                open_graph(
+                    client,
+                    access_token,
+                    connection_id,
+                    signer,
+                    ingest_public_url,
+                    current,
+                    now,
+                    named,
+                )
+                .await
+            }
+            _ => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open_graph(
+    client: &MicrosoftClient,
+    access_token: &SecretString,
+    connection_id: Uuid,
+    signer: &WebhookSigner,
+    ingest_public_url: &str,
+    current: &CurrentWebhook<'_>,
+    now: DateTime<Utc>,
+    max_minutes: i64,
+) -> Result<OpenedWebhook, ProviderError> {
+    let expiry = Subscription::max_expiry(now, max_minutes);
     if let Some(id) = current.subscription_id {
         match client.renew_subscription(access_token, id, expiry).await {
             Ok(s) => return Ok(graph_webhook(s, true)),
@@ -109,17 +184,62 @@ pub async fn renew_graph(
             Err(e) => return Err(e),
         }
     }
-    let s = client
+    let notification_url = join(ingest_public_url, "/webhooks/microsoft")?;
+    let created = client
         .create_subscription(
             access_token,
             GRAPH_RESOURCE,
-            &join(ingest_public_url, "/webhooks/microsoft")?,
+            &notification_url,
             &join(ingest_public_url, "/webhooks/microsoft/lifecycle")?,
             &signer.sign(connection_id),
             expiry,
         )
-        .await?;
-    Ok(graph_webhook(s, false))
+        .await;
+    match created {
+        Ok(s) => Ok(graph_webhook(s, false)),
+        Err(e @ ProviderError::OutcomeUnknown(_)) => {
+            reconcile_graph(
+                client,
+                access_token,
+                &notification_url,
+                current.subscription_id,
+            )
+            .await;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// After a create of unknown outcome: deletes this user's subscriptions that deliver to
+/// our URL but are not the one the connection holds, so no stray one delivers unrenewed.
+/// Best effort; a stray one left behind lapses within Graph's maximum.
+async fn reconcile_graph(
+    client: &MicrosoftClient,
+    access_token: &SecretString,
+    notification_url: &Url,
+    held: Option<&str>,
+) {
+    let list = match client.list_subscriptions(access_token).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error.message = %e, "could not list subscriptions to reconcile");
+            return;
+        }
+    };
+    for (id, url) in list {
+        let ours = url.as_deref() == Some(notification_url.as_str());
+        if ours && held != Some(id.as_str()) {
+            match client.delete_subscription(access_token, &id).await {
+                Ok(()) => {
+                    tracing::info!(subscription.id = %id, "deleted a subscription we do not hold")
+                }
+                Err(e) => {
+                    tracing::warn!(subscription.id = %id, error.message = %e, "could not delete a stray subscription")
+                }
+            }
+        }
+    }
 }
 
 fn graph_webhook(s: Subscription, renewed: bool) -> OpenedWebhook {

@@ -19,7 +19,8 @@ pub type Probe = Arc<dyn Fn() -> BoxFuture<Result<(), String>> + Send + Sync>;
 
 #[derive(Clone, Default)]
 pub struct Readiness {
-    probes: Vec<(&'static str, Probe)>,
+    /// (name, probe, whether readiness depends on it)
+    probes: Vec<(&'static str, Probe, bool)>,
 }
 
 impl Readiness {
@@ -32,33 +33,50 @@ impl Readiness {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.probes.push((name, Arc::new(move || Box::pin(f()))));
+        self.probes
+            .push((name, Arc::new(move || Box::pin(f())), true));
+        self
+    }
+
+    /// A dependency the service can serve without: reported in `/readyz`, never failing
+    /// it (api's broker: availability and booking need only the database, and a sync
+    /// request it cannot publish is recorded for the worker's scheduler anyway).
+    pub fn reporting<F, Fut>(mut self, name: &'static str, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.probes
+            .push((name, Arc::new(move || Box::pin(f())), false));
         self
     }
 
     /// Runs every probe concurrently; returns (all ok, per-probe report).
     pub async fn check(&self) -> (bool, serde_json::Value) {
-        let checks = self.probes.iter().map(|(name, probe)| {
+        let checks = self.probes.iter().map(|(name, probe, required)| {
             let fut = probe();
             async move {
                 let r = match tokio::time::timeout(PROBE_TIMEOUT, fut).await {
                     Ok(r) => r,
                     Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
                 };
-                (*name, r)
+                (*name, r, *required)
             }
         });
         let results = join_all(checks).await;
-        let ok = results.iter().all(|(_, r)| r.is_ok());
+        let ok = results
+            .iter()
+            .all(|(_, r, required)| r.is_ok() || !required);
         let mut report = serde_json::Map::new();
-        for (name, r) in results {
-            report.insert(
-                name.to_owned(),
-                match r {
-                    Ok(()) => serde_json::json!({"ok": true}),
-                    Err(e) => serde_json::json!({"ok": false, "error": e}),
-                },
-            );
+        for (name, r, required) in results {
+            let mut entry = match r {
+                Ok(()) => serde_json::json!({"ok": true}),
+                Err(e) => serde_json::json!({"ok": false, "error": e}),
+            };
+            if !required {
+                entry["required"] = serde_json::Value::Bool(false);
+            }
+            report.insert(name.to_owned(), entry);
         }
         (ok, serde_json::Value::Object(report))
     }
@@ -123,5 +141,25 @@ async fn metrics(state: web::Data<HealthState>) -> HttpResponse {
             .content_type("text/plain; version=0.0.4")
             .body(buf),
         Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reporting_probe_shows_its_failure_without_failing_readiness() {
+        let r = Readiness::new()
+            .with("database", || async { Ok(()) })
+            .reporting("broker", || async { Err("connection refused".to_owned()) });
+        let (ok, report) = r.check().await;
+        assert!(ok, "{report}");
+        assert_eq!(report["broker"]["ok"], false);
+        assert_eq!(report["broker"]["required"], false);
+        let r = r.with("schema", || async {
+            Err("2 migrations pending".to_owned())
+        });
+        assert!(!r.check().await.0);
     }
 }

@@ -7,7 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::Path;
 
-/// The committed defaults; `tests` checks the README's key table against them.
+/// The committed defaults. Every `Settings` field is required and unknown keys are refused,
+/// so `defaults()` deserializing proves this file names exactly the keys there are:
+/// `keys()` lists them, and `tests/config_docs.rs` holds the README's table to that list.
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -19,7 +21,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub worker: WorkerSettings,
     pub security: SecuritySettings,
-    pub google: ProviderApp,
+    pub google: GoogleApp,
     pub microsoft: MicrosoftApp,
     pub availability: AvailabilitySettings,
     pub ics: IcsSettings,
@@ -39,6 +41,10 @@ pub struct AmqpSettings {
     pub url: String,
     pub prefix: String,
     pub prefetch: u16,
+    /// Notices the sync-worker takes from the queue at once and coalesces per connection.
+    pub batch_size: usize,
+    /// How long the first notice of a batch waits for more (milliseconds).
+    pub batch_linger_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +70,7 @@ pub struct IngestSettings {
 pub struct WorkerSettings {
     pub bind: String,
     pub poll_interval_secs: u64,
+    /// Life of a connection lease without a heartbeat; the holder renews it every third.
     pub lease_secs: u64,
     pub scheduler_tick_ms: u64,
     pub window_past_days: i64,
@@ -81,10 +88,10 @@ pub struct SecuritySettings {
     pub previous_webhook_secrets: Vec<SecretString>,
 }
 
-/// A Google OAuth app and its endpoints (whole URLs: a faithful fake can stand in).
+/// The Google OAuth app and its endpoints (whole URLs: a faithful fake can stand in).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderApp {
+pub struct GoogleApp {
     pub client_id: String,
     pub client_secret: SecretString,
     pub api_base: String,
@@ -100,6 +107,9 @@ pub struct MicrosoftApp {
     pub graph_base: String,
     pub auth_url: String,
     pub token_url: String,
+    /// Longest Graph subscription asked for, in minutes (Graph's documented maximum for
+    /// Outlook events is 4230; a longer request is refused, not shortened).
+    pub subscription_max_minutes: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -173,8 +183,55 @@ impl Settings {
                 .with_list_parse_key("security.previous_webhook_secrets")
                 .try_parsing(true),
         );
-        let settings: Settings = b.build()?.try_deserialize()?;
+        let mut settings: Settings = b.build()?.try_deserialize()?;
+        settings.tidy_lists();
         Ok(settings)
+    }
+
+    /// An empty list variable (`CALSYNC__SECURITY__PREVIOUS_WEBHOOK_SECRETS=`, as a
+    /// Secret or compose file with every key present has) parses as one empty entry.
+    /// An empty previous webhook secret would verify tokens signed with the empty key,
+    /// and an empty previous encryption key would refuse to start: an empty entry means
+    /// none. Entries are trimmed, so `a, b` lists what it looks like it lists.
+    fn tidy_lists(&mut self) {
+        fn tidy(list: &mut Vec<SecretString>) {
+            *list = list
+                .iter()
+                .map(|s| s.expose_secret().trim())
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from)
+                .collect();
+        }
+        tidy(&mut self.security.previous_encryption_keys);
+        tidy(&mut self.security.previous_webhook_secrets);
+        let hosts = &mut self.ics.allow_hosts;
+        *hosts = hosts
+            .iter()
+            .map(|h| h.trim())
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+
+    /// Every key as `section.key`, sorted.
+    pub fn keys() -> Result<Vec<String>, SettingsError> {
+        let table = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()?
+            .try_deserialize::<config::Map<String, config::Value>>()?;
+        let mut keys = Vec::new();
+        for (section, value) in table {
+            for key in value.into_table()?.into_keys() {
+                keys.push(format!("{section}.{key}"));
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// The environment variable that sets `key` (`section.key`): `CALSYNC__SECTION__KEY`.
+    pub fn env_var(key: &str) -> String {
+        format!("CALSYNC__{}", key.to_ascii_uppercase().replace('.', "__"))
     }
 
     /// What a service binary does first: `--config FILE` from the arguments (else
@@ -250,47 +307,5 @@ mod tests {
         assert_eq!(s.worker.bind, "127.0.0.1:8082");
         assert_eq!(s.availability.stale_policy, StalePolicy::Flag);
         assert!(s.validate().is_err(), "secrets are not defaulted");
-    }
-
-    #[test]
-    fn every_config_key_in_the_readme_exists_in_the_defaults() {
-        let readme = include_str!("../../../README.md");
-        let defaults: toml_like::Keys = toml_like::keys(DEFAULTS);
-        let mut checked = 0;
-        for word in readme.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            let Some(rest) = word.strip_prefix("CALSYNC__") else {
-                continue;
-            };
-            let key = rest.to_ascii_lowercase().replacen("__", ".", 1);
-            // `CALSYNC__SECTION__KEY` is the README's name for the pattern itself.
-            if key.contains("__") || key.ends_with('_') || key == "section.key" {
-                continue;
-            }
-            assert!(
-                defaults.contains(&key),
-                "README names {word}, which is not a config key"
-            );
-            checked += 1;
-        }
-        assert!(checked >= 10, "the README documents its config keys");
-    }
-
-    /// Enough of TOML to list `section.key` names of our flat defaults file.
-    mod toml_like {
-        pub type Keys = Vec<String>;
-        pub fn keys(src: &str) -> Keys {
-            let mut section = String::new();
-            let mut out = Vec::new();
-            for line in src.lines().map(str::trim) {
-                if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                    section = s.to_owned();
-                } else if let Some((k, _)) = line.split_once('=') {
-                    if !line.starts_with('#') {
-                        out.push(format!("{section}.{}", k.trim()));
-                    }
-                }
-            }
-            out
-        }
     }
 }

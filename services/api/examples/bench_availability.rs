@@ -36,13 +36,19 @@ async fn seed_specialist(
 ) -> anyhow::Result<Uuid> {
     let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default();
     let six = NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default();
-    let hours: Vec<_> = (1..=5).map(|d| (d, nine, six)).collect();
+    let hours: Vec<_> = (1..=5)
+        .map(|weekday| calsync_core::WorkingHours {
+            weekday,
+            start: nine,
+            end: six,
+        })
+        .collect();
     let id = specialists::upsert(conn, user, user, "Europe/Berlin", &hours).await?;
     let c = connections::upsert(
         conn,
         &NewConnection {
             specialist_id: id,
-            provider: "google".into(),
+            provider: calsync_core::Provider::Google,
             external_calendar_id: "primary".into(),
             account_email: None,
             access_token_enc: None,

@@ -33,7 +33,13 @@ async fn main() -> anyhow::Result<()> {
     let mut conn = db.pool().get().await?;
     let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default();
     let five = NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default();
-    let hours: Vec<_> = (1..=5).map(|d| (d, nine, five)).collect();
+    let hours: Vec<_> = (1..=5)
+        .map(|weekday| calsync_core::WorkingHours {
+            weekday,
+            start: nine,
+            end: five,
+        })
+        .collect();
     let id = specialists::upsert(
         &mut conn,
         "agent-demo",
@@ -75,18 +81,24 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     }
-    let add = |provider: &'static str| NewConnection {
+    let add = |provider: calsync_core::Provider| NewConnection {
         specialist_id: id,
-        provider: provider.into(),
+        provider,
         external_calendar_id: format!("{provider}-demo"),
         account_email: None,
         access_token_enc: None,
         refresh_token_enc: None,
         token_expires_at: None,
     };
-    let google = connections::upsert(&mut conn, &add("google")).await?.id;
-    let microsoft = connections::upsert(&mut conn, &add("microsoft")).await?.id;
-    let ics = connections::upsert(&mut conn, &add("ics")).await?.id;
+    let google = connections::upsert(&mut conn, &add(calsync_core::Provider::Google))
+        .await?
+        .id;
+    let microsoft = connections::upsert(&mut conn, &add(calsync_core::Provider::Microsoft))
+        .await?
+        .id;
+    let ics = connections::upsert(&mut conn, &add(calsync_core::Provider::Ics))
+        .await?
+        .id;
     let event = |pid: &str, title: &str, start, end, all_day| ExternalEvent {
         provider_event_id: pid.into(),
         ical_uid: None,

@@ -3,7 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use calsync_core::AvailabilityError;
+use calsync_connections::ConnectionError;
+use calsync_core::{AvailabilityError, Provider};
 use calsync_db::{error::APPOINTMENTS_NO_OVERLAP, DbError};
 use calsync_providers::ProviderError;
 use calsync_runtime::http::json_error;
@@ -25,7 +26,7 @@ pub enum ApiError {
     SlotTaken,
     /// The OAuth app of this provider is not configured (no client id).
     #[error("{0} is not configured on this server")]
-    ProviderNotConfigured(&'static str),
+    ProviderNotConfigured(Provider),
     /// A provider call failed in a way the client cannot fix by changing the request.
     #[error("the calendar provider failed: {0}")]
     Provider(#[source] ProviderError),
@@ -66,6 +67,42 @@ impl From<DbError> for ApiError {
             e @ DbError::Unavailable(_) => Self::Unavailable(e),
             other => Self::Internal(other.into()),
         }
+    }
+}
+
+impl From<ConnectionError> for ApiError {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::NotConfigured(p) => Self::ProviderNotConfigured(p),
+            ConnectionError::Provider(p) => Self::Provider(p),
+            ConnectionError::Db(d) => d.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+/// The one mapping of "the row is not there" to what the client is told; every other
+/// storage error keeps its usual status.
+pub trait OrNotFound<T> {
+    /// Not found → 404 naming `what`.
+    fn or_not_found(self, what: &'static str) -> Result<T, ApiError>;
+    /// Not found → 403 with `message` (a login whose specialist does not exist).
+    fn or_forbidden(self, message: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T> OrNotFound<T> for Result<T, DbError> {
+    fn or_not_found(self, what: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            DbError::NotFound => ApiError::NotFound { what },
+            other => other.into(),
+        })
+    }
+
+    fn or_forbidden(self, message: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            DbError::NotFound => ApiError::Forbidden(message),
+            other => other.into(),
+        })
     }
 }
 

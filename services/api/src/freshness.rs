@@ -55,6 +55,7 @@ pub fn assess<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use calsync_core::Provider;
     use chrono::TimeZone;
     use uuid::Uuid;
 
@@ -64,12 +65,12 @@ mod tests {
             .unwrap_or_default()
     }
 
-    fn conn(provider: &str, last_sync: Option<i64>, created_mins_ago: i64) -> Connection {
+    fn conn(provider: Provider, last_sync: Option<i64>, created_mins_ago: i64) -> Connection {
         let t = now();
         Connection {
             id: Uuid::new_v4(),
             specialist_id: Uuid::new_v4(),
-            provider: provider.into(),
+            provider,
             external_calendar_id: "primary".into(),
             account_email: None,
             access_token_enc: None,
@@ -108,13 +109,16 @@ mod tests {
 
     #[test]
     fn recently_synced_connections_are_fresh() {
-        let c = [conn("google", Some(5), 600), conn("ics", None, 2)];
+        let c = [
+            conn(Provider::Google, Some(5), 600),
+            conn(Provider::Ics, None, 2),
+        ];
         assert!(assess(&c, now(), Duration::minutes(30)).fresh);
     }
 
     #[test]
     fn a_stale_connection_names_its_provider_and_age() {
-        let c = [conn("microsoft", Some(45), 600)];
+        let c = [conn(Provider::Microsoft, Some(45), 600)];
         let f = assess(&c, now(), Duration::minutes(30));
         assert!(!f.fresh);
         assert_eq!(
@@ -125,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_connection_needing_reauthorisation_is_not_fresh_even_if_just_synced() {
-        let mut c = conn("google", Some(1), 600);
+        let mut c = conn(Provider::Google, Some(1), 600);
         c.needs_reauth = true;
         let f = assess([&c], now(), Duration::minutes(30));
         assert_eq!(
@@ -136,9 +140,13 @@ mod tests {
 
     #[test]
     fn a_connection_that_never_synced_is_stale_once_older_than_the_limit() {
-        let f = assess(&[conn("ics", None, 31)], now(), Duration::minutes(30));
+        let f = assess(
+            &[conn(Provider::Ics, None, 31)],
+            now(),
+            Duration::minutes(30),
+        );
         assert!(!f.fresh);
-        let mut disabled = conn("ics", None, 31);
+        let mut disabled = conn(Provider::Ics, None, 31);
         disabled.sync_enabled = false;
         assert!(assess([&disabled], now(), Duration::minutes(30)).fresh);
     }

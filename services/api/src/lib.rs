@@ -7,10 +7,10 @@ pub mod auth;
 pub mod error;
 pub mod freshness;
 mod metrics;
-pub mod notices;
 pub mod params;
 pub mod portal;
 pub mod routes;
+pub mod slots;
 pub mod state;
 
 pub use error::ApiError;
@@ -54,7 +54,18 @@ impl ApiServer {
                 let db = db.clone();
                 async move { calsync_db::pool::ping(&db).await.map_err(|e| e.to_string()) }
             })
-            .with("broker", move || {
+            .with("schema", {
+                let db = pool.clone();
+                move || {
+                    let db = db.clone();
+                    async move {
+                        calsync_db::migrate::check_schema(&db)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                }
+            })
+            .reporting("broker", move || {
                 let p = p.clone();
                 async move { p.check().await.map_err(|e| e.to_string()) }
             });

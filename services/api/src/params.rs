@@ -20,6 +20,15 @@ pub fn uuid(value: &str, name: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_parameter", format!("{name} must be a UUID")))
 }
 
+/// An optional UUID parameter; absent or blank is `None`.
+pub fn optional_uuid(value: &Option<String>, name: &str) -> Result<Option<Uuid>, ApiError> {
+    value
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| uuid(s, name))
+        .transpose()
+}
+
 /// RFC 3339 with an offset. A `+` left unencoded in a query string arrives as a space;
 /// reading it back as `+` accepts what a hand-typed URL means.
 pub fn time(value: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {

@@ -1,13 +1,11 @@
-//! `AppState`: what every handler shares: the pool, the broker publisher, the secrets
-//! and signers, the provider clients (when configured) and the availability settings.
+//! `AppState`: what every handler shares: the pool, the connection logic (provider
+//! clients, secrets, broker publisher), the auth keys and the availability settings.
 
 use anyhow::Context;
+use calsync_connections::{Connections, SystemClock};
 use calsync_db::DbPool;
 use calsync_mq::Publisher;
-use calsync_providers::clients::{self, AppEndpoints};
-use calsync_providers::google::GoogleClient;
-use calsync_providers::microsoft::MicrosoftClient;
-use calsync_providers::security::{StateSigner, TokenCipher, WebhookSigner};
+use calsync_providers::security::StateSigner;
 use calsync_runtime::settings::AvailabilitySettings;
 use calsync_runtime::Settings;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -23,16 +21,15 @@ const JWT_LEEWAY_SECS: u64 = 30;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
-    pub publisher: Publisher,
+    /// Connection logic shared with sync-worker and the CLI: provider clients, tokens
+    /// under the lease, webhooks, sync requests.
+    pub conns: Arc<Connections>,
     pub auth: Arc<AuthKeys>,
     pub availability: AvailabilitySettings,
-    pub ingest_public_url: String,
-    pub cipher: Arc<TokenCipher>,
     pub state_signer: Arc<StateSigner>,
-    pub webhook_signer: Arc<WebhookSigner>,
-    pub google: Option<GoogleClient>,
-    pub microsoft: Option<MicrosoftClient>,
     pub max_body_bytes: usize,
+    /// Cookies carry `Secure` when the api is reached over https.
+    pub secure_cookies: bool,
 }
 
 /// The operator token and the agent-JWT key, kept apart from the rest so that the auth
@@ -53,17 +50,8 @@ impl AppState {
             jwt_key: DecodingKey::from_secret(settings.api.jwt_secret.expose_secret().as_bytes()),
             jwt_validation,
         };
-        let cipher = TokenCipher::with_previous(
-            &settings.security.encryption_key,
-            &settings.security.previous_encryption_keys,
-        )
-        .context("security.encryption_key")?;
         // The state signer has its own HMAC domain, so sharing the webhook secret is safe.
         let state_signer = StateSigner::with_previous(
-            settings.security.webhook_secret.clone(),
-            settings.security.previous_webhook_secrets.clone(),
-        );
-        let webhook_signer = WebhookSigner::with_previous(
             settings.security.webhook_secret.clone(),
             settings.security.previous_webhook_secrets.clone(),
         );
@@ -72,46 +60,23 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the provider HTTP client")?;
-        let public = &settings.api.public_url;
-        let (g, m) = (&settings.google, &settings.microsoft);
-        let google = settings
-            .google_configured()
-            .then(|| {
-                let app = AppEndpoints {
-                    client_id: &g.client_id,
-                    client_secret: &g.client_secret,
-                    base: &g.api_base,
-                    auth_url: &g.auth_url,
-                    token_url: &g.token_url,
-                };
-                clients::google_client(app, public, http.clone())
-            })
-            .transpose()?;
-        let microsoft = settings
-            .microsoft_configured()
-            .then(|| {
-                let app = AppEndpoints {
-                    client_id: &m.client_id,
-                    client_secret: &m.client_secret,
-                    base: &m.graph_base,
-                    auth_url: &m.auth_url,
-                    token_url: &m.token_url,
-                };
-                clients::microsoft_client(app, public, http.clone())
-            })
-            .transpose()?;
+        let conns = Connections::from_settings(
+            settings,
+            pool.clone(),
+            publisher,
+            http,
+            Arc::new(SystemClock),
+            calsync_connections::owner_name("api"),
+        )
+        .context("connection settings")?;
         Ok(Self {
             pool,
-            publisher,
+            conns: Arc::new(conns),
             auth: Arc::new(auth),
             availability: settings.availability.clone(),
-            ingest_public_url: settings.ingest.public_url.trim_end_matches('/').to_owned(),
-            cipher: Arc::new(cipher),
             state_signer: Arc::new(state_signer),
-            webhook_signer: Arc::new(webhook_signer),
-            google,
-            microsoft,
             max_body_bytes: settings.api.max_body_bytes,
+            secure_cookies: settings.api.public_url.starts_with("https://"),
         })
     }
 }

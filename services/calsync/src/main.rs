@@ -1,6 +1,7 @@
 //! `calsync`, the operator CLI: `up` runs the whole system, `migrate`, `status`,
-//! `renew`, `sync`, and `ics busy` for debugging feeds.
+//! `renew`, `sync`, `ics busy` for debugging feeds, and `healthcheck` for containers.
 
+mod healthcheck;
 mod ops;
 mod up;
 
@@ -11,11 +12,14 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "calsync",
-    about = "Keeps marketplace availability true to agents' calendars"
+    version,
+    about = "Keeps marketplace availability true to agents' calendars",
+    after_help = "Configuration: built-in defaults, then --config FILE (or CALSYNC_CONFIG), \
+                  then CALSYNC__SECTION__KEY environment variables (see README.md)."
 )]
 struct Cli {
     /// Configuration file (else CALSYNC_CONFIG, else built-in defaults + environment).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -28,19 +32,41 @@ enum Command {
     Up,
     /// Create the database if missing and apply pending migrations.
     Migrate,
-    /// Connections, their webhooks and sync health.
-    Status,
+    /// Connections, their webhooks and sync health; exits 0 whatever their state.
+    Status {
+        /// One JSON document on stdout instead of the table, for scripts and monitoring.
+        #[arg(long)]
+        json: bool,
+    },
     /// Renew webhooks that are missing or expire within 24 hours (all with --force).
     Renew {
+        /// Renew every webhook, not only those missing or about to expire.
         #[arg(long)]
         force: bool,
-        #[arg(long = "specialist")]
+        /// Only this specialist's connections (the id `POST /api/specialists` returned).
+        #[arg(long = "specialist", value_name = "ID")]
         specialist: Option<uuid::Uuid>,
     },
     /// Enqueue a sync of every enabled connection.
     Sync {
-        #[arg(long = "specialist")]
+        /// Only this specialist's connections (the id `POST /api/specialists` returned).
+        #[arg(long = "specialist", value_name = "ID")]
         specialist: Option<uuid::Uuid>,
+    },
+    /// The dead-letter queue: notices that failed every attempt.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Exit 0 when URL answers 2xx within 3 seconds, else 1: the container image's
+    /// HEALTHCHECK (the image has no curl).
+    Healthcheck {
+        /// An http:// URL, e.g. http://127.0.0.1:8081/readyz (default: the api's).
+        #[arg(
+            env = "CALSYNC_HEALTHCHECK_URL",
+            default_value = "http://127.0.0.1:8080/readyz"
+        )]
+        url: String,
     },
     /// ICS feed tools.
     Ics {
@@ -49,28 +75,56 @@ enum Command {
     },
     /// Run one service in the foreground (what `up` starts for each).
     #[command(hide = true)]
-    Serve { service: Service },
+    Serve {
+        /// Which service.
+        service: Service,
+    },
 }
 
 #[derive(Subcommand)]
 enum IcsCommand {
     /// Busy intervals of a feed file: {"busy": [{"uid","start","end"}]}, UTC, sorted.
     Busy {
+        /// The .ics file to read.
         file: PathBuf,
-        #[arg(long)]
+        /// Start of the window, RFC 3339 (e.g. 2026-03-02T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
         from: String,
-        #[arg(long)]
+        /// End of the window, RFC 3339, exclusive.
+        #[arg(long, value_name = "TIME")]
         to: String,
         /// Zone of floating and all-day times (default UTC).
-        #[arg(long)]
+        #[arg(long, value_name = "ZONE")]
         tz: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// What is in the dead-letter queue and why (nothing is consumed).
+    List {
+        /// Show at most this many messages.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put dead letters back on the work queue, their attempts starting over.
+    Replay {
+        /// Replay every message in the dead-letter queue.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// The message id `calsync dlq list` shows.
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
     },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Service {
+    /// api: availability, booking, the portal, integrations.
     Api,
+    /// webhook-ingest: provider push notifications.
     Ingest,
+    /// sync-worker: queue consumer and scheduler.
     Worker,
 }
 
@@ -79,7 +133,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(2);
+            // 0 for --help and --version (the image's default command is --help), 2 for
+            // a usage error.
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     if let Command::Ics {
@@ -88,6 +144,10 @@ fn main() -> ExitCode {
     {
         let code = calsync_ical::cli::run_busy_cli(file, from, to, tz.as_deref());
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    // Needs no configuration: a container probe must not fail on settings.
+    if let Command::Healthcheck { url } = &cli.command {
+        return healthcheck::run(url);
     }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -111,11 +171,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up => up::run(settings).await,
         Command::Migrate => ops::migrate(&settings).await,
-        Command::Status => ops::status(&settings).await,
+        Command::Status { json } => ops::status(&settings, json).await,
         Command::Renew { force, specialist } => ops::renew(&settings, force, specialist).await,
         Command::Sync { specialist } => ops::sync(&settings, specialist).await,
         Command::Serve { service } => serve(settings, service).await,
-        Command::Ics { .. } => Ok(()),
+        Command::Dlq { command } => match command {
+            DlqCommand::List { limit } => ops::dlq_list(&settings, limit).await,
+            DlqCommand::Replay { all, id } => ops::dlq_replay(&settings, all, id).await,
+        },
+        Command::Ics { .. } | Command::Healthcheck { .. } => Ok(()),
     }
 }
 
@@ -141,5 +205,50 @@ async fn serve(settings: calsync_runtime::Settings, service: Service) -> anyhow:
                 .run(shutdown)
                 .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Subcommands without an about and arguments without help, as `calsync sub --arg`.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if arg.get_help().is_none() {
+                out.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                out.push(path.clone());
+            }
+            undocumented(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_and_argument_has_help_text() {
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "calsync", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn status_takes_json() {
+        let cli = Cli::try_parse_from(["calsync", "status", "--json"]).map_err(|e| e.to_string());
+        assert!(
+            matches!(
+                cli,
+                Ok(Cli {
+                    command: Command::Status { json: true },
+                    ..
+                })
+            ),
+            "status --json parses"
+        );
     }
 }

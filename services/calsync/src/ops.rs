@@ -1,13 +1,13 @@
 //! The one-shot operator commands: migrate, status, renew, sync. They talk to the
 //! database and the broker directly, so they work while the api is down.
 
+use calsync_connections::{webhook, Connections, SystemClock};
 use calsync_core::webhook::WebhookState;
-use calsync_core::Provider;
 use calsync_db::{build_pool, connections, DbPool, PoolSettings};
 use calsync_mq::{Publisher, Topology};
-use calsync_proto::v1::{ChangeNotice, NoticeReason};
 use calsync_runtime::Settings;
 use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
@@ -48,75 +48,146 @@ fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
-pub async fn status(settings: &Settings) -> anyhow::Result<()> {
+/// How `status` judges one connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Healthy,
+    Expiring,
+    Failing,
+}
+
+impl Health {
+    fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Expiring => "expiring",
+            Health::Failing => "failing",
+        }
+    }
+}
+
+struct StatusRow<'a> {
+    connection: &'a connections::Connection,
+    webhook: WebhookState,
+    health: Health,
+    /// What needs attention, if anything: re-authorisation, else the last error.
+    error: Option<String>,
+}
+
+fn assess(c: &connections::Connection, now: DateTime<Utc>, stale_after: Duration) -> StatusRow<'_> {
+    let webhook = webhook::state_of(c, now);
+    let stale = c.last_sync_at.is_none_or(|t| now - t > stale_after);
+    let health = if c.needs_reauth || c.last_error.is_some() || stale {
+        Health::Failing
+    } else if webhook.needs_renewal() && webhook != WebhookState::Missing {
+        Health::Expiring
+    } else {
+        Health::Healthy
+    };
+    let error = if c.needs_reauth {
+        Some("needs re-authorisation".to_owned())
+    } else {
+        c.last_error
+            .clone()
+            .or_else(|| c.webhook_last_error.clone())
+    };
+    StatusRow {
+        connection: c,
+        webhook,
+        health,
+        error,
+    }
+}
+
+/// The table for people, or with `json` one document for scripts:
+/// `{"connections": [...], "summary": {"total", "healthy", "expiring", "failing"}}`.
+pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let pool = pool(settings)?;
     let mut db = pool.get().await?;
     let all = connections::list(&mut db, None).await?;
     let now = Utc::now();
     let stale_after = Duration::minutes(settings.availability.stale_after_minutes);
+    let rows: Vec<StatusRow<'_>> = all.iter().map(|c| assess(c, now, stale_after)).collect();
+    let count = |h: Health| rows.iter().filter(|r| r.health == h).count();
+    let (healthy, expiring, failing) = (
+        count(Health::Healthy),
+        count(Health::Expiring),
+        count(Health::Failing),
+    );
+    if json {
+        let connections: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let c = r.connection;
+                serde_json::json!({
+                    "id": c.id,
+                    "specialistId": c.specialist_id,
+                    "provider": c.provider,
+                    "syncEnabled": c.sync_enabled,
+                    "health": r.health.as_str(),
+                    "webhook": r.webhook.as_str(),
+                    "webhookExpiresAt": c.webhook_expires_at,
+                    "lastSyncAt": c.last_sync_at,
+                    "needsReauth": c.needs_reauth,
+                    "consecutiveFailures": c.consecutive_failures,
+                    "error": r.error,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "connections": connections,
+            "summary": {
+                "total": rows.len(),
+                "healthy": healthy,
+                "expiring": expiring,
+                "failing": failing,
+            },
+        });
+        println!("{doc}");
+        return Ok(());
+    }
     println!(
         "{:<36}  {:<9}  {:<14}  {:<20}  {:<10}  ERROR",
         "CONNECTION", "PROVIDER", "WEBHOOK", "EXPIRES", "LAST SYNC"
     );
-    let (mut healthy, mut expiring, mut failing) = (0, 0, 0);
-    for c in &all {
-        let provider: Option<Provider> = c.provider.parse().ok();
-        let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
-        let state = WebhookState::classify(
-            provider.is_some_and(Provider::has_webhooks),
-            has,
-            c.webhook_expires_at,
-            now,
-        );
-        let stale = c.last_sync_at.is_none_or(|t| now - t > stale_after);
-        if c.needs_reauth || c.last_error.is_some() || stale {
-            failing += 1;
-        } else if state.needs_renewal() && state != WebhookState::Missing {
-            expiring += 1;
-        } else {
-            healthy += 1;
-        }
-        let error = if c.needs_reauth {
-            "needs re-authorisation".to_owned()
-        } else {
-            c.last_error
-                .clone()
-                .or_else(|| c.webhook_last_error.clone())
-                .unwrap_or_default()
-        };
+    for r in &rows {
+        let c = r.connection;
         println!(
             "{:<36}  {:<9}  {:<14}  {:<20}  {:<10}  {}",
             c.id,
             c.provider,
-            state.as_str(),
+            r.webhook.as_str(),
             c.webhook_expires_at
                 .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|| "-".into()),
             ago(c.last_sync_at, now),
-            error.chars().take(80).collect::<String>()
+            r.error
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .take(80)
+                .collect::<String>()
         );
     }
     println!(
         "{} connections: {healthy} healthy, {expiring} expiring, {failing} failing",
-        all.len()
+        rows.len()
     );
     Ok(())
 }
 
-async fn enqueue(settings: &Settings, ids: &[Uuid], reason: NoticeReason) -> anyhow::Result<usize> {
+/// The connection logic as the CLI uses it: requests recorded in the database and
+/// announced on the broker; no provider is called from here.
+fn connections(settings: &Settings) -> anyhow::Result<Connections> {
     let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
-    for id in ids {
-        publisher
-            .publish_notice(&ChangeNotice {
-                connection_id: id.to_string(),
-                reason: reason as i32,
-                received_at_ms: Utc::now().timestamp_millis(),
-                ..ChangeNotice::default()
-            })
-            .await?;
-    }
-    publisher.close().await;
-    Ok(ids.len())
+    Ok(Connections::from_settings(
+        settings,
+        pool(settings)?,
+        publisher,
+        reqwest::Client::new(),
+        Arc::new(SystemClock),
+        calsync_connections::owner_name("calsync-cli"),
+    )?)
 }
 
 pub async fn renew(
@@ -124,42 +195,68 @@ pub async fn renew(
     force: bool,
     specialist: Option<Uuid>,
 ) -> anyhow::Result<()> {
-    let pool = pool(settings)?;
-    let mut db = pool.get().await?;
-    let now = Utc::now();
-    let mut ids = Vec::new();
-    for c in connections::list(&mut db, specialist).await? {
-        if c.provider == "ics" || !c.sync_enabled || c.needs_reauth {
-            continue;
-        }
-        let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
-        if force || WebhookState::classify(true, has, c.webhook_expires_at, now).needs_renewal() {
-            connections::request_webhook_renewal(&mut db, c.id, false).await?;
-            connections::request_sync(&mut db, c.id, now, false, None).await?;
-            ids.push(c.id);
-        }
-    }
-    drop(db);
-    let n = enqueue(settings, &ids, NoticeReason::Manual).await?;
-    println!("{n} webhooks queued for renewal");
+    let conns = connections(settings)?;
+    let report = conns.renew_webhooks(specialist, force).await;
+    conns.publisher.close().await;
+    let report = report?;
+    println!("{} webhooks queued for renewal", report.webhooks_to_renew);
+    warn_unpublished(report.not_published);
     Ok(())
 }
 
 pub async fn sync(settings: &Settings, specialist: Option<Uuid>) -> anyhow::Result<()> {
-    let pool = pool(settings)?;
-    let mut db = pool.get().await?;
-    let now = Utc::now();
-    let mut ids = Vec::new();
-    for c in connections::list(&mut db, specialist).await? {
-        if matches!(
-            connections::request_sync(&mut db, c.id, now, false, None).await?,
-            connections::SyncRequest::Pending
-        ) {
-            ids.push(c.id);
-        }
+    let conns = connections(settings)?;
+    let report = conns.sync_all(specialist).await;
+    conns.publisher.close().await;
+    let report = report?;
+    println!(
+        "{} connections queued for sync ({} webhooks to renew)",
+        report.enqueued, report.webhooks_to_renew
+    );
+    warn_unpublished(report.not_published);
+    Ok(())
+}
+
+fn warn_unpublished(n: u64) {
+    if n > 0 {
+        eprintln!(
+            "{n} notices were not confirmed by the broker; the sync-worker's scheduler picks them up within a minute"
+        );
     }
-    drop(db);
-    let n = enqueue(settings, &ids, NoticeReason::Manual).await?;
-    println!("{n} connections queued for sync");
+}
+
+pub async fn dlq_list(settings: &Settings, limit: usize) -> anyhow::Result<()> {
+    let topology = Topology::new(&settings.amqp.prefix);
+    let letters = calsync_mq::dlq::list(&settings.amqp.url, &topology, limit).await?;
+    println!(
+        "{:<32}  {:<36}  {:>8}  REASON",
+        "ID", "CONNECTION", "ATTEMPTS"
+    );
+    for d in &letters {
+        println!(
+            "{:<32}  {:<36}  {:>8}  {}",
+            d.id.as_deref().unwrap_or("-"),
+            d.connection_id.as_deref().unwrap_or("(undecodable)"),
+            d.attempts,
+            d.reason.as_deref().unwrap_or("-")
+        );
+    }
+    println!("{} dead letters shown", letters.len());
+    Ok(())
+}
+
+pub async fn dlq_replay(settings: &Settings, all: bool, id: Option<String>) -> anyhow::Result<()> {
+    use calsync_mq::dlq::Replay;
+    let which = match (all, id) {
+        (true, _) => Replay::All,
+        (false, Some(id)) => Replay::Id(id),
+        (false, None) => anyhow::bail!("name a message id or pass --all"),
+    };
+    let topology = Topology::new(&settings.amqp.prefix);
+    let n = calsync_mq::dlq::replay(&settings.amqp.url, &topology, &which).await?;
+    if n == 0 && matches!(which, Replay::Id(_)) {
+        anyhow::bail!("no dead letter with that id");
+    }
+    println!("{n} dead letters put back on the work queue");
     Ok(())
 }

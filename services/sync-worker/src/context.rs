@@ -1,39 +1,37 @@
 //! Everything a sync needs, built once per worker process and shared by its tasks.
+//! Connection logic (clients, tokens, leases, webhooks, requests) is `Connections`'s;
+//! the context adds what only the worker has: the ICS fetcher, settings and metrics.
 
-use crate::clock::Clock;
 use crate::metrics::WorkerMetrics;
+use calsync_connections::Connections;
 use calsync_core::Provider;
-use calsync_db::DbPool;
-use calsync_mq::Publisher;
-use calsync_providers::clients::{self, AppEndpoints};
-use calsync_providers::google::GoogleClient;
 use calsync_providers::ics::{FetchConfig, IcsFetcher};
-use calsync_providers::microsoft::MicrosoftClient;
-use calsync_providers::security::{TokenCipher, WebhookSigner};
 use calsync_runtime::Settings;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
+use std::ops::Deref;
 use std::sync::Arc;
 
 pub struct WorkerContext {
-    pub pool: DbPool,
-    pub publisher: Publisher,
-    pub clock: Arc<dyn Clock>,
-    pub cipher: TokenCipher,
-    pub signer: WebhookSigner,
-    pub google: Option<GoogleClient>,
-    pub microsoft: Option<MicrosoftClient>,
+    pub conns: Arc<Connections>,
     /// The SSRF-guarded ICS fetcher (its own client: it resolves through the guard).
     pub ics: IcsFetcher,
     pub settings: Settings,
     pub metrics: WorkerMetrics,
-    /// Lease owner name: unique per worker process.
-    pub owner: String,
+}
+
+/// `ctx.pool`, `ctx.clock`, `ctx.cipher`, … read through to the connection logic.
+impl Deref for WorkerContext {
+    type Target = Connections;
+    fn deref(&self) -> &Connections {
+        &self.conns
+    }
 }
 
 impl WorkerContext {
+    /// How long a sync lease lasts without its heartbeat.
     pub fn lease(&self) -> Duration {
-        Duration::seconds(i64::try_from(self.settings.worker.lease_secs).unwrap_or(300))
+        self.conns.lease_ttl
     }
 
     pub fn poll_interval(&self) -> Duration {
@@ -82,41 +80,4 @@ pub fn ics_fetcher(settings: &Settings) -> anyhow::Result<IcsFetcher> {
         ..FetchConfig::default()
     };
     IcsFetcher::new(config).map_err(|e| anyhow::anyhow!("ics fetcher: {e}"))
-}
-
-/// Builds the provider clients that are configured (client id set).
-pub fn provider_clients(
-    settings: &Settings,
-    http: &reqwest::Client,
-) -> anyhow::Result<(Option<GoogleClient>, Option<MicrosoftClient>)> {
-    let public = &settings.api.public_url;
-    let google = settings
-        .google_configured()
-        .then(|| {
-            let g = &settings.google;
-            let app = AppEndpoints {
-                client_id: &g.client_id,
-                client_secret: &g.client_secret,
-                base: &g.api_base,
-                auth_url: &g.auth_url,
-                token_url: &g.token_url,
-            };
-            clients::google_client(app, public, http.clone())
-        })
-        .transpose()?;
-    let microsoft = settings
-        .microsoft_configured()
-        .then(|| {
-            let m = &settings.microsoft;
-            let app = AppEndpoints {
-                client_id: &m.client_id,
-                client_secret: &m.client_secret,
-                base: &m.graph_base,
-                auth_url: &m.auth_url,
-                token_url: &m.token_url,
-            };
-            clients::microsoft_client(app, public, http.clone())
-        })
-        .transpose()?;
-    Ok((google, microsoft))
 }

@@ -1,125 +1,282 @@
-//! The queue consumer's handler: record the notice on the connection (deduplicating
-//! replayed pushes), then drive syncs while the lease can be had.
+//! The queue consumer's handler. Notices come in batches; each batch is coalesced per
+//! connection (one `request_sync` statement per connection per batch, not one per
+//! notice), acknowledged once recorded, and every connection with a sync asked for gets
+//! a drive task of its own, so a storm on one connection never delays the others.
 //!
-//! Invariant 2: a notice that finds the lease taken only leaves `sync_pending` set; the
-//! holder sees it when releasing and syncs once more. A burst of notices costs a
-//! handful of provider fetches, not one each.
+//! Invariant 1: a notice is acked only after its request is committed on the connection
+//! (`sync_pending`); from there the drive syncs it, or, if this worker dies first, the
+//! scheduler's claim of pending requests does.
+//! Invariant 2: a drive finding the lease taken only leaves `sync_pending` set; the
+//! holder sees it when releasing and syncs once more. A burst costs a handful of
+//! provider fetches, not one per notice.
 
 use crate::context::WorkerContext;
 use crate::sync;
+use calsync_connections::requests::from_wire;
 use calsync_db::connections::{self, SyncRequest};
 use calsync_db::DbError;
-use calsync_mq::{HandleError, Handler};
+use calsync_mq::{BatchHandler, HandleError};
 use calsync_proto::v1::{ChangeNotice, NoticeReason};
-use std::sync::Arc;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-/// Extra rounds one notice may drive when notices keep arriving during syncs; beyond
-/// it the pending flag stays set and the scheduler (or the next notice) picks it up.
+/// Sync rounds one drive call makes before it lets other work in (its task loops on).
 const MAX_ROUNDS: usize = 8;
-/// How long a lease holder lets further notices gather before the follow-up round.
+/// How long a lease holder lets further notices gather before a follow-up round; longer
+/// once a connection has needed several rounds in a row (a storm), so a storm of pushes
+/// costs a few fetches a second however fast they come. A single change never waits:
+/// the pause only follows a round during which another notice came.
 const COALESCE_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+const STORM_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+/// Connections whose requests are recorded at once (each takes a pooled connection).
+const RECORD_CONCURRENCY: usize = 8;
 
 pub struct NoticeHandler {
-    pub ctx: Arc<WorkerContext>,
+    ctx: Arc<WorkerContext>,
+    drives: Arc<Drives>,
 }
 
-fn transient(e: DbError) -> HandleError {
-    HandleError::Transient(e.to_string())
+/// The drive tasks of this process: at most one per connection, poked again when a new
+/// request is recorded while it runs.
+#[derive(Default)]
+struct Drives {
+    active: Mutex<HashMap<Uuid, Poke>>,
+    tracker: TaskTracker,
 }
 
-impl Handler for NoticeHandler {
-    async fn handle(&self, notice: ChangeNotice) -> Result<(), HandleError> {
-        let id: Uuid = notice.connection_id.parse().map_err(|e| {
-            HandleError::Permanent(format!("connection id {:?}: {e}", notice.connection_id))
-        })?;
-        let ctx = &self.ctx;
-        let now = ctx.clock.now();
-        let mut db = ctx.pool.get().await.map_err(|e| transient(e.into()))?;
-        if notice.reason == NoticeReason::Lifecycle as i32 {
-            match notice.resource_state.as_str() {
-                "reauthorizationRequired" => {
-                    connections::request_webhook_renewal(&mut db, id, false).await
-                }
-                "subscriptionRemoved" => {
-                    connections::request_webhook_renewal(&mut db, id, true).await
-                }
-                _ => Ok(()),
-            }
-            .map_err(transient)?;
+#[derive(Debug, Clone, Copy)]
+struct Poke {
+    again: bool,
+    /// The earliest push time among the notices this drive owes a sync (0: unknown).
+    received_at_ms: i64,
+    provider: &'static str,
+}
+
+impl NoticeHandler {
+    pub fn new(ctx: Arc<WorkerContext>) -> Self {
+        Self {
+            ctx,
+            drives: Arc::new(Drives::default()),
         }
-        let channel = (notice.message_number > 0 && !notice.channel_id.is_empty()).then(|| {
-            (
-                notice.channel_id.as_str(),
-                i64::try_from(notice.message_number).unwrap_or(i64::MAX),
-            )
-        });
-        let request = connections::request_sync(&mut db, id, now, notice.full_resync, channel)
+    }
+
+    /// Waits (up to `grace`) for running drives; on shutdown, after the consumer stopped.
+    pub async fn finish(&self, grace: std::time::Duration) {
+        self.drives.tracker.close();
+        if tokio::time::timeout(grace, self.drives.tracker.wait())
             .await
-            .map_err(transient)?;
-        drop(db);
-        match request {
-            SyncRequest::Duplicate => {
-                tracing::debug!(connection.id = %id, "replayed push; no fetch");
-                return Ok(());
-            }
-            SyncRequest::Inactive => {
-                tracing::debug!(connection.id = %id, "connection inactive or unknown; notice dropped");
-                return Ok(());
-            }
-            SyncRequest::Pending => {}
+            .is_err()
+        {
+            tracing::warn!("drives still running at shutdown; their leases lapse and the scheduler resumes them");
         }
-        drive(ctx, id).await.map_err(transient)?;
-        if notice.received_at_ms > 0 {
-            let elapsed = ctx.clock.now().timestamp_millis() - notice.received_at_ms;
-            ctx.metrics
-                .notice_to_commit
-                .with_label_values(&[provider_label(notice.provider)])
-                .observe(elapsed.max(0) as f64 / 1000.0);
+    }
+
+    fn poke(&self, id: Uuid, received_at_ms: i64, provider: &'static str) {
+        let Ok(mut active) = self.drives.active.lock() else {
+            return;
+        };
+        if let Some(p) = active.get_mut(&id) {
+            p.again = true;
+            if p.received_at_ms == 0 || (received_at_ms > 0 && received_at_ms < p.received_at_ms) {
+                p.received_at_ms = received_at_ms;
+            }
+            return;
+        }
+        active.insert(
+            id,
+            Poke {
+                again: false,
+                received_at_ms,
+                provider,
+            },
+        );
+        drop(active);
+        let (ctx, drives) = (Arc::clone(&self.ctx), Arc::clone(&self.drives));
+        self.drives.tracker.spawn(run_drive(ctx, drives, id));
+    }
+}
+
+/// One connection's notices of a batch, folded together.
+#[derive(Debug, Default)]
+struct Folded {
+    full: bool,
+    /// The Google channel and highest message number seen (the replay guard's input).
+    channel: Option<(String, i64)>,
+    received_at_ms: i64,
+    provider: &'static str,
+}
+
+fn fold(notices: Vec<ChangeNotice>) -> Vec<(Uuid, Folded, Vec<ChangeNotice>)> {
+    let mut order: Vec<(Uuid, Folded, Vec<ChangeNotice>)> = Vec::new();
+    let mut index: HashMap<Uuid, usize> = HashMap::new();
+    for n in notices {
+        let Ok(id) = n.connection_id.parse::<Uuid>() else {
+            // Can never succeed; failing the batch would retry the good ones with it.
+            tracing::error!(connection.id = %n.connection_id, "notice with a malformed connection id dropped");
+            continue;
+        };
+        let at = *index.entry(id).or_insert_with(|| {
+            order.push((id, Folded::default(), Vec::new()));
+            order.len() - 1
+        });
+        let (_, f, lifecycle) = &mut order[at];
+        f.full |= n.full_resync;
+        if f.provider.is_empty() {
+            f.provider = from_wire(n.provider).map_or("unknown", |p| p.as_str());
+        }
+        if n.received_at_ms > 0 && (f.received_at_ms == 0 || n.received_at_ms < f.received_at_ms) {
+            f.received_at_ms = n.received_at_ms;
+        }
+        if n.message_number > 0 && !n.channel_id.is_empty() {
+            let number = i64::try_from(n.message_number).unwrap_or(i64::MAX);
+            if f.channel.as_ref().is_none_or(|(_, m)| number > *m) {
+                f.channel = Some((n.channel_id.clone(), number));
+            }
+        }
+        if n.reason == NoticeReason::Lifecycle as i32 {
+            lifecycle.push(n);
+        }
+    }
+    order
+}
+
+impl BatchHandler for NoticeHandler {
+    async fn handle_batch(&self, notices: Vec<ChangeNotice>) -> Result<(), HandleError> {
+        let folded = fold(notices);
+        let pending: Vec<(Uuid, i64, &'static str)> = stream::iter(folded)
+            .map(|(id, f, lifecycle)| async move { self.record(id, f, lifecycle).await })
+            .buffer_unordered(RECORD_CONCURRENCY)
+            .try_filter_map(|r| async move { Ok(r) })
+            .try_collect()
+            .await
+            .map_err(|e| HandleError::Transient(e.to_string()))?;
+        for (id, received, provider) in pending {
+            self.poke(id, received, provider);
         }
         Ok(())
     }
 }
 
-fn provider_label(p: i32) -> &'static str {
-    match calsync_proto::v1::Provider::try_from(p) {
-        Ok(calsync_proto::v1::Provider::Google) => "google",
-        Ok(calsync_proto::v1::Provider::Microsoft) => "microsoft",
-        Ok(calsync_proto::v1::Provider::Ics) => "ics",
-        _ => "unknown",
+impl NoticeHandler {
+    /// Records one connection's folded request; `Some` when a sync is now pending.
+    async fn record(
+        &self,
+        id: Uuid,
+        f: Folded,
+        lifecycle: Vec<ChangeNotice>,
+    ) -> Result<Option<(Uuid, i64, &'static str)>, DbError> {
+        let now = self.ctx.clock.now();
+        let mut db = self.ctx.pool.get().await?;
+        for n in lifecycle {
+            match n.resource_state.as_str() {
+                "reauthorizationRequired" => {
+                    connections::request_webhook_renewal(&mut db, id, false).await?
+                }
+                "subscriptionRemoved" => {
+                    connections::request_webhook_renewal(&mut db, id, true).await?
+                }
+                _ => {}
+            }
+        }
+        let channel = f.channel.as_ref().map(|(c, m)| (c.as_str(), *m));
+        match connections::request_sync(&mut db, id, now, f.full, channel).await? {
+            SyncRequest::Pending => Ok(Some((id, f.received_at_ms, f.provider))),
+            SyncRequest::Duplicate => {
+                tracing::debug!(connection.id = %id, "replayed push; no fetch");
+                Ok(None)
+            }
+            SyncRequest::Inactive => {
+                tracing::debug!(connection.id = %id, "connection inactive or unknown; notice dropped");
+                Ok(None)
+            }
+        }
     }
 }
 
-/// Syncs the connection while its lease can be taken and more syncs were asked for.
-///
-/// When notices arrived during a round, the holder waits `COALESCE_PAUSE` before
-/// releasing (still holding the lease, so other handlers only mark the connection
-/// pending) and the next round covers everything that came in meanwhile. Without the
-/// pause a burst costs one fetch per round-trip of a sync (a dozen or more for a
-/// burst that takes a few hundred milliseconds to arrive); a single change never
-/// waits, because the pause only follows a round during which another notice came.
+/// Drives one connection until no request for it is left, then retires.
+async fn run_drive(ctx: Arc<WorkerContext>, drives: Arc<Drives>, id: Uuid) {
+    loop {
+        let owed = drives
+            .active
+            .lock()
+            .ok()
+            .and_then(|mut a| {
+                a.get_mut(&id)
+                    .map(|p| std::mem::replace(&mut p.received_at_ms, 0))
+            })
+            .unwrap_or(0);
+        let provider = drives
+            .active
+            .lock()
+            .ok()
+            .and_then(|a| a.get(&id).map(|p| p.provider))
+            .unwrap_or("unknown");
+        let capped = match drive(&ctx, id).await {
+            Ok(rounds) => {
+                if rounds > 0 && owed > 0 {
+                    let elapsed = ctx.clock.now().timestamp_millis() - owed;
+                    ctx.metrics
+                        .notice_to_commit
+                        .with_label_values(&[provider])
+                        .observe(elapsed.max(0) as f64 / 1000.0);
+                }
+                rounds >= MAX_ROUNDS
+            }
+            Err(e) => {
+                // The request stays recorded: the scheduler picks it up.
+                tracing::warn!(connection.id = %id, error.message = %e, "drive failed");
+                false
+            }
+        };
+        let more = {
+            let Ok(mut active) = drives.active.lock() else {
+                return;
+            };
+            let more = match active.get_mut(&id) {
+                Some(p) if p.again || capped => {
+                    p.again = false;
+                    true
+                }
+                _ => false,
+            };
+            if !more {
+                active.remove(&id);
+            }
+            more
+        };
+        if !more {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Syncs the connection while its lease can be taken and more syncs were asked for;
+/// returns the rounds made (0 when another holder has the lease).
 pub async fn drive(ctx: &WorkerContext, id: Uuid) -> Result<usize, DbError> {
     let mut rounds = 0;
     while rounds < MAX_ROUNDS {
-        let mut db = ctx.pool.get().await?;
-        let Some(claim) =
-            connections::try_claim(&mut db, id, &ctx.owner, ctx.clock.now(), ctx.lease()).await?
-        else {
+        let Some((lease, claim)) = ctx.conns.claim_sync(id).await? else {
             break;
         };
-        drop(db);
         rounds += 1;
-        let outcome = sync::run(ctx, &claim).await;
-        let mut db = ctx.pool.get().await?;
-        if outcome.is_ok()
-            && rounds < MAX_ROUNDS
-            && connections::get(&mut db, id).await?.sync_pending
-        {
-            drop(db);
-            tokio::time::sleep(COALESCE_PAUSE).await;
-            db = ctx.pool.get().await?;
+        let outcome = sync::run(ctx, &lease, &claim).await;
+        if outcome.is_ok() && rounds < MAX_ROUNDS {
+            let mut db = ctx.pool.get().await?;
+            if connections::get(&mut db, id).await?.sync_pending {
+                drop(db);
+                let pause = if rounds > 1 {
+                    STORM_PAUSE
+                } else {
+                    COALESCE_PAUSE
+                };
+                tokio::time::sleep(pause).await;
+            }
         }
-        let again = connections::release(&mut db, id, &ctx.owner).await?;
+        let again = lease.release(ctx).await?;
         outcome?;
         if !again {
             break;

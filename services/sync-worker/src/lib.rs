@@ -11,9 +11,9 @@ pub mod scheduler;
 pub mod sync;
 
 use actix_web::{web, App, HttpServer};
+use calsync_connections::Connections;
 use calsync_db::{build_pool, PoolSettings};
-use calsync_mq::{ConsumerSettings, Publisher, Topology};
-use calsync_providers::security::{TokenCipher, WebhookSigner};
+use calsync_mq::{Batching, ConsumerSettings, Publisher, Topology};
 use calsync_runtime::health::{self, HealthState, Readiness};
 use calsync_runtime::{http, Settings};
 use clock::{Clock, SystemClock};
@@ -21,6 +21,9 @@ use context::WorkerContext;
 use std::net::TcpListener;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// How long a stopping worker lets its running syncs finish.
+const DRAIN_DRIVES: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct WorkerServer {
     server: actix_web::dev::Server,
@@ -49,23 +52,32 @@ impl WorkerServer {
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60))
             .build()?;
-        let (google, microsoft) = context::provider_clients(settings, &http_client)?;
         let ics = context::ics_fetcher(settings)?;
-        let cipher = TokenCipher::with_previous(
-            &settings.security.encryption_key,
-            &settings.security.previous_encryption_keys,
-        )
-        .map_err(|e| anyhow::anyhow!("security.encryption_key: {e}"))?;
-        let signer = WebhookSigner::with_previous(
-            settings.security.webhook_secret.clone(),
-            settings.security.previous_webhook_secrets.clone(),
-        );
+        let conns = Connections::from_settings(
+            settings,
+            pool.clone(),
+            publisher.clone(),
+            http_client,
+            clock,
+            calsync_connections::owner_name("sync-worker"),
+        )?;
 
         let (p, db) = (publisher.clone(), pool.clone());
         let readiness = Readiness::new()
             .with("database", move || {
                 let db = db.clone();
                 async move { calsync_db::pool::ping(&db).await.map_err(|e| e.to_string()) }
+            })
+            .with("schema", {
+                let db = pool.clone();
+                move || {
+                    let db = db.clone();
+                    async move {
+                        calsync_db::migrate::check_schema(&db)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                }
             })
             .with("broker", move || {
                 let p = p.clone();
@@ -74,17 +86,10 @@ impl WorkerServer {
         let health = HealthState::new("sync-worker", readiness);
         let metrics = metrics::WorkerMetrics::new(&health.registry);
         let ctx = Arc::new(WorkerContext {
-            pool,
-            publisher,
-            clock,
-            cipher,
-            signer,
-            google,
-            microsoft,
+            conns: Arc::new(conns),
             ics,
             settings: settings.clone(),
             metrics,
-            owner: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -119,16 +124,19 @@ impl WorkerServer {
 
     /// Consumes and schedules until `shutdown`; in-flight syncs finish first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer = tokio::spawn(calsync_mq::run_consumer(
+        let handler = Arc::new(handler::NoticeHandler::new(Arc::clone(&self.ctx)));
+        let consumer = tokio::spawn(calsync_mq::run_batch_consumer(
             ConsumerSettings {
                 url: self.ctx.settings.amqp.url.clone(),
                 topology: self.ctx.publisher.topology().clone(),
                 prefetch: self.ctx.settings.amqp.prefetch,
                 tag_prefix: "sync-worker".into(),
             },
-            Arc::new(handler::NoticeHandler {
-                ctx: Arc::clone(&self.ctx),
-            }),
+            Batching {
+                max_batch: self.ctx.settings.amqp.batch_size.max(1),
+                linger: std::time::Duration::from_millis(self.ctx.settings.amqp.batch_linger_ms),
+            },
+            Arc::clone(&handler),
             shutdown.clone(),
         ));
         let scheduler = self.run_scheduler.then(|| {
@@ -136,22 +144,11 @@ impl WorkerServer {
         });
         http::run_until(self.server, shutdown.clone()).await?;
         let _ = consumer.await;
+        handler.finish(DRAIN_DRIVES).await;
         if let Some(s) = scheduler {
             let _ = s.await;
         }
         self.ctx.publisher.close().await;
         Ok(())
     }
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_owned())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "worker".into())
 }

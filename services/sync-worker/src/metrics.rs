@@ -12,7 +12,7 @@ pub struct WorkerMetrics {
     pub sync_lag: HistogramVec,
     /// Webhooks by provider and state, refreshed by the scheduler.
     pub webhooks: IntGaugeVec,
-    /// Ready messages in the work queue as the scheduler last saw them.
+    /// Ready messages in the work and dead-letter queues as the scheduler last saw them.
     pub queue_depth: IntGaugeVec,
     /// Provider fetch rounds, by provider (what coalescing saves).
     pub fetches: IntCounterVec,

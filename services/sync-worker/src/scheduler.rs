@@ -6,9 +6,11 @@
 //! whole: webhooks by provider and state, and the work queue's depth.
 
 use crate::context::WorkerContext;
-use calsync_core::webhook::RENEW_AHEAD;
+pub use calsync_connections::webhook::RENEW_CLAIM;
+use calsync_core::webhook::{WebhookState, RENEW_AHEAD};
+use calsync_core::Provider;
 use calsync_db::{connections, events, DbError};
-use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider as WireProvider};
+use calsync_proto::v1::NoticeReason;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -20,16 +22,9 @@ const BATCH: i64 = 500;
 /// appointment are deleted.
 pub const KEEP_ENDED: Duration = Duration::days(30);
 const CLEANUP_EVERY: Duration = Duration::hours(24);
-/// A renewal claim holds `webhook_renew_after` this far ahead so that other replicas
-/// (and the next ticks) leave the connection alone while its sync runs. It must stay
-/// shorter than the back-off after a failed renewal (see `sync::webhook`).
-pub const RENEW_CLAIM: Duration = Duration::minutes(5);
 /// How often (by the worker's clock) the gauges are refreshed: the webhook count is a
 /// grouped scan of the connections table.
 const METRICS_EVERY: Duration = Duration::seconds(15);
-
-const PROVIDERS: [&str; 3] = ["google", "microsoft", "ics"];
-const STATES: [&str; 5] = ["active", "expiring", "expired", "missing", "not_applicable"];
 
 /// What one pass did; the ids let tests (and logs) follow each claim.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -99,14 +94,11 @@ impl Scheduler {
             .iter()
             .filter(|id| !report.polled.contains(id));
         for id in report.polled.iter().chain(renew_only) {
-            let notice = ChangeNotice {
-                connection_id: id.to_string(),
-                provider: WireProvider::Unspecified as i32,
-                reason: NoticeReason::Poll as i32,
-                received_at_ms: now.timestamp_millis(),
-                ..ChangeNotice::default()
-            };
-            if let Err(e) = ctx.publisher.publish_notice(&notice).await {
+            let published = ctx
+                .conns
+                .publish_notice(*id, None, NoticeReason::Poll, false, now)
+                .await;
+            if let Err(e) = published {
                 // The row stays claimed until its next poll time; later ticks retry.
                 report.unpublished += 1;
                 tracing::warn!(connection.id = %id, error.message = %e, "could not enqueue a poll");
@@ -128,9 +120,9 @@ impl Scheduler {
         // Every known pair is set, zero included, so a state that emptied reads 0
         // rather than its last count.
         let gauge = &self.ctx.metrics.webhooks;
-        for p in PROVIDERS {
-            for s in STATES {
-                gauge.with_label_values(&[p, s]).set(0);
+        for p in Provider::ALL {
+            for s in WebhookState::ALL {
+                gauge.with_label_values(&[p.as_str(), s.as_str()]).set(0);
             }
         }
         for c in counts {
@@ -141,23 +133,27 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Ready messages in the work queue; skipped (and the channel dropped) on error.
+    /// Ready messages in the work and dead-letter queues; skipped (and the channel
+    /// dropped) on error. A growing dead-letter queue is what operators alert on.
     async fn refresh_queue_depth(&mut self) {
-        let queue = self.ctx.publisher.topology().work_queue();
-        let depth = match self.channel().await {
-            Ok(ch) => calsync_mq::queue_depth(&ch, &queue).await,
-            Err(e) => Err(e),
-        };
-        match depth {
-            Ok(n) => self
-                .ctx
-                .metrics
-                .queue_depth
-                .with_label_values(&[&queue])
-                .set(i64::from(n)),
-            Err(e) => {
-                tracing::debug!(error.message = %e, "queue depth unavailable");
-                self.mq = None;
+        let topology = self.ctx.publisher.topology().clone();
+        for queue in [topology.work_queue(), topology.dead_letter_queue()] {
+            let depth = match self.channel().await {
+                Ok(ch) => calsync_mq::queue_depth(&ch, &queue).await,
+                Err(e) => Err(e),
+            };
+            match depth {
+                Ok(n) => self
+                    .ctx
+                    .metrics
+                    .queue_depth
+                    .with_label_values(&[&queue])
+                    .set(i64::from(n)),
+                Err(e) => {
+                    tracing::debug!(error.message = %e, "queue depth unavailable");
+                    self.mq = None;
+                    return;
+                }
             }
         }
     }

@@ -16,9 +16,9 @@ fn sunday(tz: Tz, day: &str, hours: &[WorkingHours]) -> Vec<String> {
             end: from + Duration::days(3),
         },
         now: from - Duration::days(1),
-        rules: SlotRules {
+        policy: SlotPolicy {
             step: minutes(60),
-            ..SlotRules::new(minutes(60))
+            ..SlotPolicy::new(minutes(60))
         },
     };
     case.starts()

@@ -27,7 +27,7 @@ impl Grid {
             }
             self.block_slots(*block, &busy[first_busy..], &mut out);
         }
-        // Only overlapping rules put slots out of order or twice.
+        // Only overlapping blocks put slots out of order or twice.
         if !out.is_sorted() {
             out.sort_unstable();
         }

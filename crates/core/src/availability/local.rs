@@ -1,5 +1,5 @@
 //! Wall-clock → UTC for working-hours blocks: which instant a local time means on the days
-//! the clocks change, and the weekly rules unrolled into UTC blocks over a window.
+//! the clocks change, and the weekly working hours unrolled into UTC blocks over a window.
 
 use super::{AvailabilityError, WorkingHours};
 use crate::time::TimeRange;
@@ -80,7 +80,7 @@ fn gap_end(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(hi, 0)
 }
 
-/// Validated weekly rules, bucketed by weekday (index 0 = Monday) and sorted by start, so
+/// Validated weekly working hours, bucketed by weekday (index 0 = Monday) and sorted by start, so
 /// that unrolling them day by day yields blocks in order of their start.
 #[derive(Debug)]
 pub(super) struct Week {
@@ -91,18 +91,8 @@ impl Week {
     pub(super) fn new(hours: &[WorkingHours]) -> Result<Self, AvailabilityError> {
         let mut days: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
         for h in hours {
-            let index = match h.weekday {
-                1..=7 => usize::from(h.weekday - 1),
-                other => return Err(AvailabilityError::InvalidWeekday { weekday: other }),
-            };
-            if !h.ends_at_midnight() && h.start >= h.end {
-                return Err(AvailabilityError::InvalidHours {
-                    weekday: h.weekday,
-                    start: h.start,
-                    end: h.end,
-                });
-            }
-            days[index].push((h.start, h.end));
+            h.check()?;
+            days[usize::from(h.weekday - 1)].push((h.start, h.end));
         }
         for day in &mut days {
             day.sort_unstable();

@@ -16,8 +16,8 @@
 //!   25 October is 2 hours, and `01:00–04:00` is 4). A `09:00–17:00` block on such a day is still 8 real hours because
 //!   both ends are after the change. The slot grid runs in real minutes from the block start.
 //! - An `end` of `00:00` means the midnight that ends the day (`22:00–00:00`). A block never
-//!   spans midnight: `22:00–02:00` is refused; give it as two rules on consecutive weekdays.
-//!   Overlapping rules are allowed; a slot both would offer is listed once.
+//!   spans midnight: `22:00–02:00` is refused; give it as two blocks on consecutive weekdays.
+//!   Overlapping blocks are allowed; a slot both would offer is listed once.
 //!
 //! Cost: busy intervals are sorted and merged once, then one sweep over the blocks in order,
 //! jumping over each busy interval instead of testing grid positions one by one.
@@ -63,11 +63,76 @@ impl WorkingHours {
     fn ends_at_midnight(&self) -> bool {
         self.end == NaiveTime::MIN
     }
+
+    /// A block as clients give it: an ISO weekday and `"HH:MM"` wall-clock times, checked
+    /// by the rules the slot computation applies (so what is stored can always be used).
+    pub fn parse(weekday: i64, start: &str, end: &str) -> Result<Self, AvailabilityError> {
+        let weekday = u8::try_from(weekday)
+            .ok()
+            .filter(|d| (1..=7).contains(d))
+            .ok_or(AvailabilityError::InvalidWeekday { weekday })?;
+        let hours = Self {
+            weekday,
+            start: clock(start)?,
+            end: clock(end)?,
+        };
+        hours.check()?;
+        Ok(hours)
+    }
+
+    /// A block must start before it ends (an end of `00:00` is the midnight ending the
+    /// day) and lie on an ISO weekday.
+    pub fn check(&self) -> Result<(), AvailabilityError> {
+        if !(1..=7).contains(&self.weekday) {
+            return Err(AvailabilityError::InvalidWeekday {
+                weekday: i64::from(self.weekday),
+            });
+        }
+        if !self.ends_at_midnight() && self.start >= self.end {
+            return Err(AvailabilityError::InvalidHours {
+                weekday: self.weekday,
+                start: self.start,
+                end: self.end,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `"HH:MM"`, exactly: `9:00`, `09:00:00` and `24:00` are refused rather than guessed.
+fn clock(value: &str) -> Result<NaiveTime, AvailabilityError> {
+    let v = value.trim();
+    let well_formed = v.len() == 5 && v.as_bytes().get(2) == Some(&b':');
+    well_formed
+        .then(|| NaiveTime::parse_from_str(v, "%H:%M").ok())
+        .flatten()
+        .ok_or_else(|| AvailabilityError::InvalidClock {
+            value: v.chars().take(20).collect(),
+        })
+}
+
+/// The query window `[from, to)`, refused when empty or longer than `MAX_WINDOW`.
+pub fn window(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<TimeRange, AvailabilityError> {
+    let w = TimeRange {
+        start: from,
+        end: to,
+    };
+    validate_window(w)?;
+    Ok(w)
+}
+
+/// A slot duration in whole minutes, refused outside 1 minute to 24 hours.
+pub fn slot_duration(minutes: i64) -> Result<Duration, AvailabilityError> {
+    let d = Duration::try_minutes(minutes).unwrap_or(Duration::MAX);
+    if d < MIN_SLOT_DURATION || d > MAX_SLOT_DURATION {
+        return Err(AvailabilityError::InvalidDuration { minutes });
+    }
+    Ok(d)
 }
 
 /// How slots are cut. All durations must be non-negative; see the `MIN_`/`MAX_` constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotRules {
+pub struct SlotPolicy {
     pub duration: Duration,
     /// Distance between grid positions; clamped to `duration` when longer.
     pub step: Duration,
@@ -76,7 +141,7 @@ pub struct SlotRules {
     pub min_notice: Duration,
 }
 
-impl SlotRules {
+impl SlotPolicy {
     /// `duration`-long slots on the default step, without buffers or notice.
     pub fn new(duration: Duration) -> Self {
         Self {
@@ -130,7 +195,7 @@ pub struct AvailabilityQuery<'a> {
     pub busy: &'a [TimeRange],
     pub window: TimeRange,
     pub now: DateTime<Utc>,
-    pub rules: SlotRules,
+    pub policy: SlotPolicy,
 }
 
 /// A query the caller must fix; each variant is a client error (400).
@@ -153,7 +218,9 @@ pub enum AvailabilityError {
     #[error("minimum notice of {minutes} minutes is negative or longer than 365 days")]
     InvalidMinNotice { minutes: i64 },
     #[error("weekday {weekday} is not 1 (Monday) to 7 (Sunday)")]
-    InvalidWeekday { weekday: u8 },
+    InvalidWeekday { weekday: i64 },
+    #[error("time {value:?} is not a wall-clock time as \"HH:MM\"")]
+    InvalidClock { value: String },
     #[error("working hours on weekday {weekday} start at {start} but end at {end}; a block may not span midnight")]
     InvalidHours {
         weekday: u8,
@@ -180,19 +247,19 @@ fn validate_window(window: TimeRange) -> Result<(), AvailabilityError> {
 
 /// The free slots of one specialist in `q.window`, sorted by start.
 pub fn compute_slots(q: &AvailabilityQuery<'_>) -> Result<Vec<TimeRange>, AvailabilityError> {
-    let rules = q.rules.validated()?;
+    let policy = q.policy.validated()?;
     validate_window(q.window)?;
     let blocks = local::Week::new(q.hours)?.blocks(q.tz, q.window);
     // A notice reaching past what chrono can represent leaves nothing bookable.
-    let Some(earliest) = q.now.checked_add_signed(rules.min_notice) else {
+    let Some(earliest) = q.now.checked_add_signed(policy.min_notice) else {
         return Ok(Vec::new());
     };
-    let busy = buffered_busy(q.busy, rules.buffer_before, rules.buffer_after);
+    let busy = buffered_busy(q.busy, policy.buffer_before, policy.buffer_after);
     let grid = grid::Grid {
         earliest_start: earliest.max(q.window.start),
         latest_end: q.window.end,
-        duration: rules.duration,
-        step: rules.step,
+        duration: policy.duration,
+        step: policy.step,
     };
     Ok(grid.free_slots(&blocks, &busy))
 }

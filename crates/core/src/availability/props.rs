@@ -49,7 +49,7 @@ struct Input {
     busy: Vec<TimeRange>,
     window: TimeRange,
     now: DateTime<Utc>,
-    rules: SlotRules,
+    policy: SlotPolicy,
 }
 
 /// Offsets in whole minutes, plus an odd second now and then so alignment is not assumed.
@@ -62,7 +62,7 @@ fn input() -> impl Strategy<Value = Input> {
     let day = prop::sample::select(CHANGE_DAYS.to_vec());
     let window = (day, offset(-3 * 1440..2 * 1440), offset(1..4 * 1440));
     let busy = prop::collection::vec((offset(-1440..5 * 1440), offset(0..360)), 0..20);
-    let rules = (1i64..=240, 1i64..=120, 0i64..=60, 0i64..=60, 0i64..=600);
+    let policy = (1i64..=240, 1i64..=120, 0i64..=60, 0i64..=60, 0i64..=600);
     let hours = prop::collection::vec(working_hours(), 0..10);
     (
         zone,
@@ -70,11 +70,11 @@ fn input() -> impl Strategy<Value = Input> {
         window,
         busy,
         offset(-2 * 1440..3 * 1440),
-        rules,
+        policy,
     )
-        .prop_map(|(tz, hours, (day, offset, length), busy, now, rules)| {
+        .prop_map(|(tz, hours, (day, offset, length), busy, now, policy)| {
             let from = day + offset;
-            let (duration, step, before, after, notice) = rules;
+            let (duration, step, before, after, notice) = policy;
             Input {
                 tz,
                 hours,
@@ -90,7 +90,7 @@ fn input() -> impl Strategy<Value = Input> {
                     end: at(from + length),
                 },
                 now: at(from + now),
-                rules: SlotRules {
+                policy: SlotPolicy {
                     duration: Duration::minutes(duration),
                     step: Duration::minutes(step),
                     buffer_before: Duration::minutes(before),
@@ -108,15 +108,15 @@ fn query(i: &Input) -> AvailabilityQuery<'_> {
         busy: &i.busy,
         window: i.window,
         now: i.now,
-        rules: i.rules,
+        policy: i.policy,
     }
 }
 
 fn buffered(i: &Input, slot: &TimeRange) -> bool {
     i.busy.iter().filter(|b| !b.is_empty()).any(|b| {
         let widened = TimeRange {
-            start: b.start - i.rules.buffer_before,
-            end: b.end + i.rules.buffer_after,
+            start: b.start - i.policy.buffer_before,
+            end: b.end + i.policy.buffer_after,
         };
         widened.overlaps(slot)
     })
@@ -124,16 +124,16 @@ fn buffered(i: &Input, slot: &TimeRange) -> bool {
 
 /// Every grid position of every block, tested one by one against every busy interval.
 fn naive(i: &Input, blocks: &[TimeRange]) -> Vec<TimeRange> {
-    let step = i.rules.step.min(i.rules.duration);
+    let step = i.policy.step.min(i.policy.duration);
     let mut out = Vec::new();
     for block in blocks {
         let mut start = block.start;
-        while start + i.rules.duration <= block.end {
+        while start + i.policy.duration <= block.end {
             let slot = TimeRange {
                 start,
-                end: start + i.rules.duration,
+                end: start + i.policy.duration,
             };
-            let bookable = i.window.contains(&slot) && slot.start >= i.now + i.rules.min_notice;
+            let bookable = i.window.contains(&slot) && slot.start >= i.now + i.policy.min_notice;
             if bookable && !buffered(i, &slot) {
                 out.push(slot);
             }
@@ -162,11 +162,11 @@ proptest! {
         let slots = compute_slots(&query(&i)).unwrap_or_default();
         let blocks = local::Week::new(&i.hours).map(|w| w.blocks(i.tz, i.window)).unwrap_or_default();
         let working = working_intervals(i.tz, &i.hours, i.window).unwrap_or_default();
-        let step = i.rules.step.min(i.rules.duration);
+        let step = i.policy.step.min(i.policy.duration);
         for slot in &slots {
-            prop_assert_eq!(slot.duration(), i.rules.duration);
+            prop_assert_eq!(slot.duration(), i.policy.duration);
             prop_assert!(i.window.contains(slot));
-            prop_assert!(slot.start >= i.now + i.rules.min_notice);
+            prop_assert!(slot.start >= i.now + i.policy.min_notice);
             prop_assert!(!buffered(&i, slot), "{slot:?} overlaps busy time");
             prop_assert!(working.iter().any(|w| w.contains(slot)), "{slot:?} outside working hours");
             let on_grid = blocks.iter().any(|b| {

@@ -1,4 +1,4 @@
-//! Worked examples of the slot rules on ordinary days, and the helpers the DST examples share.
+//! Worked examples of the slot policy on ordinary days, and the helpers the DST examples share.
 
 use super::*;
 use chrono_tz::UTC;
@@ -39,7 +39,7 @@ pub(super) struct Case<'a> {
     pub(super) busy: &'a [TimeRange],
     pub(super) window: TimeRange,
     pub(super) now: DateTime<Utc>,
-    pub(super) rules: SlotRules,
+    pub(super) policy: SlotPolicy,
 }
 
 impl<'a> Case<'a> {
@@ -50,7 +50,7 @@ impl<'a> Case<'a> {
             busy: &[],
             window: range(MONDAY.0, MONDAY.1),
             now: t("2026-01-01T00:00:00Z"),
-            rules: SlotRules::new(minutes(duration)),
+            policy: SlotPolicy::new(minutes(duration)),
         }
     }
 
@@ -61,7 +61,7 @@ impl<'a> Case<'a> {
             busy: self.busy,
             window: self.window,
             now: self.now,
-            rules: self.rules,
+            policy: self.policy,
         })
     }
 
@@ -137,8 +137,8 @@ fn buffers_widen_each_busy_interval_on_both_sides() {
     let unbuffered = case.starts();
     assert!(has(&unbuffered, "2026-01-05T11:00:00+00:00"));
     assert!(has(&unbuffered, "2026-01-05T13:00:00+00:00"));
-    case.rules.buffer_before = minutes(15);
-    case.rules.buffer_after = minutes(15);
+    case.policy.buffer_before = minutes(15);
+    case.policy.buffer_after = minutes(15);
     let starts = case.starts();
     assert!(
         !has(&starts, "2026-01-05T11:00:00+00:00"),
@@ -184,8 +184,8 @@ fn an_empty_busy_interval_blocks_nothing_even_with_buffers() {
         busy: &busy,
         ..Case::monday(&hours, 60)
     };
-    case.rules.buffer_before = minutes(30);
-    case.rules.buffer_after = minutes(30);
+    case.policy.buffer_before = minutes(30);
+    case.policy.buffer_after = minutes(30);
     assert_eq!(case.starts().len(), 15);
 }
 
@@ -194,7 +194,7 @@ fn minimum_notice_drops_early_slots_but_keeps_the_grid_anchored_at_the_block_sta
     let hours = [wh(1, "09:00", "17:00")];
     let mut case = Case::monday(&hours, 60);
     case.now = t("2026-01-05T09:10:00Z");
-    case.rules.min_notice = minutes(60);
+    case.policy.min_notice = minutes(60);
     let starts = case.starts();
     assert_eq!(
         starts.first().map(String::as_str),
@@ -222,7 +222,7 @@ fn a_window_starting_mid_block_keeps_the_grid_of_the_block() {
 fn a_step_longer_than_the_duration_is_clamped_to_the_duration() {
     let hours = [wh(1, "09:00", "17:00")];
     let mut case = Case::monday(&hours, 45);
-    case.rules.step = minutes(120);
+    case.policy.step = minutes(120);
     let slots = case.run().unwrap_or_default();
     assert_eq!(slots.len(), 10, "starts 09:00 + k·45min for k = 0..=9");
     assert!(slots.windows(2).all(|w| w[0].end == w[1].start));
@@ -232,7 +232,7 @@ fn a_step_longer_than_the_duration_is_clamped_to_the_duration() {
 fn several_blocks_a_day_each_start_their_own_grid() {
     let hours = [wh(1, "13:00", "17:00"), wh(1, "09:00", "12:00")];
     let mut case = Case::monday(&hours, 60);
-    case.rules.step = minutes(60);
+    case.policy.step = minutes(60);
     let slots = case.run().unwrap_or_default();
     let starts: Vec<_> = slots
         .iter()
@@ -286,21 +286,21 @@ fn malformed_queries_are_refused_with_the_matching_error() {
     assert!(matches!(empty, Err(AvailabilityError::EmptyWindow { .. })));
     let long = run(&|c| c.window = range("2026-01-01T00:00:00Z", "2026-04-05T00:00:00Z"));
     assert_eq!(long, Err(AvailabilityError::WindowTooLong { days: 94 }));
-    let zero = run(&|c| c.rules.duration = Duration::zero());
+    let zero = run(&|c| c.policy.duration = Duration::zero());
     assert_eq!(zero, Err(AvailabilityError::InvalidDuration { minutes: 0 }));
-    let day_and_a_bit = run(&|c| c.rules.duration = minutes(24 * 60 + 1));
+    let day_and_a_bit = run(&|c| c.policy.duration = minutes(24 * 60 + 1));
     assert_eq!(
         day_and_a_bit,
         Err(AvailabilityError::InvalidDuration { minutes: 1441 })
     );
-    let step = run(&|c| c.rules.step = Duration::zero());
+    let step = run(&|c| c.policy.step = Duration::zero());
     assert_eq!(step, Err(AvailabilityError::InvalidStep { minutes: 0 }));
-    let buffer = run(&|c| c.rules.buffer_after = minutes(-5));
+    let buffer = run(&|c| c.policy.buffer_after = minutes(-5));
     assert!(matches!(
         buffer,
         Err(AvailabilityError::InvalidBuffer { which: "after", .. })
     ));
-    let notice = run(&|c| c.rules.min_notice = Duration::days(400));
+    let notice = run(&|c| c.policy.min_notice = Duration::days(400));
     assert!(matches!(
         notice,
         Err(AvailabilityError::InvalidMinNotice { .. })
@@ -318,4 +318,48 @@ fn malformed_queries_are_refused_with_the_matching_error() {
         Case::monday(&empty_block, 60).run(),
         Err(AvailabilityError::InvalidHours { .. })
     ));
+}
+
+#[test]
+fn working_hours_are_parsed_from_client_text_by_the_slot_rules() {
+    let ok = WorkingHours::parse(7, "13:30", "17:00");
+    assert_eq!(
+        ok.map(|h| (h.weekday, h.start)),
+        Ok((7, NaiveTime::from_hms_opt(13, 30, 0).unwrap_or_default()))
+    );
+    // An end of 00:00 is the midnight ending the day, as the slot computation reads it.
+    assert!(WorkingHours::parse(1, "22:00", "00:00").is_ok());
+    assert_eq!(
+        WorkingHours::parse(0, "09:00", "12:00"),
+        Err(AvailabilityError::InvalidWeekday { weekday: 0 })
+    );
+    assert!(WorkingHours::parse(8, "09:00", "12:00").is_err());
+    assert!(WorkingHours::parse(i64::MAX, "09:00", "12:00").is_err());
+    assert!(matches!(
+        WorkingHours::parse(1, "12:00", "09:00"),
+        Err(AvailabilityError::InvalidHours { .. })
+    ));
+    assert!(WorkingHours::parse(1, "09:00", "09:00").is_err());
+    for bad in ["9am", "9:00", "24:00", "09:00:00", ""] {
+        assert!(
+            matches!(
+                WorkingHours::parse(1, bad, "17:00"),
+                Err(AvailabilityError::InvalidClock { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn windows_and_durations_are_checked_once_here() {
+    use crate::availability::{slot_duration, window};
+    let from = Utc::now();
+    assert!(window(from, from).is_err());
+    assert!(window(from, from + Duration::days(94)).is_err());
+    assert!(window(from, from + Duration::days(1)).is_ok());
+    assert!(slot_duration(0).is_err());
+    assert!(slot_duration(24 * 60 + 1).is_err());
+    assert!(slot_duration(i64::MAX).is_err());
+    assert_eq!(slot_duration(30), Ok(Duration::minutes(30)));
 }

@@ -104,3 +104,70 @@ async fn migrations_go_up_down_and_up_again_to_the_same_catalog() {
     let second = catalog(db.url()).await;
     assert_eq!(first, second, "up after down builds a different catalog");
 }
+
+async fn execute(url: &str, sql: &str) {
+    let mut conn = within("connecting", AsyncPgConnection::establish(url))
+        .await
+        .expect("connection");
+    within(sql, diesel::sql_query(sql).execute(&mut conn))
+        .await
+        .expect("statement");
+}
+
+#[tokio::test]
+async fn the_schema_is_current_only_when_every_embedded_migration_is_applied() {
+    let db = within("creating an empty database", TestDatabase::empty())
+        .await
+        .expect("empty database");
+    let embedded = migrate::embedded_versions().expect("embedded versions");
+    assert!(!embedded.is_empty(), "the binary embeds migrations");
+
+    let pending = within("pending before", migrate::pending(db.pool()))
+        .await
+        .expect("pending");
+    assert_eq!(pending, embedded, "an empty database lacks every migration");
+    let behind = within("check before", migrate::check_schema(db.pool())).await;
+    assert!(
+        matches!(&behind, Err(migrate::SchemaError::Behind { pending }) if pending.len() == embedded.len()),
+        "{behind:?}"
+    );
+
+    let applied = within("up", migrate::run_pending(db.url()))
+        .await
+        .expect("up");
+    assert_eq!(applied, embedded, "migrate applies what pending named");
+    within("check after", migrate::check_schema(db.pool()))
+        .await
+        .expect("current after migrating");
+
+    // A binary newer than its database: the newest migration is missing again.
+    let newest = embedded.last().expect("a newest migration");
+    execute(
+        db.url(),
+        &format!("DELETE FROM __diesel_schema_migrations WHERE version = '{newest}'"),
+    )
+    .await;
+    let pending = within("pending again", migrate::pending(db.pool()))
+        .await
+        .expect("pending");
+    assert_eq!(pending, std::slice::from_ref(newest));
+    let behind = within("check again", migrate::check_schema(db.pool()))
+        .await
+        .map_err(|e| e.to_string());
+    assert!(
+        behind.as_ref().is_err_and(|e| e.contains(newest.as_str())),
+        "the readiness message names the missing migration: {behind:?}"
+    );
+
+    // A database a newer release already migrated ahead still serves this binary.
+    execute(
+        db.url(),
+        &format!(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('{newest}'), ('99991231235959')"
+        ),
+    )
+    .await;
+    within("check ahead", migrate::check_schema(db.pool()))
+        .await
+        .expect("a database ahead of the binary is current for it");
+}

@@ -39,7 +39,7 @@ pub async fn specialist(conn: &mut DbConn, user: &str) -> Uuid {
 pub fn new_connection(specialist_id: Uuid, provider: &str, calendar: &str) -> NewConnection {
     NewConnection {
         specialist_id,
-        provider: provider.to_owned(),
+        provider: provider.parse().expect("provider"),
         external_calendar_id: calendar.to_owned(),
         account_email: None,
         access_token_enc: None,

@@ -2,26 +2,34 @@
 //! content lines, recovering from mismatched, missing or too deeply nested BEGIN/END.
 
 use super::lexer::ContentLine;
+use std::borrow::Cow;
 
+/// A component whose lines borrow from the feed text (`'a`).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Component {
+pub(crate) struct Component<'a> {
     /// Upper-cased component name, e.g. `VEVENT`.
-    pub name: String,
-    pub props: Vec<ContentLine>,
-    pub children: Vec<Component>,
+    pub name: Cow<'a, str>,
+    pub props: Vec<ContentLine<'a>>,
+    pub children: Vec<Component<'a>>,
     pub line_no: usize,
 }
 
-impl Component {
-    pub fn prop(&self, name: &str) -> Option<&ContentLine> {
+impl<'a> Component<'a> {
+    pub fn prop(&self, name: &str) -> Option<&ContentLine<'a>> {
         self.props.iter().find(|p| p.name == name)
     }
 
-    pub fn props_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ContentLine> {
+    pub fn props_named<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s ContentLine<'a>> + 's {
         self.props.iter().filter(move |p| p.name == name)
     }
 
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Component> {
+    pub fn children_named<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s Component<'a>> + 's {
         self.children.iter().filter(move |c| c.name == name)
     }
 }
@@ -35,11 +43,11 @@ pub(crate) struct TreeLimits {
 /// Returns the top-level VCALENDAR components. Components nested deeper than
 /// `max_depth`, components never closed (a truncated file) other than VCALENDAR, and
 /// components past `max_components` are dropped with a warning.
-pub(crate) fn build_tree(
-    lines: Vec<ContentLine>,
+pub(crate) fn build_tree<'a>(
+    lines: impl IntoIterator<Item = ContentLine<'a>>,
     limits: &TreeLimits,
     warnings: &mut Vec<String>,
-) -> Vec<Component> {
+) -> Vec<Component<'a>> {
     let mut roots = Vec::new();
     let mut stack: Vec<Component> = Vec::new();
     // Depth of BEGINs we are ignoring because they were too deep or over the cap.
@@ -48,9 +56,9 @@ pub(crate) fn build_tree(
     let mut cap_warned = false;
 
     for line in lines {
-        match line.name.as_str() {
+        match &*line.name {
             "BEGIN" => {
-                let name = line.value.trim().to_ascii_uppercase();
+                let name = upper_trimmed(line.value);
                 if skipped > 0 {
                     skipped += 1;
                 } else if stack.len() >= limits.max_depth {
@@ -72,8 +80,11 @@ pub(crate) fn build_tree(
                     count += 1;
                     stack.push(Component {
                         name,
+                        // Most components have a handful of lines; growing every list
+                        // from empty cost several reallocations per event.
+                        props: Vec::with_capacity(8),
+                        children: Vec::new(),
                         line_no: line.line_no,
-                        ..Component::default()
                     });
                 }
             }
@@ -82,8 +93,11 @@ pub(crate) fn build_tree(
                     skipped -= 1;
                     continue;
                 }
-                let name = line.value.trim().to_ascii_uppercase();
-                let Some(pos) = stack.iter().rposition(|c| c.name == name) else {
+                let name = line.value.trim();
+                let Some(pos) = stack
+                    .iter()
+                    .rposition(|c| c.name.eq_ignore_ascii_case(name))
+                else {
                     warnings.push(format!(
                         "line {}: END:{name} without BEGIN, ignored",
                         line.line_no
@@ -130,7 +144,16 @@ pub(crate) fn build_tree(
     roots
 }
 
-fn attach(done: Component, stack: &mut [Component], roots: &mut Vec<Component>) {
+/// A BEGIN value as a component name, borrowed when it is already upper case.
+fn upper_trimmed(value: Cow<'_, str>) -> Cow<'_, str> {
+    let clean = |s: &str| s.len() == s.trim().len() && !s.bytes().any(|b| b.is_ascii_lowercase());
+    match value {
+        Cow::Borrowed(s) if clean(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.trim().to_ascii_uppercase()),
+    }
+}
+
+fn attach<'a>(done: Component<'a>, stack: &mut [Component<'a>], roots: &mut Vec<Component<'a>>) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(done),
         None if done.name == "VCALENDAR" => roots.push(done),
@@ -143,14 +166,16 @@ mod tests {
     use super::*;
     use crate::parse::lexer::content_lines;
 
-    fn tree(text: &str, depth: usize) -> (Vec<Component>, Vec<String>) {
+    fn tree(text: &str, depth: usize) -> (Vec<Component<'_>>, Vec<String>) {
         let mut w = Vec::new();
+        let mut tree_warnings = Vec::new();
         let lines = content_lines(text, 10_000, &mut w);
         let limits = TreeLimits {
             max_depth: depth,
             max_components: 100,
         };
-        let roots = build_tree(lines, &limits, &mut w);
+        let roots = build_tree(lines, &limits, &mut tree_warnings);
+        w.append(&mut tree_warnings);
         (roots, w)
     }
 

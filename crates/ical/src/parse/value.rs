@@ -126,6 +126,9 @@ pub(crate) fn parse_duration(s: &str) -> Option<Nominal> {
 
 /// Undoes TEXT escaping: `\\`, `\;`, `\,`, `\n`/`\N`. Unknown escapes keep the char.
 pub(crate) fn unescape_text(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

@@ -5,9 +5,10 @@ mod vtimezone;
 mod windows;
 
 use crate::parse::component::Component;
-use chrono::{DateTime, Duration, NaiveDateTime, Offset, TimeZone, Utc};
+use crate::parse::value::unescape_text;
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) use vtimezone::CustomZone;
@@ -51,8 +52,23 @@ impl Zone {
     /// is the first of the two; a time in the spring gap is read with the offset before
     /// the gap, so 02:30 becomes 03:30 summer time (RFC 5545 section 3.3.5).
     pub fn to_utc(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
-        if matches!(self, Zone::Utc) {
-            return Some(local.and_utc());
+        match self {
+            Zone::Utc => return Some(local.and_utc()),
+            // One lookup instead of four: this runs for every instance. Gap times take
+            // the general path below, which knows the offset before the gap.
+            Zone::Iana(tz) => match tz.offset_from_local_datetime(&local) {
+                LocalResult::Single(off) => {
+                    return Some(local.checked_sub_signed(offset_secs(&off))?.and_utc())
+                }
+                LocalResult::Ambiguous(a, b) => {
+                    let first = local
+                        .checked_sub_signed(offset_secs(&a))?
+                        .min(local.checked_sub_signed(offset_secs(&b))?);
+                    return Some(first.and_utc());
+                }
+                LocalResult::None => {}
+            },
+            Zone::Custom(_) => {}
         }
         let day = Duration::days(1);
         let before = self.offset_at(local.checked_sub_signed(day)?);
@@ -72,6 +88,13 @@ impl Zone {
     }
 }
 
+fn offset_secs(off: &<Tz as TimeZone>::Offset) -> Duration {
+    Duration::seconds(i64::from(off.fix().local_minus_utc()))
+}
+
+/// TZIDs kept in `ZoneTable::recent`; real feeds use fewer.
+const RECENT_ZONES: usize = 16;
+
 /// The zones one VCALENDAR can refer to.
 pub(crate) struct ZoneTable {
     custom: HashMap<String, Arc<CustomZone>>,
@@ -81,7 +104,10 @@ pub(crate) struct ZoneTable {
     pub has_calendar_zone: bool,
     /// Zone whose local days all-day events cover: the caller's zone.
     pub date_zone: Zone,
-    warned: HashSet<String>,
+    /// TZIDs already resolved, as written: a feed names a handful of zones thousands
+    /// of times. The first few are scanned (cheaper than hashing), the rest hashed.
+    recent: Vec<(String, Zone)>,
+    resolved: HashMap<String, Zone>,
 }
 
 impl ZoneTable {
@@ -109,7 +135,8 @@ impl ZoneTable {
             floating: Zone::Iana(default_tz),
             has_calendar_zone: false,
             date_zone: Zone::Iana(default_tz),
-            warned: HashSet::new(),
+            recent: Vec::new(),
+            resolved: HashMap::new(),
         };
         if let Some(wr) = calendar.prop("X-WR-TIMEZONE") {
             if let Some(zone) = table.lookup(&wr.value) {
@@ -128,19 +155,37 @@ impl ZoneTable {
     /// The zone a TZID names. Unknown TZIDs fall back to the floating zone, with one
     /// warning per TZID.
     pub fn resolve(&mut self, tzid: &str, warnings: &mut Vec<String>) -> Zone {
-        if let Some(zone) = self.lookup(tzid) {
-            return zone;
+        if let Some((_, zone)) = self.recent.iter().find(|(name, _)| name == tzid) {
+            return zone.clone();
         }
-        if self.warned.insert(tzid.to_string()) {
+        if let Some(zone) = self.resolved.get(tzid) {
+            return zone.clone();
+        }
+        let zone = self.lookup(tzid).unwrap_or_else(|| {
             warnings.push(format!(
                 "unknown TZID {tzid:?}, read as the calendar's floating zone"
             ));
+            self.floating.clone()
+        });
+        if self.recent.len() < RECENT_ZONES {
+            self.recent.push((tzid.to_string(), zone.clone()));
+        } else {
+            self.resolved.insert(tzid.to_string(), zone.clone());
         }
-        self.floating.clone()
+        zone
     }
 
     fn lookup(&self, tzid: &str) -> Option<Zone> {
         let name = tzid.trim().trim_matches('"');
+        // Names with commas arrive escaped or not, depending on the writer; the
+        // VTIMEZONEs are keyed unescaped.
+        let unescaped;
+        let name = if name.contains('\\') {
+            unescaped = unescape_text(name);
+            unescaped.as_str()
+        } else {
+            name
+        };
         if let Some(tz) = iana_or_windows(name) {
             return Some(iana_zone(tz));
         }

@@ -2,7 +2,7 @@
 //! into a sorted list of UTC transitions, up to a horizon.
 
 use crate::parse::component::Component;
-use crate::parse::value::{parse_date_time, parse_raw_time, RawTime};
+use crate::parse::value::{parse_date_time, parse_raw_time, unescape_text, RawTime};
 use crate::recur::{occurrences, parse_rule, until_local, Walk};
 use chrono::{Duration, NaiveDateTime};
 
@@ -33,7 +33,9 @@ impl CustomZone {
         horizon: NaiveDateTime,
         warnings: &mut Vec<String>,
     ) -> Option<CustomZone> {
-        let tzid = comp.prop("TZID")?.value.trim().to_string();
+        // Exchange writes display names such as `(UTC+07:00) Bangkok\, Hanoi\, Jakarta`
+        // escaped here and quoted, unescaped, where events refer to them.
+        let tzid = unescape_text(comp.prop("TZID")?.value.trim());
         let mut transitions = Vec::new();
         let mut first: Option<(NaiveDateTime, i64)> = None;
         for obs in comp
@@ -74,7 +76,7 @@ fn observance(
     let to = parse_offset(&obs.prop("TZOFFSETTO")?.value)?;
     let mut onsets = vec![start];
     if let Some(line) = obs.prop("RRULE") {
-        let rule = parse_rule(&line.value).ok()?;
+        let (rule, _) = parse_rule(&line.value).ok()?;
         let until = match rule.until {
             Some(raw) => until_local(raw, |u| u.checked_add_signed(Duration::seconds(from))),
             None => None,
@@ -141,12 +143,14 @@ RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\nEND:DAYLIGHT\nEND:VTIMEZONE\n
 
     fn zone(text: &str) -> Option<CustomZone> {
         let mut w = Vec::new();
+        let mut tree_warnings = Vec::new();
         let lines = content_lines(text, 10_000, &mut w);
         let limits = TreeLimits {
             max_depth: 8,
             max_components: 100,
         };
-        let roots = build_tree(lines, &limits, &mut w);
+        let roots = build_tree(lines, &limits, &mut tree_warnings);
+        w.append(&mut tree_warnings);
         let horizon = parse_date_time("20300101T000000")?.0;
         CustomZone::from_component(roots.first()?.children.first()?, horizon, &mut w)
     }

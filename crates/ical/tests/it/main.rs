@@ -3,11 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod damaged;
 mod dst;
+mod exrule;
 mod feeds;
 mod hostile;
+mod order;
 mod props;
+mod refresh;
 mod rfc;
+mod tzid;
+mod value_types;
 
 use calsync_ical::{expand, BusyInstance, Expansion, Limits, Window};
 use chrono::{DateTime, Utc};

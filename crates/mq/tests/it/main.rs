@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dead_letter;
+mod dlq;
 mod isolation;
 mod outage;
 mod publish;

@@ -1,13 +1,13 @@
 //! Google event (wire) → `SyncChange`, reading the facts and applying the rules of
-//! `calsync_core::rules`.
+//! `calsync_core::busy`.
 
 use super::wire::{Event, EventTime};
 use super::APPOINTMENT_PROPERTY;
 use crate::sync::SyncChange;
-use calsync_core::event::BusyPolicy;
-use calsync_core::rules::{
+use calsync_core::busy::{
     all_day_range, google_disposition, Disposition, GoogleEventType, GoogleFacts, SelfResponse,
 };
+use calsync_core::event::BusyPolicy;
 use calsync_core::{AppointmentId, EventStatus, ExternalEvent, TimeRange};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;

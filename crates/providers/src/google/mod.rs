@@ -185,7 +185,7 @@ impl GoogleClient {
         };
         let ch: wire::Channel = self
             .http
-            .json(Api::Google, "google.events.watch", |c| {
+            .json_once(Api::Google, "google.events.watch", |c| {
                 c.post(url.clone())
                     .bearer_auth(access_token.expose_secret())
                     .json(&body)

@@ -1,13 +1,13 @@
 //! Graph event (wire) → `SyncChange`, reading the facts and applying the rules of
-//! `calsync_core::rules`. Times are asked for in UTC (`Prefer: outlook.timezone="UTC"`).
+//! `calsync_core::busy`. Times are asked for in UTC (`Prefer: outlook.timezone="UTC"`).
 
 use super::wire::{DateTimeTimeZone, Event};
 use super::APPOINTMENT_PROPERTY_ID;
 use crate::sync::SyncChange;
-use calsync_core::event::BusyPolicy;
-use calsync_core::rules::{
+use calsync_core::busy::{
     all_day_range, graph_disposition, Disposition, GraphFacts, SelfResponse, ShowAs,
 };
+use calsync_core::event::BusyPolicy;
 use calsync_core::{AppointmentId, ExternalEvent, TimeRange};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -7,9 +7,10 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-/// Longest life of an event subscription in current docs (7 days); older docs say 4230
-/// minutes. Ask for this and trust the `expirationDateTime` Graph returns.
-pub const MAX_EVENT_SUBSCRIPTION_MINUTES: i64 = 10_080;
+/// Longest life of an Outlook event subscription in Graph's documentation (just under
+/// three days). Graph refuses a longer `expirationDateTime` with 400 rather than
+/// shortening it; the setting `microsoft.subscription_max_minutes` defaults to this.
+pub const MAX_EVENT_SUBSCRIPTION_MINUTES: i64 = 4_230;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
@@ -19,10 +20,26 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The longest expiry to ask for, a minute short of the limit so clock skew does not
-    /// make Graph refuse it.
-    pub fn max_expiry(now: DateTime<Utc>) -> DateTime<Utc> {
-        now + Duration::minutes(MAX_EVENT_SUBSCRIPTION_MINUTES - 1)
+    /// The longest expiry to ask for under a limit of `max_minutes`, a minute short so
+    /// clock skew does not make Graph refuse it.
+    pub fn max_expiry(now: DateTime<Utc>, max_minutes: i64) -> DateTime<Utc> {
+        now + Duration::minutes(max_minutes.max(2) - 1)
+    }
+
+    /// The maximum a refusal names ("Subscription expiration can only be 4230 minutes in
+    /// the future."), so a request can be retried once within it.
+    pub fn named_maximum(err: &ProviderError) -> Option<i64> {
+        let ProviderError::BadRequest { message } = err else {
+            return None;
+        };
+        let rest = &message[message.find("can only be ")? + "can only be ".len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        rest[digits.len()..]
+            .trim_start()
+            .starts_with("minutes")
+            .then(|| digits.parse().ok())
+            .flatten()
+            .filter(|m| *m > 1)
     }
 
     fn from_wire(s: wire::SubscriptionResponse, what: &'static str) -> Result<Self, ProviderError> {
@@ -68,7 +85,7 @@ impl MicrosoftClient {
         };
         let s: wire::SubscriptionResponse = self
             .http
-            .json(Api::Graph, "graph.subscriptions.create", |c| {
+            .json_once(Api::Graph, "graph.subscriptions.create", |c| {
                 c.post(url.clone())
                     .bearer_auth(access_token.expose_secret())
                     .json(&body)
@@ -116,6 +133,27 @@ impl MicrosoftClient {
             .await
     }
 
+    /// The live subscriptions this app holds for the signed-in user, with the
+    /// notification URL each delivers to (to find ones whose creation we never saw).
+    #[tracing::instrument(skip_all)]
+    pub async fn list_subscriptions(
+        &self,
+        access_token: &SecretString,
+    ) -> Result<Vec<(String, Option<String>)>, ProviderError> {
+        let url = endpoint(&self.cfg.graph_base, &["subscriptions"])?;
+        let list: wire::SubscriptionList = self
+            .http
+            .json(Api::Graph, "graph.subscriptions.list", |c| {
+                c.get(url.clone()).bearer_auth(access_token.expose_secret())
+            })
+            .await?;
+        Ok(list
+            .value
+            .into_iter()
+            .map(|s| (s.id, s.notification_url))
+            .collect())
+    }
+
     /// Deleting one Graph no longer has is not an error.
     #[tracing::instrument(skip_all, fields(subscription.id = %id))]
     pub async fn delete_subscription(
@@ -135,5 +173,23 @@ impl MicrosoftClient {
             Err(ProviderError::NotFound) => Ok(()),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_maximum_graph_names_in_a_refusal_is_read_back() {
+        let e = ProviderError::BadRequest {
+            message: "Subscription expiration can only be 4230 minutes in the future.".into(),
+        };
+        assert_eq!(Subscription::named_maximum(&e), Some(4230));
+        let other = ProviderError::BadRequest {
+            message: "Invalid notificationUrl".into(),
+        };
+        assert_eq!(Subscription::named_maximum(&other), None);
+        assert_eq!(Subscription::named_maximum(&ProviderError::NotFound), None);
     }
 }

@@ -77,6 +77,13 @@ pub struct Renewal {
 pub struct SubscriptionResponse {
     pub id: String,
     pub expiration_date_time: String,
+    #[serde(default)]
+    pub notification_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SubscriptionList {
+    pub value: Vec<SubscriptionResponse>,
 }
 
 #[derive(Debug, Serialize)]

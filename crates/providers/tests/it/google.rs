@@ -254,3 +254,51 @@ async fn a_revoked_refresh_token_is_invalid_grant_and_a_refresh_keeps_no_new_ref
     );
     assert!(req.body.contains("grant_type=refresh_token") && req.body.contains("client_id=cid"));
 }
+
+#[tokio::test]
+async fn a_watch_of_unknown_outcome_is_not_retried_and_the_tried_channel_is_stopped() {
+    let server = MockServer::start(|req| {
+        if req.path.ends_with("/events/watch") {
+            Response::json(
+                503,
+                json!({"error": {"code": 503, "message": "backendError"}}),
+            )
+        } else {
+            Response::json(204, json!({}))
+        }
+    })
+    .await;
+    let signer = calsync_providers::security::WebhookSigner::new(SecretString::from("s"));
+    let current = calsync_providers::webhooks::CurrentWebhook {
+        channel_id: Some("old-channel"),
+        resource_id: Some("res-1"),
+        subscription_id: None,
+    };
+    let err = calsync_providers::webhooks::renew_google(
+        &client(&server.base),
+        &token(),
+        "primary",
+        uuid::Uuid::new_v4(),
+        &signer,
+        "https://i.example",
+        &current,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ProviderError::OutcomeUnknown(_)), "{err:?}");
+    let reqs = server.requests();
+    let watches: Vec<_> = reqs.iter().filter(|r| r.path.ends_with("/watch")).collect();
+    assert_eq!(watches.len(), 1, "a watch is never repeated blindly");
+    let tried: serde_json::Value = serde_json::from_str(&watches[0].body).unwrap();
+    let stops: Vec<serde_json::Value> = reqs
+        .iter()
+        .filter(|r| r.path.ends_with("/channels/stop"))
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(stops.len(), 1, "{reqs:?}");
+    assert_eq!(
+        stops[0]["id"], tried["id"],
+        "the channel we tried is stopped"
+    );
+    assert_eq!(stops[0]["resourceId"], "res-1");
+}

@@ -292,3 +292,99 @@ async fn a_microsoft_refresh_returns_the_rotated_refresh_token() {
     let body = &server.requests()[0].body;
     assert!(body.contains("grant_type=refresh_token") && body.contains("scope=offline_access"));
 }
+
+#[tokio::test]
+async fn a_refused_lifetime_is_asked_again_once_within_the_maximum_graph_names() {
+    // A tenant that enforces less than the setting: Graph answers 400 naming its maximum.
+    let server = MockServer::start(|req| {
+        let body: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+        let asked = body["expirationDateTime"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        match asked {
+            Some(t) if t > Utc::now() + chrono::Duration::minutes(1000) => Response::json(
+                400,
+                json!({"error": {"code": "ExtensionError", "message": "Subscription expiration can only be 1000 minutes in the future."}}),
+            ),
+            Some(t) => Response::json(
+                201,
+                json!({"id": "sub-9", "expirationDateTime": t.to_rfc3339(), "resource": "me/events"}),
+            ),
+            None => Response::json(400, json!({"error": {"code": "BadRequest", "message": "no expiry"}})),
+        }
+    })
+    .await;
+    let signer = calsync_providers::security::WebhookSigner::new(SecretString::from("s"));
+    let opened = calsync_providers::webhooks::renew_graph(
+        &client(&server.base),
+        &token(),
+        uuid::Uuid::new_v4(),
+        &signer,
+        "https://i.example",
+        &calsync_providers::webhooks::CurrentWebhook::default(),
+        Utc::now(),
+        4230,
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.subscription_id.as_deref(), Some("sub-9"));
+    assert!(opened.expires_at <= Utc::now() + chrono::Duration::minutes(1000));
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "one refusal, one retry, no more"
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_create_of_unknown_outcome_deletes_the_strays_at_our_url() {
+    let server = MockServer::start(|req| match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/v1.0/subscriptions") => Response::json(
+            504,
+            json!({"error": {"code": "GatewayTimeout", "message": "timed out"}}),
+        ),
+        ("GET", "/v1.0/subscriptions") => Response::json(
+            200,
+            json!({"value": [
+                {"id": "stray", "expirationDateTime": "2026-01-04T10:00:00Z", "notificationUrl": "https://i.example/webhooks/microsoft"},
+                {"id": "held", "expirationDateTime": "2026-01-04T10:00:00Z", "notificationUrl": "https://i.example/webhooks/microsoft"},
+                {"id": "elsewhere", "expirationDateTime": "2026-01-04T10:00:00Z", "notificationUrl": "https://other.example/hook"}
+            ]}),
+        ),
+        ("PATCH", _) => Response::json(404, json!({"error": {"code": "ResourceNotFound", "message": "gone"}})),
+        _ => Response::json(204, json!({})),
+    })
+    .await;
+    let signer = calsync_providers::security::WebhookSigner::new(SecretString::from("s"));
+    let current = calsync_providers::webhooks::CurrentWebhook {
+        channel_id: None,
+        resource_id: None,
+        subscription_id: Some("held"),
+    };
+    let err = calsync_providers::webhooks::renew_graph(
+        &client(&server.base),
+        &token(),
+        uuid::Uuid::new_v4(),
+        &signer,
+        "https://i.example",
+        &current,
+        Utc::now(),
+        4230,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ProviderError::OutcomeUnknown(_)), "{err:?}");
+    let reqs = server.requests();
+    let creates = reqs
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1.0/subscriptions")
+        .count();
+    assert_eq!(creates, 1, "a create is never repeated blindly");
+    let deleted: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(deleted, ["/v1.0/subscriptions/stray"]);
+}

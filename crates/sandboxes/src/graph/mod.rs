@@ -99,7 +99,8 @@ pub struct GraphSandboxConfig {
     pub client_id: String,
     pub client_secret: String,
     pub access_token_ttl: Duration,
-    /// Longest subscription life in minutes (10080 today; 4230 in older docs).
+    /// Longest subscription life in minutes: 4230, Graph's documented maximum for
+    /// Outlook events; a longer request gets Graph's 400, never a shortened expiry.
     pub max_subscription_minutes: i64,
     pub validation_timeout: Duration,
     pub default_page_size: usize,
@@ -124,7 +125,7 @@ impl Default for GraphSandboxConfig {
             client_id: "6731de76-14a6-49ae-97bc-6eba6914391e".into(),
             client_secret: "sandbox-client-secret".into(),
             access_token_ttl: Duration::from_secs(3599),
-            max_subscription_minutes: 10080,
+            max_subscription_minutes: 4230,
             validation_timeout: Duration::from_secs(10),
             default_page_size: 10,
             default_user: "agent@contoso.com".into(),

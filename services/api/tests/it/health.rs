@@ -12,6 +12,10 @@ async fn healthz_answers_ok_and_readyz_sees_database_and_broker() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["database"]["ok"], true);
     assert_eq!(body["checks"]["broker"]["ok"], true);
+    assert_eq!(
+        body["checks"]["schema"]["ok"], true,
+        "the test database is migrated"
+    );
 }
 
 #[tokio::test]

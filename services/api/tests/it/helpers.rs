@@ -49,6 +49,8 @@ impl TestApp {
         Self {
             address,
             client: reqwest::Client::builder()
+                // A browser: the OAuth state is bound to the cookie the connect sets.
+                .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
@@ -149,7 +151,7 @@ impl TestApp {
             &mut conn,
             &NewConnection {
                 specialist_id,
-                provider: provider.into(),
+                provider: provider.parse().expect("provider"),
                 external_calendar_id: format!("{provider}-cal"),
                 account_email: None,
                 access_token_enc: None,

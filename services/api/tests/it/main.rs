@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod microsoft;
 mod mine;
+mod oauth_state;
 mod operator;
 mod schedule;
 mod specialists;

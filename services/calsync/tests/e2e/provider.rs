@@ -20,6 +20,10 @@ pub trait SandboxProvider {
     /// A renewal extends the same webhook (Graph PATCHes the subscription) instead of
     /// opening a new one and stopping the old (Google channels cannot be extended).
     const RENEWS_IN_PLACE: bool;
+    /// How far to move the clocks so that a fresh webhook falls within the renewal
+    /// horizon, and how much later than the old one a renewed webhook must expire.
+    const RENEWAL_STEP: std::time::Duration;
+    const RENEWAL_GAIN: chrono::Duration;
 
     /// A coworker books `minutes` from `start` in the agent's calendar; the event's id.
     fn coworker_inserts(
@@ -67,6 +71,9 @@ pub const GRAPH_USER: &str = "agent@contoso.com";
 impl SandboxProvider for Google {
     const NAME: &'static str = "google";
     const RENEWS_IN_PLACE: bool = false;
+    /// Six and a half days of a seven-day channel.
+    const RENEWAL_STEP: std::time::Duration = std::time::Duration::from_secs(156 * 3600);
+    const RENEWAL_GAIN: chrono::Duration = chrono::Duration::days(6);
 
     fn coworker_inserts(
         sys: &TestSystem,
@@ -143,6 +150,10 @@ impl SandboxProvider for Google {
 impl SandboxProvider for Graph {
     const NAME: &'static str = "microsoft";
     const RENEWS_IN_PLACE: bool = true;
+    /// Two and a half days of a 4230-minute subscription (Graph's maximum for Outlook
+    /// events).
+    const RENEWAL_STEP: std::time::Duration = std::time::Duration::from_secs(60 * 3600);
+    const RENEWAL_GAIN: chrono::Duration = chrono::Duration::days(2);
 
     fn coworker_inserts(
         sys: &TestSystem,

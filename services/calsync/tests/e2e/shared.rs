@@ -85,7 +85,7 @@ pub async fn throttled_reads_are_retried_and_the_change_still_lands<P: SandboxPr
     sys.shutdown().await
 }
 
-/// Six and a half days on, the scheduler renews the webhook before it expires: Graph
+/// Near its expiry, the scheduler renews the webhook before it lapses: Graph
 /// extends the subscription in place, Google opens a new channel and stops the old.
 /// Either way exactly one is live, the stored one, and changes still arrive through it.
 pub async fn the_webhook_is_renewed_before_it_expires<P: SandboxProvider>(
@@ -111,7 +111,7 @@ pub async fn the_webhook_is_renewed_before_it_expires<P: SandboxProvider>(
         "a fresh webhook is left alone"
     );
 
-    let step = Duration::from_secs(6 * 24 * 3600 + 12 * 3600);
+    let step = P::RENEWAL_STEP;
     P::advance_clock(&sys, step);
     clock.advance(chrono::Duration::from_std(step)?);
     let scheduler = tokio::sync::Mutex::new(scheduler);
@@ -119,7 +119,7 @@ pub async fn the_webhook_is_renewed_before_it_expires<P: SandboxProvider>(
         Ok(scheduler.lock().await.run_once().await?.renewals == vec![connection])
     })
     .await?;
-    let renewed_by = before.expiration + chrono::Duration::days(6);
+    let renewed_by = before.expiration + P::RENEWAL_GAIN;
     eventually("the renewed webhook stored", || async {
         let c = sys.connection(connection).await?;
         let same = P::stored_webhook(&c).as_deref() == Some(before.id.as_str());

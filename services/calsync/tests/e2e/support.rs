@@ -120,6 +120,8 @@ impl TestSystem {
             api_url,
             ingest_url,
             http: reqwest::Client::builder()
+                // A browser: the OAuth state is bound to the cookie the connect sets.
+                .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
@@ -423,9 +425,22 @@ impl TestSystem {
 
     /// Waits until the work queue is empty and no worker holds the connection's lease.
     pub async fn wait_idle(&self, connection: Uuid) -> anyhow::Result<()> {
+        // Ready messages are 0 as soon as the consumer holds them, before they are
+        // recorded: idle must hold for a while, longer than a batch takes to record.
+        let calm = std::sync::atomic::AtomicU32::new(0);
         eventually("the worker to go idle", || async {
             let c = self.connection(connection).await?;
-            Ok(self.queue_depth().await? == 0 && c.lease_owner.is_none() && !c.sync_pending)
+            let idle = self.queue_depth().await? == 0 && c.lease_owner.is_none() && !c.sync_pending;
+            let n = if idle {
+                calm.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+            } else {
+                calm.store(0, std::sync::atomic::Ordering::SeqCst);
+                0
+            };
+            if idle && n < 4 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok(n >= 4)
         })
         .await
     }

@@ -4,6 +4,7 @@
 
 use super::SyncError;
 use crate::context::WorkerContext;
+use calsync_connections::Lease;
 use calsync_db::connections::{self, SyncSuccess};
 use calsync_db::{events, DbError};
 use calsync_providers::{SyncBatch, SyncChange};
@@ -20,6 +21,7 @@ pub struct Target {
 
 pub async fn apply(
     ctx: &WorkerContext,
+    lease: &Lease,
     target: &Target,
     batch: SyncBatch,
     success: SyncSuccess,
@@ -40,6 +42,7 @@ pub async fn apply(
         }
     }
 
+    lease.ensure_held()?;
     let now = ctx.clock.now();
     let mut db = ctx.pool.get().await.map_err(DbError::from)?;
     let full = batch.full;

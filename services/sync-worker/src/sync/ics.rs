@@ -8,6 +8,7 @@
 
 use super::SyncError;
 use crate::context::WorkerContext;
+use calsync_connections::Lease;
 use calsync_core::{ExternalEvent, Provider};
 use calsync_db::connections::{self, Claim, Connection, SyncSuccess};
 use calsync_db::{events, specialists, DbError};
@@ -25,7 +26,7 @@ const WINDOW_SLACK: Duration = Duration::days(1);
 /// Expansion warnings logged one by one; the rest are counted.
 const WARNINGS_LOGGED: usize = 5;
 
-pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
+pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(), SyncError> {
     let c = &claim.connection;
     let now = ctx.clock.now();
     let window = Window {
@@ -51,7 +52,7 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
         .ics
         .fetch(&c.external_calendar_id, &validators)
         .await
-        .map_err(|e| SyncError::Feed(format!("feed fetch failed: {e}")))?;
+        .map_err(SyncError::Fetch)?;
     let next_poll_at = ctx.next_poll_at(Provider::Ics, now);
     let (body, etag, last_modified) = match outcome {
         FetchOutcome::NotModified => {
@@ -62,6 +63,7 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
                 ics_last_modified: c.ics_last_modified.clone(),
                 ..SyncSuccess::default()
             };
+            lease.ensure_held()?;
             let mut db = ctx.pool.get().await.map_err(DbError::from)?;
             connections::record_success(&mut db, c.id, &success, now, next_poll_at).await?;
             return Ok(());
@@ -83,8 +85,8 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
     let expansion =
         tokio::task::spawn_blocking(move || calsync_ical::expand(&body, window, tz, &limits))
             .await
-            .map_err(|e| SyncError::Feed(format!("feed parser stopped: {e}")))?
-            .map_err(|e| SyncError::Feed(format!("feed could not be parsed: {e}")))?;
+            .map_err(SyncError::Parser)?
+            .map_err(SyncError::Parse)?;
     log_warnings(&expansion);
 
     let instances = to_events(expansion.instances);
@@ -100,6 +102,7 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim) -> Result<(), SyncError> {
     };
     let (id, specialist, stored) = (c.id, c.specialist_id, keep.len());
     let (instances, keep, success) = (&instances, &keep, &success);
+    lease.ensure_held()?;
     let mut db = ctx.pool.get().await.map_err(DbError::from)?;
     let removed = db
         .transaction::<_, DbError, _>(|tx| {
@@ -121,7 +124,7 @@ async fn specialist_zone(ctx: &WorkerContext, c: &Connection) -> Result<chrono_t
     let mut db = ctx.pool.get().await.map_err(DbError::from)?;
     let s = specialists::get(&mut db, c.specialist_id).await?;
     calsync_ical::parse_zone(&s.time_zone)
-        .ok_or_else(|| SyncError::Data(format!("unknown time zone {:?}", s.time_zone)))
+        .ok_or_else(|| SyncError::UnknownZone(s.time_zone.clone()))
 }
 
 fn log_warnings(expansion: &Expansion) {

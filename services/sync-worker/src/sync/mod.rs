@@ -5,68 +5,91 @@
 mod commit;
 mod ics;
 mod oauth;
-mod tokens;
-pub mod webhook;
 
 use crate::context::WorkerContext;
-use calsync_core::Provider;
+use calsync_connections::{error_chain, ConnectionError, Lease};
 use calsync_db::connections::{self, Claim};
 use calsync_db::DbError;
+use calsync_providers::ics::IcsFetchError;
 use calsync_providers::ProviderError;
 use chrono::{DateTime, Duration, Utc};
 use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    /// The grant is gone: the agent must connect again. Syncing pauses.
-    #[error("re-authorisation needed: {0}")]
-    Reauth(String),
-    #[error("{0} is not configured on this worker")]
-    NotConfigured(&'static str),
     #[error(transparent)]
-    Provider(#[from] ProviderError),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("stored token unreadable: {0}")]
-    Crypto(String),
-    #[error("{0}")]
-    Feed(String),
-    #[error("bad connection data: {0}")]
-    Data(String),
+    Connection(#[from] ConnectionError),
+    #[error("feed fetch failed")]
+    Fetch(#[source] IcsFetchError),
+    #[error("feed could not be parsed")]
+    Parse(#[source] calsync_ical::IcalError),
+    #[error("feed parser stopped")]
+    Parser(#[source] tokio::task::JoinError),
+    #[error("the specialist's time zone {0:?} is unknown")]
+    UnknownZone(String),
+}
+
+impl From<DbError> for SyncError {
+    fn from(e: DbError) -> Self {
+        Self::Connection(e.into())
+    }
+}
+
+impl From<ProviderError> for SyncError {
+    fn from(e: ProviderError) -> Self {
+        Self::Connection(e.into())
+    }
 }
 
 impl SyncError {
     fn needs_reauth(&self) -> bool {
-        matches!(
-            self,
-            SyncError::Reauth(_) | SyncError::Provider(ProviderError::InvalidGrant { .. })
-        )
+        matches!(self, Self::Connection(e) if e.needs_reauth())
+    }
+
+    /// For a failure that waiting cures (throttling, provider 5xx, network), the least
+    /// wait the provider asked for (zero when it named none).
+    fn transient_wait(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Connection(ConnectionError::Provider(p)) if p.is_transient() => {
+                Some(p.retry_after().unwrap_or_default())
+            }
+            Self::Fetch(f) if f.is_transient() => Some(std::time::Duration::ZERO),
+            _ => None,
+        }
     }
 }
 
-/// Back-off for the next poll after `failures` consecutive failures: 1, 2, 4 … minutes,
-/// capped at the normal poll interval.
-fn retry_at(now: DateTime<Utc>, failures: i32, cap: Duration) -> DateTime<Utc> {
-    let minutes = 1i64 << failures.clamp(0, 10);
-    now + Duration::minutes(minutes).min(cap)
+/// When a failed sync is tried again, by the scheduler's poll claim. A transient failure
+/// (the change is known, the provider only asked us to wait) comes back after the wait
+/// the provider named, or 1, 2, 4 … seconds, so a throttled change lands seconds after
+/// the throttle lifts instead of at the next poll; anything else backs off 1, 2, 4 …
+/// minutes. Both are capped at the normal poll interval.
+fn retry_at(
+    now: DateTime<Utc>,
+    failures: i32,
+    cap: Duration,
+    transient_wait: Option<std::time::Duration>,
+) -> DateTime<Utc> {
+    let doubling = 1i64 << failures.clamp(0, 10);
+    let wait = match transient_wait {
+        Some(asked) => {
+            Duration::seconds(doubling).max(Duration::from_std(asked).unwrap_or(Duration::MAX))
+        }
+        None => Duration::minutes(doubling),
+    };
+    now + wait.min(cap)
 }
 
 /// Runs one sync of a claimed connection and records its outcome.
-pub async fn run(ctx: &WorkerContext, claim: &Claim) -> Result<(), DbError> {
+pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(), DbError> {
     let c = &claim.connection;
-    let provider: Provider = match c.provider.parse() {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(connection.id = %c.id, error.message = %e, "connection has an unknown provider");
-            return Ok(());
-        }
-    };
+    let provider = c.provider;
     let span = tracing::info_span!("sync", connection.id = %c.id, provider = provider.as_str(), full = claim.full_resync);
     async move {
         let started = std::time::Instant::now();
         let result = match provider {
-            Provider::Google | Provider::Microsoft => oauth::sync(ctx, claim, provider).await,
-            Provider::Ics => ics::sync(ctx, claim).await,
+            calsync_core::Provider::Ics => ics::sync(ctx, lease, claim).await,
+            _ => oauth::sync(ctx, lease, claim).await,
         };
         let now = ctx.clock.now();
         if let Some(last) = c.last_sync_at {
@@ -85,12 +108,13 @@ pub async fn run(ctx: &WorkerContext, claim: &Claim) -> Result<(), DbError> {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "sync committed"
                 );
-                if provider.has_webhooks() {
-                    webhook::maintain(ctx, c.id, provider).await?;
-                }
+                ctx.conns.maintain_webhook(lease).await
+            }
+            Err(SyncError::Connection(ConnectionError::Db(e))) => Err(e),
+            Err(SyncError::Connection(ConnectionError::LeaseLost)) => {
+                tracing::warn!("lease lost mid-sync; the new holder syncs");
                 Ok(())
             }
-            Err(SyncError::Db(e)) => Err(e),
             Err(e) => {
                 let reauth = e.needs_reauth();
                 let outcome = if reauth { "reauth" } else { "failed" };
@@ -98,10 +122,16 @@ pub async fn run(ctx: &WorkerContext, claim: &Claim) -> Result<(), DbError> {
                     .syncs
                     .with_label_values(&[provider.as_str(), outcome])
                     .inc();
-                tracing::warn!(error.message = %e, reauth, "sync failed; stored events kept");
+                let message = error_chain(&e);
+                tracing::warn!(error.message = %message, reauth, "sync failed; stored events kept");
                 let mut db = ctx.pool.get().await?;
-                let next = retry_at(now, c.consecutive_failures, ctx.poll_interval_of(provider));
-                connections::record_failure(&mut db, c.id, &e.to_string(), reauth, now, next).await
+                let next = retry_at(
+                    now,
+                    c.consecutive_failures,
+                    ctx.poll_interval_of(provider),
+                    e.transient_wait(),
+                );
+                connections::record_failure(&mut db, c.id, &message, reauth, now, next).await
             }
         }
     }
@@ -117,8 +147,20 @@ mod tests {
     fn failed_polls_back_off_exponentially_up_to_the_poll_interval() {
         let now = Utc::now();
         let cap = Duration::minutes(10);
-        assert_eq!(retry_at(now, 0, cap) - now, Duration::minutes(1));
-        assert_eq!(retry_at(now, 2, cap) - now, Duration::minutes(4));
-        assert_eq!(retry_at(now, 9, cap) - now, cap);
+        assert_eq!(retry_at(now, 0, cap, None) - now, Duration::minutes(1));
+        assert_eq!(retry_at(now, 2, cap, None) - now, Duration::minutes(4));
+        assert_eq!(retry_at(now, 9, cap, None) - now, cap);
+    }
+
+    #[test]
+    fn a_throttled_sync_comes_back_after_the_providers_wait_not_at_the_next_poll() {
+        let now = Utc::now();
+        let cap = Duration::minutes(10);
+        let asked = Some(std::time::Duration::from_secs(30));
+        assert_eq!(retry_at(now, 0, cap, asked) - now, Duration::seconds(30));
+        let none = Some(std::time::Duration::ZERO);
+        assert_eq!(retry_at(now, 0, cap, none) - now, Duration::seconds(1));
+        assert_eq!(retry_at(now, 3, cap, none) - now, Duration::seconds(8));
+        assert_eq!(retry_at(now, 10, cap, none) - now, cap);
     }
 }

@@ -6,9 +6,9 @@
 //! desired one, a new initial round moves the window forward.
 
 use super::commit::{self, Target};
-use super::tokens::Tokens;
 use super::SyncError;
 use crate::context::WorkerContext;
+use calsync_connections::{ConnectionError, Lease, Tokens};
 use calsync_core::event::BusyPolicy;
 use calsync_core::{Provider, TimeRange};
 use calsync_db::connections::{Claim, SyncSuccess};
@@ -20,15 +20,16 @@ use secrecy::SecretString;
 /// How far the Graph delta window may lag before it is moved forward.
 const WINDOW_SLACK: Duration = Duration::days(1);
 
-pub async fn sync(ctx: &WorkerContext, claim: &Claim, provider: Provider) -> Result<(), SyncError> {
+pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(), SyncError> {
     let c = &claim.connection;
+    let provider = c.provider;
     let now = ctx.clock.now();
     let tz = {
         let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
         let s = specialists::get(&mut db, c.specialist_id).await?;
         s.time_zone
             .parse::<chrono_tz::Tz>()
-            .map_err(|_| SyncError::Data(format!("unknown time zone {:?}", s.time_zone)))?
+            .map_err(|_| SyncError::UnknownZone(s.time_zone.clone()))?
     };
     let desired = TimeRange {
         start: now - Duration::days(ctx.settings.worker.window_past_days),
@@ -61,8 +62,8 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim, provider: Provider) -> Res
         },
     };
 
-    let mut tokens = Tokens::of(c, provider);
-    let mut token = tokens.access(ctx, false).await?;
+    let mut tokens = Tokens::of(c);
+    let mut token = tokens.access(ctx, lease, false).await?;
     let mut refreshed = false;
     let batch = loop {
         ctx.metrics
@@ -80,17 +81,18 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim, provider: Provider) -> Res
         .await
         {
             Ok(b) => break b,
-            Err(ProviderError::Unauthorized) if !refreshed => {
+            Err(ConnectionError::Provider(ProviderError::Unauthorized)) if !refreshed => {
                 refreshed = true;
-                token = tokens.access(ctx, true).await?;
+                token = tokens.access(ctx, lease, true).await?;
             }
-            Err(ProviderError::SyncStateExpired) if cursor.is_some() => {
+            Err(ConnectionError::Provider(ProviderError::SyncStateExpired)) if cursor.is_some() => {
                 tracing::info!("sync state expired; running a full sync");
                 cursor = None;
             }
             Err(e) => return Err(e.into()),
         }
     };
+    lease.ensure_held()?;
     let window_start = if batch.full {
         window.range.start
     } else {
@@ -106,7 +108,7 @@ pub async fn sync(ctx: &WorkerContext, claim: &Claim, provider: Provider) -> Res
         specialist_id: c.specialist_id,
         next_poll_at: ctx.next_poll_at(provider, now),
     };
-    commit::apply(ctx, &target, batch, success).await
+    commit::apply(ctx, lease, &target, batch, success).await
 }
 
 async fn fetch(
@@ -116,24 +118,26 @@ async fn fetch(
     calendar_id: &str,
     cursor: Option<&str>,
     window: &SyncWindow,
-) -> Result<SyncBatch, ProviderError> {
-    match provider {
-        Provider::Google => match &ctx.google {
-            Some(g) => g.sync_events(token, calendar_id, cursor, window).await,
-            None => Err(ProviderError::InvalidUrl("google is not configured".into())),
-        },
-        Provider::Microsoft => match &ctx.microsoft {
-            Some(m) => {
-                let cal =
-                    (!calendar_id.is_empty() && calendar_id != "primary").then_some(calendar_id);
-                m.sync_events(token, cal, cursor, window).await
-            }
-            None => Err(ProviderError::InvalidUrl(
-                "microsoft is not configured".into(),
-            )),
-        },
-        Provider::Ics => Err(ProviderError::InvalidUrl(
-            "ICS feeds are not OAuth connections".into(),
-        )),
-    }
+) -> Result<SyncBatch, ConnectionError> {
+    Ok(match provider {
+        Provider::Google => {
+            ctx.clients
+                .google()?
+                .sync_events(token, calendar_id, cursor, window)
+                .await?
+        }
+        Provider::Microsoft => {
+            let cal = (!calendar_id.is_empty() && calendar_id != "primary").then_some(calendar_id);
+            ctx.clients
+                .microsoft()?
+                .sync_events(token, cal, cursor, window)
+                .await?
+        }
+        Provider::Ics => {
+            return Err(ConnectionError::Unsupported {
+                provider,
+                what: "OAuth sync",
+            })
+        }
+    })
 }

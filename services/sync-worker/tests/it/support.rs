@@ -41,7 +41,7 @@ pub async fn connect(
         &mut db,
         &NewConnection {
             specialist_id,
-            provider: provider.to_owned(),
+            provider: provider.parse().expect("provider"),
             external_calendar_id: calendar.to_owned(),
             account_email: None,
             access_token_enc: None,

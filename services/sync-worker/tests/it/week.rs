@@ -33,7 +33,7 @@ const WAIT: StdDuration = StdDuration::from_secs(20);
 type Expected = BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)>;
 
 async fn connect_google(ctx: &WorkerContext, specialist: Uuid, user: &str) -> Uuid {
-    let google = ctx.google.as_ref().unwrap();
+    let google = ctx.clients.google().unwrap();
     let consent = format!("{}&login_hint={user}", google.consent_url("week-test"));
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -54,7 +54,7 @@ async fn connect_google(ctx: &WorkerContext, specialist: Uuid, user: &str) -> Uu
         &mut db,
         &NewConnection {
             specialist_id: specialist,
-            provider: "google".into(),
+            provider: calsync_core::Provider::Google,
             external_calendar_id: user.into(),
             account_email: Some(user.into()),
             access_token_enc: Some(ctx.cipher.encrypt(tokens.access_token.expose_secret())),

@@ -2,9 +2,11 @@
 //! headers). The channel token names the connection and is verified by HMAC.
 
 use super::now_ms;
+use crate::state::Outcome;
 use crate::{IngestError, IngestState};
 use actix_web::{web, HttpRequest, HttpResponse};
-use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider};
+use calsync_core::Provider;
+use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider as WireProvider};
 
 fn header<'a>(req: &'a HttpRequest, name: &'static str) -> Result<&'a str, IngestError> {
     req.headers()
@@ -21,7 +23,7 @@ pub async fn receive(
     let channel_id = header(&req, "X-Goog-Channel-ID")?;
     // A push without a channel token is unauthenticated, like one with a bad token.
     let token = header(&req, "X-Goog-Channel-Token").map_err(|_| {
-        state.count("google", "forged");
+        state.count(Provider::Google, Outcome::Forged);
         IngestError::Forged
     })?;
     let resource_state = header(&req, "X-Goog-Resource-State")?;
@@ -35,7 +37,7 @@ pub async fn receive(
     };
     let connection_id = state.signer.verify(token).map_err(|e| {
         tracing::warn!(channel.id = channel_id, error.message = %e, "refused a Google push");
-        state.count("google", "forged");
+        state.count(Provider::Google, Outcome::Forged);
         IngestError::Forged
     })?;
     let span = tracing::info_span!("google_push", connection.id = %connection_id, channel.id = channel_id, message_number, resource_state);
@@ -43,7 +45,7 @@ pub async fn receive(
 
     if resource_state == "sync" {
         // The handshake message of a new channel: it announces no change.
-        state.count("google", "sync");
+        state.count(Provider::Google, Outcome::Sync);
         return Ok(HttpResponse::Ok().finish());
     }
     if !matches!(resource_state, "exists" | "not_exists") {
@@ -51,7 +53,7 @@ pub async fn receive(
     }
     let notice = ChangeNotice {
         connection_id: connection_id.to_string(),
-        provider: Provider::Google as i32,
+        provider: WireProvider::Google as i32,
         reason: NoticeReason::Webhook as i32,
         channel_id: channel_id.to_owned(),
         message_number,
@@ -65,8 +67,8 @@ pub async fn receive(
         .publish_notice(&notice)
         .await
         .inspect_err(|_| {
-            state.count("google", "failed");
+            state.count(Provider::Google, Outcome::Failed);
         })?;
-    state.count("google", "queued");
+    state.count(Provider::Google, Outcome::Queued);
     Ok(HttpResponse::Ok().finish())
 }

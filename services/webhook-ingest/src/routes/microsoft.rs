@@ -4,10 +4,12 @@
 //! a forged item publishes nothing.
 
 use super::now_ms;
+use crate::state::Outcome;
 use crate::{IngestError, IngestState};
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
-use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider};
+use calsync_core::Provider;
+use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider as WireProvider};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -68,30 +70,38 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, IngestEr
 
 fn verify(state: &IngestState, client_state: Option<&str>) -> Result<Uuid, IngestError> {
     let token = client_state.ok_or_else(|| {
-        state.count("microsoft", "forged");
+        state.count(Provider::Microsoft, Outcome::Forged);
         IngestError::Forged
     })?;
     state.signer.verify(token).map_err(|e| {
         tracing::warn!(error.message = %e, "refused a Graph notification");
-        state.count("microsoft", "forged");
+        state.count(Provider::Microsoft, Outcome::Forged);
         IngestError::Forged
     })
 }
+
+/// Graph drops a notification whose answer takes longer than 3 seconds (and counts it
+/// against the subscription); past this budget the answer is a 503, so Graph retries.
+const GRAPH_BUDGET: std::time::Duration = std::time::Duration::from_millis(2500);
 
 async fn publish_all(
     state: &IngestState,
     notices: BTreeMap<Uuid, ChangeNotice>,
 ) -> Result<HttpResponse, IngestError> {
-    // One notice per connection per batch: the worker fetches everything anyway.
-    for notice in notices.values() {
-        state
-            .publisher
-            .publish_notice(notice)
-            .await
-            .inspect_err(|_| {
-                state.count("microsoft", "failed");
-            })?;
-        state.count("microsoft", "queued");
+    // One notice per connection per batch: the worker fetches everything anyway. The
+    // publishes overlap, and all of them must be confirmed within Graph's budget.
+    let publishes = notices.values().map(|n| state.publisher.publish_notice(n));
+    let confirmed = tokio::time::timeout(GRAPH_BUDGET, futures::future::join_all(publishes)).await;
+    let results = match confirmed {
+        Ok(results) => results,
+        Err(_) => {
+            state.count(Provider::Microsoft, Outcome::Failed);
+            return Err(calsync_mq::MqError::Timeout(GRAPH_BUDGET).into());
+        }
+    };
+    for r in results {
+        r.inspect_err(|_| state.count(Provider::Microsoft, Outcome::Failed))?;
+        state.count(Provider::Microsoft, Outcome::Queued);
     }
     Ok(HttpResponse::Accepted().finish())
 }
@@ -113,7 +123,7 @@ pub async fn receive(
             connection_id,
             ChangeNotice {
                 connection_id: connection_id.to_string(),
-                provider: Provider::Microsoft as i32,
+                provider: WireProvider::Microsoft as i32,
                 reason: NoticeReason::Webhook as i32,
                 channel_id: item.subscription_id.clone(),
                 message_number: 0,
@@ -149,7 +159,7 @@ pub async fn lifecycle(
             connection_id,
             ChangeNotice {
                 connection_id: connection_id.to_string(),
-                provider: Provider::Microsoft as i32,
+                provider: WireProvider::Microsoft as i32,
                 reason: NoticeReason::Lifecycle as i32,
                 channel_id: item.subscription_id.clone(),
                 message_number: 0,

@@ -295,3 +295,34 @@ async fn an_oversized_body_is_refused() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resp.status(), 413);
 }
+
+#[tokio::test]
+async fn a_hanging_broker_gets_graph_a_503_within_its_three_second_budget() {
+    let target = "127.0.0.1:5672".parse().unwrap_or_else(|e| panic!("{e}"));
+    let proxy = ChaosProxy::start(target)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let env = env().await;
+    let url = env
+        .broker
+        .url
+        .replace("127.0.0.1:5672", &proxy.addr().to_string());
+    proxy.stall();
+    let app = start_with(env, Some(url)).await;
+    let body = serde_json::json!({"value": [graph_item(&app.signer.sign(Uuid::new_v4()), "s1")]});
+    let started = std::time::Instant::now();
+    let resp = app
+        .http
+        .post(format!("{}/webhooks/microsoft", app.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 503, "an unconfirmed publish is never a 2xx");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "answered after {took:?}, past Graph's budget"
+    );
+    proxy.restore();
+}

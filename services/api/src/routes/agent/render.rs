@@ -1,14 +1,15 @@
 //! Renders the agent's week as HTML: one column per local day, marketplace bookings and
 //! external events placed by time (overlapping ones side by side), external ones styled
 //! apart and labelled with their provider, an all-day row, and banners for calendars
-//! that need attention. Every piece of text is HTML-escaped: titles come from anyone who
-//! can put a meeting in the agent's calendar.
+//! that need attention. The page is a maud template, which escapes every interpolated
+//! value by construction: titles come from anyone who can put a meeting in the agent's
+//! calendar. The stylesheet is `schedule.css`.
 
 use crate::portal::PortalItem;
 use calsync_core::TimeRange;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// Pixels per minute of the time grid.
 const PX_PER_MIN: f64 = 1.0;
@@ -33,21 +34,6 @@ pub struct SchedulePage<'a> {
     /// Query suffix that keeps the agent signed in across links (`&token=…`), already
     /// URL-encoded; empty when the token came in a header.
     pub link_suffix: &'a str,
-}
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The first instant of a local date (a day that begins in a DST gap starts when it ends).
@@ -133,7 +119,7 @@ fn item_class(item: &PortalItem) -> String {
     let mut class = if item.is_marketplace() {
         "item marketplace".to_owned()
     } else {
-        format!("item external provider-{}", escape(&item.source))
+        format!("item external provider-{}", item.source)
     };
     if !item.blocks_availability {
         class.push_str(" free");
@@ -141,13 +127,11 @@ fn item_class(item: &PortalItem) -> String {
     class
 }
 
-fn title_of(item: &PortalItem) -> String {
-    escape(
-        item.title
-            .as_deref()
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or("(no title)"),
-    )
+fn title_of(item: &PortalItem) -> &str {
+    item.title
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or("(no title)")
 }
 
 pub fn render(page: &SchedulePage<'_>) -> String {
@@ -189,112 +173,134 @@ pub fn render(page: &SchedulePage<'_>) -> String {
     let grid_top = first_hour * 60;
     let grid_minutes = (last_hour.max(first_hour + 1) - first_hour) * 60;
     let px = |m: u32| f64::from(m.saturating_sub(grid_top)) * PX_PER_MIN;
-
-    let mut h = String::with_capacity(16 * 1024);
+    let height = format!("height:{:.0}px", f64::from(grid_minutes) * PX_PER_MIN);
     let week_end = page.week_start + Duration::days(6);
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Schedule of {name}</title><style>{CSS}</style></head><body>\
-         <header><h1>{name}</h1><p class=\"tz\">Times in <strong>{tz}</strong></p>\
-         <nav><a id=\"prev\" href=\"/agent/schedule?week={prev}{suffix}\">&larr; Previous week</a>\
-         <span class=\"week\">{from} – {to}</span>\
-         <a id=\"next\" href=\"/agent/schedule?week={next}{suffix}\">Next week &rarr;</a></nav></header>",
-        name = escape(page.display_name),
-        tz = escape(tz.name()),
-        prev = page.week_start - Duration::days(7),
-        next = page.week_start + Duration::days(7),
-        suffix = escape(page.link_suffix),
-        from = page.week_start.format("%a %-d %b %Y"),
-        to = week_end.format("%a %-d %b %Y"),
+    let week_link =
+        |monday: NaiveDate| format!("/agent/schedule?week={monday}{}", page.link_suffix);
+
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Schedule of " (page.display_name) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    h1 { (page.display_name) }
+                    p.tz { "Times in " strong { (tz.name()) } }
+                    nav {
+                        a #prev href=(week_link(page.week_start - Duration::days(7))) { "← Previous week" }
+                        span.week {
+                            (page.week_start.format("%a %-d %b %Y")) " – " (week_end.format("%a %-d %b %Y"))
+                        }
+                        a #next href=(week_link(page.week_start + Duration::days(7))) { "Next week →" }
+                    }
+                }
+                @for b in page.banners {
+                    div.banner role="alert" {
+                        (b.message)
+                        @if let Some(link) = &b.reconnect {
+                            " " a.reconnect href=(link) { "Reconnect" }
+                        }
+                    }
+                }
+                div.legend {
+                    span.item.marketplace { "Marketplace booking" }
+                    span.item.external { "Calendar event (Google / Microsoft / ICS)" }
+                }
+                table.week {
+                    thead {
+                        tr {
+                            th.gutter {}
+                            @for d in &days { th { (d.format("%a %-d %b")) } }
+                        }
+                        tr.allday {
+                            th.gutter { "All day" }
+                            @for items in &all_day {
+                                td {
+                                    @for item in items {
+                                        div class=(item_class(item)) {
+                                            span.tag { (provider_label(&item.source)) } " " (title_of(item))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    tbody {
+                        tr {
+                            th.gutter {
+                                div.col style=(height) {
+                                    @for hour in first_hour..last_hour.max(first_hour + 1) {
+                                        span.hour style=(format!("top:{:.0}px", px(hour * 60))) { (format!("{hour:02}:00")) }
+                                    }
+                                }
+                            }
+                            @for (i, items) in timed.into_iter().enumerate() {
+                                td {
+                                    div.col style=(height) {
+                                        @for (from, to) in working_minutes(page, bounds[i]) {
+                                            div.working style=(format!("top:{:.0}px;height:{:.0}px", px(from), f64::from(to.saturating_sub(from)) * PX_PER_MIN)) {}
+                                        }
+                                        @for p in place(items) {
+                                            (timed_item(&p, px(p.from)))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// Minutes of the local day `(start, end)` that are working time, per working interval.
+fn working_minutes(
+    page: &SchedulePage<'_>,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) -> Vec<(u32, u32)> {
+    page.working
+        .iter()
+        .filter(|w| w.start < end && w.end > start)
+        .map(|w| {
+            (
+                minute_of_day(w.start.max(start), page.tz, end),
+                minute_of_day(w.end.min(end), page.tz, end),
+            )
+        })
+        .collect()
+}
+
+fn timed_item(p: &Placed<'_>, top: f64) -> Markup {
+    let width = 100.0 / p.lanes as f64;
+    let style = format!(
+        "top:{top:.0}px;height:{:.0}px;left:{:.2}%;width:{width:.2}%",
+        (f64::from(p.to - p.from) * PX_PER_MIN).max(16.0),
+        width * p.lane as f64,
     );
-    for b in page.banners {
-        let _ = write!(
-            h,
-            "<div class=\"banner\" role=\"alert\">{}",
-            escape(&b.message)
-        );
-        if let Some(link) = &b.reconnect {
-            let _ = write!(
-                h,
-                " <a class=\"reconnect\" href=\"{}\">Reconnect</a>",
-                escape(link)
-            );
+    let time = format!(
+        "{:02}:{:02}–{:02}:{:02}",
+        p.from / 60,
+        p.from % 60,
+        p.to / 60,
+        p.to % 60
+    );
+    html! {
+        div class=(item_class(p.item)) style=(style) {
+            span.tag { (provider_label(&p.item.source)) } " "
+            span.time { (time) } " "
+            span.title { (title_of(p.item)) }
+            @if p.item.status != "confirmed" {
+                " " span.status { "(" (p.item.status) ")" }
+            }
         }
-        h.push_str("</div>");
     }
-    h.push_str("<div class=\"legend\"><span class=\"item marketplace\">Marketplace booking</span>\
-                <span class=\"item external\">Calendar event (Google / Microsoft / ICS)</span></div>");
-    h.push_str("<table class=\"week\"><thead><tr><th class=\"gutter\"></th>");
-    for d in &days {
-        let _ = write!(h, "<th>{}</th>", d.format("%a %-d %b"));
-    }
-    h.push_str("</tr><tr class=\"allday\"><th class=\"gutter\">All day</th>");
-    for items in &all_day {
-        h.push_str("<td>");
-        for item in items {
-            let _ = write!(
-                h,
-                "<div class=\"{}\"><span class=\"tag\">{}</span> {}</div>",
-                item_class(item),
-                provider_label(&item.source),
-                title_of(item)
-            );
-        }
-        h.push_str("</td>");
-    }
-    let height = f64::from(grid_minutes) * PX_PER_MIN;
-    let _ = write!(h, "</tr></thead><tbody><tr><th class=\"gutter\"><div class=\"col\" style=\"height:{height:.0}px\">");
-    for hour in first_hour..last_hour.max(first_hour + 1) {
-        let _ = write!(
-            h,
-            "<span class=\"hour\" style=\"top:{:.0}px\">{hour:02}:00</span>",
-            px(hour * 60)
-        );
-    }
-    h.push_str("</div></th>");
-    for (i, items) in timed.into_iter().enumerate() {
-        let _ = write!(h, "<td><div class=\"col\" style=\"height:{height:.0}px\">");
-        let (start, end) = bounds[i];
-        for w in page
-            .working
-            .iter()
-            .filter(|w| w.start < end && w.end > start)
-        {
-            let from = minute_of_day(w.start.max(start), tz, end);
-            let to = minute_of_day(w.end.min(end), tz, end);
-            let _ = write!(
-                h,
-                "<div class=\"working\" style=\"top:{:.0}px;height:{:.0}px\"></div>",
-                px(from),
-                f64::from(to.saturating_sub(from)) * PX_PER_MIN
-            );
-        }
-        for p in place(items) {
-            let width = 100.0 / p.lanes as f64;
-            let label = provider_label(&p.item.source);
-            let _ = write!(
-                h,
-                "<div class=\"{class}\" style=\"top:{top:.0}px;height:{hgt:.0}px;left:{left:.2}%;width:{width:.2}%\">\
-                 <span class=\"tag\">{label}</span> <span class=\"time\">{t}</span> <span class=\"title\">{title}</span>{status}</div>",
-                class = item_class(p.item),
-                top = px(p.from),
-                hgt = (f64::from(p.to - p.from) * PX_PER_MIN).max(16.0),
-                left = width * p.lane as f64,
-                t = format_args!("{:02}:{:02}–{:02}:{:02}", p.from / 60, p.from % 60, p.to / 60, p.to % 60),
-                title = title_of(p.item),
-                status = if p.item.status == "confirmed" {
-                    String::new()
-                } else {
-                    format!(" <span class=\"status\">({})</span>", escape(&p.item.status))
-                },
-            );
-        }
-        h.push_str("</div></td>");
-    }
-    h.push_str("</tr></tbody></table></body></html>");
-    h
 }
 
 /// The Monday of the week containing `date`.
@@ -302,21 +308,9 @@ pub fn monday_of(date: NaiveDate) -> NaiveDate {
     date - Duration::days(i64::from(date.weekday().num_days_from_monday()))
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:1rem;color:#1d2330}\
-header{display:flex;flex-wrap:wrap;align-items:baseline;gap:1rem}h1{font-size:1.4rem;margin:0}\
-.tz{margin:0;color:#555}nav{margin-left:auto;display:flex;gap:1rem;align-items:baseline}\
-.banner{background:#fff3cd;border:1px solid #e0b400;padding:.5rem .75rem;margin:.75rem 0;border-radius:4px}\
-.legend{display:flex;gap:.5rem;margin:.5rem 0}.legend .item{position:static;padding:.2rem .5rem}\
-table.week{border-collapse:collapse;width:100%;table-layout:fixed}th,td{border:1px solid #dde;vertical-align:top;padding:0}\
-th.gutter{width:4rem;font-weight:normal;font-size:.8rem;color:#666}thead th{padding:.3rem;background:#f4f6fa}\
-tr.allday td{padding:.2rem;height:1.6rem}tr.allday .item{position:static;margin:.1rem 0}\
-.col{position:relative}.hour{position:absolute;right:.3rem;font-size:.75rem;color:#777}\
-.working{position:absolute;left:0;right:0;background:#eef7ee}\
-.item{position:absolute;box-sizing:border-box;overflow:hidden;font-size:.75rem;border-radius:4px;padding:.1rem .25rem;line-height:1.2}\
-.marketplace{background:#2f6fdf;color:#fff;border:1px solid #1d4fa8}\
-.external{background:#fff;color:#333;border:1px dashed #888;border-left:4px solid #888}\
-.provider-google{border-left-color:#db4437}.provider-microsoft{border-left-color:#0078d4}.provider-ics{border-left-color:#8a5cc2}\
-.free{opacity:.55}.tag{font-weight:600;font-size:.65rem;text-transform:uppercase}";
+/// Inline, because the page's Content-Security-Policy allows inline styles only (its
+/// elements are placed with style attributes anyway), and one request is all it costs.
+const CSS: &str = include_str!("schedule.css");
 
 #[cfg(test)]
 mod tests {
@@ -425,5 +419,34 @@ mod tests {
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
         assert_eq!(monday_of(d(2026, 3, 8)), d(2026, 3, 2));
         assert_eq!(monday_of(d(2026, 3, 2)), d(2026, 3, 2));
+    }
+
+    #[test]
+    fn a_script_in_a_title_or_a_banner_comes_out_as_text() {
+        let items = [item(
+            "ics",
+            "<script>alert(1)</script>",
+            "2026-03-03T09:00:00Z",
+            "2026-03-03T10:00:00Z",
+            false,
+        )];
+        let banners = [Banner {
+            message: "feed \"<script>x</script>\" is stale".into(),
+            reconnect: Some("/x?a=\"><script>".into()),
+        }];
+        let html = page(&items, &banners);
+        assert_eq!(html.matches("<script").count(), 0, "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("feed &quot;&lt;script&gt;x&lt;/script&gt;&quot; is stale"));
+        assert!(html.contains("href=\"/x?a=&quot;&gt;&lt;script&gt;\""));
+    }
+
+    #[test]
+    fn the_stylesheet_is_inlined() {
+        let html = page(&[], &[]);
+        assert!(
+            html.contains(".provider-google {"),
+            "schedule.css is in the page"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use super::render::{local_midnight, monday_of, render, Banner, SchedulePage};
 use crate::auth::AgentClaims;
-use crate::error::ApiError;
+use crate::error::{ApiError, OrNotFound};
 use crate::freshness;
 use crate::portal;
 use crate::state::AppState;
@@ -38,10 +38,7 @@ pub async fn handle(
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
     let me = specialists::find_by_user_id(&mut conn, &agent.sub)
         .await
-        .map_err(|e| match e {
-            DbError::NotFound => ApiError::Forbidden("no specialist belongs to this login"),
-            other => other.into(),
-        })?;
+        .or_forbidden("no specialist belongs to this login")?;
     let tz: Tz = me.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let now = Utc::now();
     let day = match q.week.as_deref().filter(|w| !w.is_empty()) {
@@ -56,7 +53,7 @@ pub async fn handle(
         end: local_midnight(tz, monday + Duration::days(7)),
     };
     let items = portal::items(&mut conn, me.id, window.start, window.end).await?;
-    let hours: Vec<WorkingHours> = specialists::rules_for(&mut conn, &[me.id])
+    let hours: Vec<WorkingHours> = specialists::working_hours_for(&mut conn, &[me.id])
         .await?
         .into_iter()
         .map(|r| WorkingHours {

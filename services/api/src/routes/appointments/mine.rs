@@ -2,7 +2,7 @@
 //! appointments and calendar events, merged and sorted.
 
 use crate::auth::AgentClaims;
-use crate::error::ApiError;
+use crate::error::{ApiError, OrNotFound};
 use crate::params;
 use crate::portal;
 use crate::state::AppState;
@@ -48,10 +48,7 @@ pub async fn handle(
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
     let me = specialists::find_by_user_id(&mut conn, &agent.sub)
         .await
-        .map_err(|e| match e {
-            DbError::NotFound => ApiError::Forbidden("no specialist belongs to this login"),
-            other => other.into(),
-        })?;
+        .or_forbidden("no specialist belongs to this login")?;
     let tz: Tz = me.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let items = portal::items(&mut conn, me.id, from, to).await?;
     let items: Vec<_> = items

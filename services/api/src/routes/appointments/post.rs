@@ -9,7 +9,7 @@
 //! under it, and inserts; the exclusion constraint `appointments_no_overlap` refuses any
 //! overlap with a confirmed appointment even if this code had a bug.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OrNotFound};
 use crate::params;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -77,10 +77,10 @@ pub async fn handle(
             async move {
                 specialists::lock(c, specialist_id)
                     .await
-                    .map_err(not_found)?;
+                    .or_not_found("specialist")?;
                 let s = specialists::get(c, specialist_id)
                     .await
-                    .map_err(not_found)?;
+                    .or_not_found("specialist")?;
                 let (from, to) = (start - after, end + before);
                 if !events::blocking_between(c, &[specialist_id], from, to)
                     .await?
@@ -110,11 +110,4 @@ pub async fn handle(
         "end": to_local_rfc3339(booked.ends_at, tz),
         "status": booked.status,
     })))
-}
-
-fn not_found(e: DbError) -> ApiError {
-    match e {
-        DbError::NotFound => ApiError::NotFound { what: "specialist" },
-        other => other.into(),
-    }
 }

@@ -1,8 +1,8 @@
 //! `GET /api/availability?specialistId=&from=&to=&duration=` (public).
 
-use super::compute::{slots_for, Request};
 use crate::error::ApiError;
 use crate::params;
+use crate::slots::{slots_for, Request};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;

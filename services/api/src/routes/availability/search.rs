@@ -1,9 +1,9 @@
 //! `POST /api/availability/search` (public): the marketplace grid, up to 500 specialists
 //! in one call, answered with a fixed number of queries however many are asked for.
 
-use super::compute::{slots_for, Request, SpecialistSlots};
 use crate::error::ApiError;
 use crate::params;
+use crate::slots::{slots_for, Request, SpecialistSlots};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;

@@ -3,20 +3,32 @@
 //! tokens encrypted, awaits the webhook setup, then asks for the first (full) sync; a
 //! webhook failure is recorded on the connection and reported, never fatal.
 
-use super::webhook::{self, rfc3339, WebhookReport};
-use super::{oauth_provider, PRIMARY_CALENDAR};
-use crate::error::ApiError;
-use crate::notices;
+use super::{cookie_value, oauth_provider, state_cookie, PRIMARY_CALENDAR, STATE_COOKIE};
+use crate::error::{ApiError, OrNotFound};
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::SET_COOKIE;
+use actix_web::{web, HttpRequest, HttpResponse};
+use calsync_connections::error_chain;
+use calsync_core::time::rfc3339_utc;
 use calsync_core::Provider;
 use calsync_db::connections::{self, NewConnection};
-use calsync_db::{specialists, DbError};
+use calsync_db::{oauth_states, specialists, DbError};
 use calsync_proto::v1::NoticeReason;
 use calsync_providers::{ProviderError, TokenSet};
 use chrono::Utc;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+/// The `webhook` object of the callback answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookReport {
+    /// `created` or `failed`.
+    pub status: &'static str,
+    pub expires_at: Option<String>,
+    pub error: Option<String>,
+}
 
 #[derive(Debug, Deserialize)]
 pub struct Query {
@@ -26,6 +38,7 @@ pub struct Query {
 }
 
 pub async fn handle(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     q: web::Query<Query>,
@@ -55,6 +68,16 @@ pub async fn handle(
             "state was issued for another provider",
         ));
     }
+    // Bound to the browser that started the connect: a state carried to another
+    // browser (a phished callback link) lacks the cookie.
+    let bound = cookie_value(&req, STATE_COOKIE)
+        .is_some_and(|c| bool::from(c.as_bytes().ct_eq(payload.nonce.as_bytes())));
+    if !bound {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            "state was not started by this browser; start the connect again",
+        ));
+    }
     let code = q
         .code
         .as_deref()
@@ -62,31 +85,40 @@ pub async fn handle(
         .ok_or_else(|| ApiError::bad_request("missing_parameter", "code is required"))?;
     let specialist_id = payload.specialist_id.0;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
+    // Single-use, spent before the code is: a replayed callback does nothing.
+    if !oauth_states::spend(&mut conn, &payload.nonce, payload.expires_at, now).await? {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            "state was already used; start the connect again",
+        ));
+    }
     specialists::get(&mut conn, specialist_id)
         .await
-        .map_err(|e| match e {
-            DbError::NotFound => ApiError::NotFound { what: "specialist" },
-            other => other.into(),
-        })?;
+        .or_not_found("specialist")?;
 
     let tokens = exchange(&state, provider, code).await?;
     // Google sends no refresh token when consent was not given again: keep the stored one.
     let refresh_token_enc = match &tokens.refresh_token {
-        Some(r) => Some(state.cipher.encrypt(r.expose_secret())),
+        Some(r) => Some(state.conns.cipher.encrypt(r.expose_secret())),
         None => connections::list(&mut conn, Some(specialist_id))
             .await?
             .into_iter()
-            .find(|c| c.provider == provider.as_str() && c.external_calendar_id == PRIMARY_CALENDAR)
+            .find(|c| c.provider == provider && c.external_calendar_id == PRIMARY_CALENDAR)
             .and_then(|c| c.refresh_token_enc),
     };
     let connection = connections::upsert(
         &mut conn,
         &NewConnection {
             specialist_id,
-            provider: provider.as_str().to_owned(),
+            provider,
             external_calendar_id: PRIMARY_CALENDAR.to_owned(),
             account_email: None,
-            access_token_enc: Some(state.cipher.encrypt(tokens.access_token.expose_secret())),
+            access_token_enc: Some(
+                state
+                    .conns
+                    .cipher
+                    .encrypt(tokens.access_token.expose_secret()),
+            ),
             refresh_token_enc,
             token_expires_at: Some(tokens.expires_at),
         },
@@ -96,66 +128,44 @@ pub async fn handle(
     // The webhook first: a push during the first (full) sync then only causes one
     // more sync, and the worker never sees a connection without its webhook and opens
     // a second one.
-    let report = match webhook::setup(
-        &state,
-        &mut conn,
-        &connection,
-        Some(&tokens.access_token),
-        now,
-    )
-    .await?
+    let report = match state
+        .conns
+        .open_webhook(&connection, &tokens.access_token)
+        .await?
     {
         Ok(w) => WebhookReport {
             status: "created",
-            expires_at: Some(rfc3339(w.expires_at)),
+            expires_at: Some(rfc3339_utc(w.expires_at)),
             error: None,
         },
-        Err(message) => WebhookReport {
+        Err(e) => WebhookReport {
             status: "failed",
             expires_at: None,
-            error: Some(message),
+            error: Some(error_chain(&e)),
         },
     };
-    notices::request_sync(
-        &state,
-        &mut conn,
-        connection.id,
-        provider,
-        NoticeReason::Initial,
-        true,
-        now,
-    )
-    .await?;
+    state
+        .conns
+        .request_sync(
+            &mut conn,
+            connection.id,
+            provider,
+            NoticeReason::Initial,
+            true,
+        )
+        .await?;
 
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "connectionId": connection.id,
-        "webhook": report,
-    })))
+    Ok(HttpResponse::Ok()
+        .insert_header((SET_COOKIE, state_cookie(None, state.secure_cookies, 0)))
+        .json(serde_json::json!({
+            "connectionId": connection.id,
+            "webhook": report,
+        })))
 }
 
 async fn exchange(state: &AppState, provider: Provider, code: &str) -> Result<TokenSet, ApiError> {
-    let result = match provider {
-        Provider::Google => {
-            let client = state
-                .google
-                .as_ref()
-                .ok_or(ApiError::ProviderNotConfigured("google"))?;
-            client.exchange_code(code).await
-        }
-        Provider::Microsoft => {
-            let client = state
-                .microsoft
-                .as_ref()
-                .ok_or(ApiError::ProviderNotConfigured("microsoft"))?;
-            client.exchange_code(code).await
-        }
-        Provider::Ics => {
-            return Err(ApiError::NotFound {
-                what: "integration",
-            })
-        }
-    };
-    result.map_err(|e| match e {
+    let app = state.conns.clients.oauth(provider)?;
+    app.exchange_code(code).await.map_err(|e| match e {
         ProviderError::InvalidGrant { .. } | ProviderError::BadRequest { .. } => {
             ApiError::bad_request(
                 "invalid_code",

@@ -2,14 +2,14 @@
 //! agent's own JWT): redirects to the provider's consent page with a signed `state` that
 //! expires in ten minutes and names the specialist and provider.
 
-use super::oauth_provider;
+use super::{oauth_provider, state_cookie};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, OrNotFound};
 use crate::params;
 use crate::state::AppState;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{LOCATION, SET_COOKIE};
 use actix_web::{web, HttpResponse};
-use calsync_core::{Provider, SpecialistId};
+use calsync_core::SpecialistId;
 use calsync_db::{specialists, DbError};
 use calsync_providers::security::StatePayload;
 use chrono::{Duration, Utc};
@@ -35,32 +35,21 @@ pub async fn handle(
         "specialistId",
     )?;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
-    let specialist = specialists::get(&mut conn, id).await.map_err(|e| match e {
-        DbError::NotFound => ApiError::NotFound { what: "specialist" },
-        other => other.into(),
-    })?;
+    let specialist = specialists::get(&mut conn, id)
+        .await
+        .or_not_found("specialist")?;
     drop(conn);
     caller.ensure_acts_for(&specialist.user_id)?;
     let payload = StatePayload::new(SpecialistId(id), provider, Utc::now(), STATE_TTL);
     let signed = state.state_signer.sign(&payload);
-    let url = match provider {
-        Provider::Google => state
-            .google
-            .as_ref()
-            .ok_or(ApiError::ProviderNotConfigured("google"))?
-            .consent_url(&signed),
-        Provider::Microsoft => state
-            .microsoft
-            .as_ref()
-            .ok_or(ApiError::ProviderNotConfigured("microsoft"))?
-            .consent_url(&signed),
-        Provider::Ics => {
-            return Err(ApiError::NotFound {
-                what: "integration",
-            })
-        }
-    };
+    let url = state.conns.clients.oauth(provider)?.consent_url(&signed);
+    let cookie = state_cookie(
+        Some(&payload.nonce),
+        state.secure_cookies,
+        STATE_TTL.num_seconds(),
+    );
     Ok(HttpResponse::Found()
         .insert_header((LOCATION, url.as_str()))
+        .insert_header((SET_COOKIE, cookie))
         .finish())
 }

@@ -4,8 +4,7 @@
 //! made on every fetch because DNS can change after this call.
 
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::notices;
+use crate::error::{ApiError, OrNotFound};
 use crate::params;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -13,7 +12,6 @@ use calsync_core::Provider;
 use calsync_db::connections::{self, NewConnection};
 use calsync_db::{specialists, DbError};
 use calsync_proto::v1::NoticeReason;
-use chrono::Utc;
 use serde::Deserialize;
 use url::Url;
 
@@ -57,16 +55,13 @@ pub async fn handle(
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
     let specialist = specialists::get(&mut conn, specialist_id)
         .await
-        .map_err(|e| match e {
-            DbError::NotFound => ApiError::NotFound { what: "specialist" },
-            other => other.into(),
-        })?;
+        .or_not_found("specialist")?;
     caller.ensure_acts_for(&specialist.user_id)?;
     let connection = connections::upsert(
         &mut conn,
         &NewConnection {
             specialist_id,
-            provider: Provider::Ics.as_str().to_owned(),
+            provider: Provider::Ics,
             external_calendar_id: url.to_string(),
             account_email: None,
             access_token_enc: None,
@@ -75,17 +70,16 @@ pub async fn handle(
         },
     )
     .await?;
-    let now = Utc::now();
-    notices::request_sync(
-        &state,
-        &mut conn,
-        connection.id,
-        Provider::Ics,
-        NoticeReason::Initial,
-        true,
-        now,
-    )
-    .await?;
+    state
+        .conns
+        .request_sync(
+            &mut conn,
+            connection.id,
+            Provider::Ics,
+            NoticeReason::Initial,
+            true,
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "connectionId": connection.id })))
 }
 

@@ -2,16 +2,18 @@
 //! connection. `POST [?specialistId=&force=true]`: sets up missing, expired or expiring
 //! webhooks (every one with `force`) and reports per connection.
 
-use super::webhook::{self, rfc3339};
 use crate::auth::OperatorAuth;
 use crate::error::ApiError;
 use crate::params;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
+use calsync_connections::{error_chain, webhook};
+use calsync_core::time::rfc3339_utc as rfc3339;
 use calsync_core::webhook::WebhookState;
 use calsync_core::Provider;
 use calsync_db::connections::{self, Connection};
 use calsync_db::DbError;
+use calsync_proto::v1::NoticeReason;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -28,29 +30,12 @@ pub struct Query {
     force: Option<String>,
 }
 
-fn specialist_filter(q: &Query) -> Result<Option<Uuid>, ApiError> {
-    q.specialist_id
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| params::uuid(s, "specialistId"))
-        .transpose()
-}
-
-pub fn classify(c: &Connection, now: DateTime<Utc>) -> WebhookState {
-    let supports = c
-        .provider
-        .parse::<Provider>()
-        .is_ok_and(Provider::has_webhooks);
-    let has = c.webhook_channel_id.is_some() || c.webhook_subscription_id.is_some();
-    WebhookState::classify(supports, has, c.webhook_expires_at, now)
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Status {
     connection_id: Uuid,
     specialist_id: Uuid,
-    provider: String,
+    provider: Provider,
     channel_id: Option<String>,
     resource_id: Option<String>,
     subscription_id: Option<String>,
@@ -68,14 +53,14 @@ pub async fn status(
     state: web::Data<AppState>,
     q: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = specialist_filter(&q)?;
+    let filter = params::optional_uuid(&q.specialist_id, "specialistId")?;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
     let now = Utc::now();
     let list: Vec<Status> = connections::list(&mut conn, filter)
         .await?
         .into_iter()
         .map(|c| Status {
-            state: classify(&c, now).as_str(),
+            state: webhook::state_of(&c, now).as_str(),
             connection_id: c.id,
             specialist_id: c.specialist_id,
             provider: c.provider,
@@ -98,8 +83,9 @@ pub async fn status(
 struct Outcome {
     connection_id: Uuid,
     specialist_id: Uuid,
-    provider: String,
-    /// `created`, `renewed`, `skipped` or `failed`.
+    provider: Provider,
+    /// `created`, `renewed`, `skipped`, `failed`, or `queued` (a worker holds the
+    /// connection; its sync renews the webhook).
     result: &'static str,
     expires_at: Option<String>,
     error: Option<String>,
@@ -110,7 +96,7 @@ pub async fn setup(
     state: web::Data<AppState>,
     q: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = specialist_filter(&q)?;
+    let filter = params::optional_uuid(&q.specialist_id, "specialistId")?;
     let force = matches!(q.force.as_deref(), Some("true" | "1" | "yes"));
     let list = {
         let mut conn = state.pool.get().await.map_err(DbError::from)?;
@@ -138,12 +124,12 @@ async fn setup_one(
     let mut out = Outcome {
         connection_id: c.id,
         specialist_id: c.specialist_id,
-        provider: c.provider.clone(),
+        provider: c.provider,
         result: "skipped",
         expires_at: c.webhook_expires_at.map(rfc3339),
         error: None,
     };
-    let webhook_state = classify(&c, now);
+    let webhook_state = webhook::state_of(&c, now);
     if webhook_state == WebhookState::NotApplicable {
         out.error = Some("this provider has no webhooks; it is polled".into());
         return Ok(out);
@@ -160,15 +146,33 @@ async fn setup_one(
     if !force && !webhook_state.needs_renewal() {
         return Ok(out);
     }
-    let mut conn = state.pool.get().await.map_err(DbError::from)?;
-    match webhook::setup(state, &mut conn, &c, None, now).await? {
+    // Opening a webhook may refresh the tokens, which only the lease holder does. A
+    // connection that a worker is syncing right now gets the renewal at the end of
+    // that sync instead.
+    let Some(lease) = state.conns.take_lease(c.id).await? else {
+        let mut conn = state.pool.get().await.map_err(DbError::from)?;
+        connections::request_webhook_renewal(&mut conn, c.id, false).await?;
+        out.result = "queued";
+        return Ok(out);
+    };
+    let opened = state.conns.setup_webhook(&lease, &c).await;
+    let again = lease.release(&state.conns).await?;
+    if again {
+        // A notice arrived while we held the lease and only marked the connection.
+        let mut conn = state.pool.get().await.map_err(DbError::from)?;
+        state
+            .conns
+            .request_sync(&mut conn, c.id, c.provider, NoticeReason::Webhook, false)
+            .await?;
+    }
+    match opened? {
         Ok(w) => {
             out.result = if w.renewed { "renewed" } else { "created" };
             out.expires_at = Some(rfc3339(w.expires_at));
         }
-        Err(message) => {
+        Err(e) => {
             out.result = "failed";
-            out.error = Some(message);
+            out.error = Some(error_chain(&e));
         }
     }
     Ok(out)

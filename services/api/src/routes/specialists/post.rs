@@ -5,8 +5,8 @@ use crate::auth::OperatorAuth;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
+use calsync_core::WorkingHours;
 use calsync_db::{specialists, DbError};
-use chrono::NaiveTime;
 use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::AsyncConnection;
@@ -46,17 +46,8 @@ fn text<'a>(value: &'a str, name: &str) -> Result<&'a str, ApiError> {
     Ok(v)
 }
 
-fn clock(value: &str, name: &str) -> Result<NaiveTime, ApiError> {
-    let v = value.trim();
-    let well_formed = v.len() == 5 && v.as_bytes().get(2) == Some(&b':');
-    well_formed
-        .then(|| NaiveTime::parse_from_str(v, "%H:%M").ok())
-        .flatten()
-        .ok_or_else(|| invalid(format!("{name} must be a time as \"HH:MM\" (got {v:?})")))
-}
-
-/// The validated hours as the db layer takes them.
-pub fn validate_hours(hours: &[Hours]) -> Result<Vec<(i16, NaiveTime, NaiveTime)>, ApiError> {
+/// The body's hours as `core` types; `core` decides what a valid block is.
+fn working_hours(hours: &[Hours]) -> Result<Vec<WorkingHours>, ApiError> {
     if hours.len() > MAX_HOURS {
         return Err(invalid(format!("at most {MAX_HOURS} workingHours entries")));
     }
@@ -64,22 +55,8 @@ pub fn validate_hours(hours: &[Hours]) -> Result<Vec<(i16, NaiveTime, NaiveTime)
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let weekday = i16::try_from(h.weekday)
-                .ok()
-                .filter(|d| (1..=7).contains(d))
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "workingHours[{i}].weekday must be 1 (Monday) to 7 (Sunday)"
-                    ))
-                })?;
-            let start = clock(&h.start, &format!("workingHours[{i}].start"))?;
-            let end = clock(&h.end, &format!("workingHours[{i}].end"))?;
-            if start >= end {
-                return Err(invalid(format!(
-                    "workingHours[{i}] must start before it ends and may not span midnight"
-                )));
-            }
-            Ok((weekday, start, end))
+            WorkingHours::parse(h.weekday, &h.start, &h.end)
+                .map_err(|e| invalid(format!("workingHours[{i}]: {e}")))
         })
         .collect()
 }
@@ -97,7 +74,7 @@ pub async fn handle(
             "timeZone must be an IANA time zone such as Europe/Berlin (got {time_zone:?})"
         )));
     }
-    let hours = validate_hours(&body.working_hours)?;
+    let hours = working_hours(&body.working_hours)?;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
     let id = conn
         .transaction::<_, DbError, _>(|c| {
@@ -121,18 +98,15 @@ mod tests {
     }
 
     #[test]
-    fn valid_hours_pass_and_keep_their_order() {
-        let v = validate_hours(&[h(1, "09:00", "12:00"), h(7, "13:30", "17:00")]);
-        assert_eq!(v.map(|v| v.len()).ok(), Some(2));
-    }
-
-    #[test]
-    fn weekdays_outside_one_to_seven_and_reversed_or_malformed_times_are_refused() {
-        assert!(validate_hours(&[h(0, "09:00", "12:00")]).is_err());
-        assert!(validate_hours(&[h(8, "09:00", "12:00")]).is_err());
-        assert!(validate_hours(&[h(1, "12:00", "09:00")]).is_err());
-        assert!(validate_hours(&[h(1, "09:00", "09:00")]).is_err());
-        assert!(validate_hours(&[h(1, "9am", "12:00")]).is_err());
-        assert!(validate_hours(&[h(1, "09:00", "24:00")]).is_err());
+    fn bad_blocks_are_refused_with_their_index_and_cores_reason() {
+        let ok = working_hours(&[h(1, "09:00", "12:00"), h(7, "13:30", "17:00")]);
+        assert_eq!(ok.map(|v| v.len()).ok(), Some(2));
+        let e = working_hours(&[h(1, "09:00", "12:00"), h(8, "09:00", "12:00")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("workingHours[1]: weekday 8"), "{e}");
+        let too_many: Vec<_> = (0..=MAX_HOURS).map(|_| h(1, "09:00", "10:00")).collect();
+        assert!(working_hours(&too_many).is_err());
     }
 }

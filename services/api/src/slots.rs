@@ -4,9 +4,8 @@
 use crate::error::ApiError;
 use crate::freshness::{self, Freshness};
 use crate::state::AppState;
-use calsync_core::availability::MAX_WINDOW;
 use calsync_core::{
-    compute_slots, to_local_rfc3339, AvailabilityQuery, SlotRules, TimeRange, WorkingHours,
+    compute_slots, to_local_rfc3339, AvailabilityQuery, SlotPolicy, TimeRange, WorkingHours,
 };
 use calsync_db::{appointments, connections, events, specialists, DbError};
 use calsync_runtime::StalePolicy;
@@ -16,9 +15,6 @@ use serde::Serialize;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Longest slot a client may ask for, in minutes (a day).
-const MAX_DURATION_MINUTES: i64 = 24 * 60;
-
 #[derive(Debug, Clone, Copy)]
 pub struct Request {
     pub from: DateTime<Utc>,
@@ -27,29 +23,10 @@ pub struct Request {
 }
 
 impl Request {
-    /// Refuses an unusable window or duration before any query runs.
+    /// Refuses an unusable window or duration before any query runs; `core` decides.
     pub fn validate(&self) -> Result<(), ApiError> {
-        if self.from >= self.to {
-            return Err(ApiError::bad_request(
-                "empty_window",
-                "from must be before to",
-            ));
-        }
-        if self.to - self.from > MAX_WINDOW {
-            return Err(ApiError::bad_request(
-                "window_too_long",
-                format!(
-                    "the window may be at most {} days long",
-                    MAX_WINDOW.num_days()
-                ),
-            ));
-        }
-        if !(1..=MAX_DURATION_MINUTES).contains(&self.duration_minutes) {
-            return Err(ApiError::bad_request(
-                "invalid_duration",
-                format!("duration must be 1 to {MAX_DURATION_MINUTES} minutes"),
-            ));
-        }
+        calsync_core::availability::window(self.from, self.to)?;
+        calsync_core::availability::slot_duration(self.duration_minutes)?;
         Ok(())
     }
 }
@@ -86,14 +63,14 @@ pub async fn slots_for(
         return Ok(Vec::new());
     }
     let known: Vec<Uuid> = people.iter().map(|s| s.id).collect();
-    let rules = specialists::rules_for(&mut conn, &known).await?;
+    let rows = specialists::working_hours_for(&mut conn, &known).await?;
     let booked = appointments::confirmed_between(&mut conn, &known, req.from, req.to).await?;
     let blocking = events::blocking_between(&mut conn, &known, req.from, req.to).await?;
     let conns = connections::for_specialists(&mut conn, &known).await?;
     drop(conn);
 
     let mut hours: HashMap<Uuid, Vec<WorkingHours>> = HashMap::new();
-    for r in rules {
+    for r in rows {
         let weekday = u8::try_from(r.weekday).unwrap_or(0);
         hours
             .entry(r.specialist_id)
@@ -122,7 +99,7 @@ pub async fn slots_for(
         by_specialist.entry(c.specialist_id).or_default().push(c);
     }
     let a = &state.availability;
-    let rules = SlotRules {
+    let policy = SlotPolicy {
         duration: Duration::minutes(req.duration_minutes),
         step: Duration::minutes(a.step_minutes),
         buffer_before: Duration::minutes(a.buffer_before_minutes),
@@ -161,7 +138,7 @@ pub async fn slots_for(
                     end: req.to,
                 },
                 now,
-                rules,
+                policy,
             };
             compute_slots(&query)?
                 .into_iter()

@@ -1,0 +1,86 @@
+//! The scheduler's claims: due polls and due webhook renewals, taken with
+//! `FOR UPDATE SKIP LOCKED` so that replicas never claim the same row.
+
+use crate::DbError;
+use chrono::{DateTime, Duration, Utc};
+use diesel::sql_types::{BigInt, Interval, Timestamptz, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// Claims up to `limit` connections due for a poll, or with a sync asked for that no
+/// worker picked up: one that no drive took within a minute (its notice is acked once
+/// recorded, and the worker may have died since), or one asked for while a
+/// holder that has since died (its lease lapsed unreleased) was syncing. The notice
+/// that found the lease taken is gone, so without this the change would wait for the
+/// next poll. Pushes each one's `next_poll_at` ahead by `interval` ± 10 % so
+/// a fleet of connections spreads out. SKIP LOCKED: replicas never claim the same row.
+pub async fn claim_due_polls(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    interval: Duration,
+    limit: i64,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<IdRow> = diesel::sql_query(
+        "WITH due AS (
+             SELECT id FROM calendar_connections
+             WHERE sync_enabled AND NOT needs_reauth
+               AND (lease_owner IS NULL OR lease_expires_at < $1)
+               AND (next_poll_at <= $1
+                    OR (sync_pending AND (sync_requested_at < $1 - interval '1 minute'
+                                          OR lease_expires_at < $1)))
+             ORDER BY next_poll_at
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE calendar_connections c
+         SET next_poll_at = $1 + $2 * (0.9 + random() * 0.2)
+         FROM due WHERE c.id = due.id
+         RETURNING c.id",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Interval, _>(interval)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Claims up to `limit` push connections whose webhook is missing or expires before
+/// `renew_before`, and pushes each one's next renewal attempt to `retry_after`, so a
+/// renewal that keeps failing is retried at a pace rather than in a tight loop.
+pub async fn claim_webhook_renewals(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    renew_before: DateTime<Utc>,
+    retry_after: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<IdRow> = diesel::sql_query(
+        "WITH due AS (
+             SELECT id FROM calendar_connections
+             WHERE sync_enabled AND NOT needs_reauth AND provider <> 'ics'
+               AND (webhook_expires_at IS NULL OR webhook_expires_at < $2)
+               AND webhook_renew_after <= $1
+             ORDER BY webhook_expires_at NULLS FIRST
+             LIMIT $4
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE calendar_connections c SET webhook_renew_after = $3
+         FROM due WHERE c.id = due.id
+         RETURNING c.id",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(renew_before)
+    .bind::<Timestamptz, _>(retry_after)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}

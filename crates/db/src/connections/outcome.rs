@@ -1,0 +1,69 @@
+//! What a sync leaves on its connection: cursor and validators with its events
+//! (invariant 3: same transaction), or the failure and the back-off.
+
+use crate::schema::calendar_connections as cc;
+use crate::DbError;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// What a successful sync stores together with its events (invariant 3: same transaction).
+#[derive(Debug, Clone, Default)]
+pub struct SyncSuccess {
+    pub cursor: Option<String>,
+    pub window_start: Option<DateTime<Utc>>,
+    pub ics_etag: Option<String>,
+    pub ics_last_modified: Option<String>,
+}
+
+pub async fn record_success(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    result: &SyncSuccess,
+    now: DateTime<Utc>,
+    next_poll_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::update(cc::table.find(id))
+        .set((
+            cc::sync_cursor.eq(&result.cursor),
+            cc::sync_window_start.eq(result.window_start),
+            cc::ics_etag.eq(&result.ics_etag),
+            cc::ics_last_modified.eq(&result.ics_last_modified),
+            cc::last_sync_at.eq(now),
+            cc::last_error.eq(None::<String>),
+            cc::last_error_at.eq(None::<DateTime<Utc>>),
+            cc::consecutive_failures.eq(0),
+            cc::sync_count.eq(cc::sync_count + 1),
+            cc::next_poll_at.eq(next_poll_at),
+            cc::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed sync. The stored events stay as they were: a broken provider never
+/// empties a calendar. `needs_reauth` pauses syncing until the agent reconnects.
+pub async fn record_failure(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    error: &str,
+    needs_reauth: bool,
+    now: DateTime<Utc>,
+    next_poll_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::update(cc::table.find(id))
+        .set((
+            cc::last_error.eq(error),
+            cc::last_error_at.eq(now),
+            cc::consecutive_failures.eq(cc::consecutive_failures + 1),
+            cc::needs_reauth.eq(cc::needs_reauth.or::<bool, Bool>(needs_reauth)),
+            cc::next_poll_at.eq(next_poll_at),
+            cc::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

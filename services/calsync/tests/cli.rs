@@ -1,0 +1,83 @@
+//! The operator CLI as scripts and monitoring use it: `--version`, `status --json`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use calsync_db::connections::{self, NewConnection};
+use calsync_db::specialists;
+use calsync_testkit::TestDatabase;
+use std::process::{Command, Output};
+
+fn calsync(args: &[&str], database_url: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_calsync"));
+    cmd.args(args);
+    if let Some(url) = database_url {
+        cmd.env("CALSYNC__DATABASE__URL", url);
+    }
+    cmd.output().expect("calsync runs")
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let out = calsync(&["--version"], None);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("calsync {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[tokio::test]
+async fn status_json_reports_each_connection_and_a_summary() {
+    let db = TestDatabase::new().await.expect("test database");
+    let mut conn = db.pool().get().await.expect("connection");
+    let specialist = specialists::upsert(&mut conn, "ada", "Ada", "UTC", &[])
+        .await
+        .expect("specialist");
+    let connection = connections::upsert(
+        &mut conn,
+        &NewConnection {
+            specialist_id: specialist,
+            provider: calsync_core::Provider::Google,
+            external_calendar_id: "primary".into(),
+            account_email: None,
+            access_token_enc: None,
+            refresh_token_enc: None,
+            token_expires_at: None,
+        },
+    )
+    .await
+    .expect("connection");
+    drop(conn);
+
+    let url = db.url().to_owned();
+    let out = tokio::task::spawn_blocking(move || calsync(&["status", "--json"], Some(&url)))
+        .await
+        .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"total": 1, "healthy": 0, "expiring": 0, "failing": 1}),
+        "never synced counts as failing: {doc}"
+    );
+    let c = &doc["connections"][0];
+    assert_eq!(c["id"], connection.id.to_string());
+    assert_eq!(c["specialistId"], specialist.to_string());
+    assert_eq!(c["provider"], "google");
+    assert_eq!(c["health"], "failing");
+    assert_eq!(c["webhook"], "missing");
+    assert_eq!(c["lastSyncAt"], serde_json::Value::Null);
+    assert_eq!(c["needsReauth"], false);
+}
+
+#[test]
+fn help_succeeds_and_a_usage_error_exits_2() {
+    assert!(calsync(&["--help"], None).status.success());
+    assert_eq!(
+        calsync(&["status", "--nonsense"], None).status.code(),
+        Some(2)
+    );
+}
