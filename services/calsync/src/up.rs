@@ -5,8 +5,8 @@
 
 use base64::Engine;
 use calsync_runtime::Settings;
-use calsync_testkit::google::{GoogleSandbox, GoogleSandboxConfig};
-use calsync_testkit::graph::{GraphSandbox, GraphSandboxConfig};
+use calsync_sandboxes::google::{GoogleSandbox, GoogleSandboxConfig};
+use calsync_sandboxes::graph::{GraphSandbox, GraphSandboxConfig};
 use secrecy::ExposeSecret;
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,30 +1,21 @@
 //! The OAuth connect flow against the Google sandbox: consent redirect with a signed
 //! state, callback, encrypted tokens, first sync requested, webhook awaited.
 
-use crate::helpers::{agent_token, error_code, TestApp};
+use crate::helpers::{error_code, TestApp};
 use calsync_providers::security::{StatePayload, StateSigner, WebhookSigner};
-use calsync_testkit::google::{GoogleSandbox, GoogleSandboxConfig};
+use calsync_testkit::TestEnv;
 use chrono::{Duration, Utc};
 use serde_json::Value;
 
-pub async fn sandbox_app(ingest_public_url: &str) -> (GoogleSandbox, TestApp) {
-    let sandbox = GoogleSandbox::start(GoogleSandboxConfig::default())
+/// The api over a `TestEnv` with the Google sandbox (`app.env.google()`).
+pub async fn sandbox_app(ingest_public_url: &str) -> TestApp {
+    let env = TestEnv::builder()
+        .with_google_sandbox()
+        .build()
         .await
         .unwrap();
-    let cfg = GoogleSandboxConfig::default();
-    let (api_base, auth_url, token_url) =
-        (sandbox.api_base(), sandbox.auth_url(), sandbox.token_url());
     let ingest = ingest_public_url.to_owned();
-    let app = TestApp::spawn_with(move |s| {
-        s.google.client_id = cfg.client_id;
-        s.google.client_secret = cfg.client_secret.into();
-        s.google.api_base = api_base;
-        s.google.auth_url = auth_url;
-        s.google.token_url = token_url;
-        s.ingest.public_url = ingest;
-    })
-    .await;
-    (sandbox, app)
+    TestApp::spawn_in(env, move |s| s.ingest.public_url = ingest).await
 }
 
 /// Walks consent → callback as a browser would; returns the callback's status and body.
@@ -55,7 +46,7 @@ pub async fn connect_google(app: &TestApp, specialist: uuid::Uuid) -> (u16, Valu
 
 #[tokio::test]
 async fn connecting_google_stores_encrypted_tokens_requests_a_sync_and_opens_a_channel() {
-    let (sandbox, app) = sandbox_app("http://127.0.0.1:9").await;
+    let app = sandbox_app("http://127.0.0.1:9").await;
     let id = app.create_specialist("agent-a", "UTC").await;
     let (status, body) = connect_google(&app, id).await;
     assert_eq!(status, 200, "{body}");
@@ -80,27 +71,21 @@ async fn connecting_google_stores_encrypted_tokens_requests_a_sync_and_opens_a_c
     assert!(c.sync_pending, "the first sync is recorded");
     assert!(c.webhook_channel_id.is_some());
 
-    let channels = sandbox.state().channels();
+    let channels = app.env.google().state().channels();
     assert_eq!(channels.len(), 1);
     assert_eq!(channels[0].address, "http://127.0.0.1:9/webhooks/google");
-    let signer = WebhookSigner::new(app.settings.security.webhook_secret.clone());
+    let signer = WebhookSigner::new(app.env.settings.security.webhook_secret.clone());
     assert_eq!(
         signer.verify(channels[0].token.as_deref().unwrap()),
         Ok(connection_id)
     );
-    assert_eq!(
-        app.broker
-            .depth(&app.broker.topology.work_queue())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(app.env.drain_work_queue().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_webhook_failure_is_recorded_and_does_not_fail_the_connection() {
     // Google refuses plain-http channel addresses that are not loopback.
-    let (_sandbox, app) = sandbox_app("http://calsync.invalid").await;
+    let app = sandbox_app("http://calsync.invalid").await;
     let id = app.create_specialist("agent-b", "UTC").await;
     let (status, body) = connect_google(&app, id).await;
     assert_eq!(status, 200, "{body}");
@@ -119,13 +104,16 @@ async fn a_webhook_failure_is_recorded_and_does_not_fail_the_connection() {
         .unwrap();
     assert!(c.webhook_last_error.is_some());
     assert!(c.sync_enabled && !c.needs_reauth);
+    let queued = app.env.drain_work_queue().await.unwrap();
+    assert_eq!(queued.len(), 1, "the first sync is requested all the same");
+    assert_eq!(queued[0].connection_id, connection_id.to_string());
 }
 
 #[tokio::test]
 async fn a_tampered_expired_or_missing_state_is_refused_at_the_callback() {
-    let (_sandbox, app) = sandbox_app("http://127.0.0.1:9").await;
+    let app = sandbox_app("http://127.0.0.1:9").await;
     let id = app.create_specialist("agent-c", "UTC").await;
-    let signer = StateSigner::new(app.settings.security.webhook_secret.clone());
+    let signer = StateSigner::new(app.env.settings.security.webhook_secret.clone());
     let expired = signer.sign(&StatePayload::new(
         calsync_core::SpecialistId(id),
         calsync_core::Provider::Google,
@@ -169,12 +157,12 @@ async fn a_tampered_expired_or_missing_state_is_refused_at_the_callback() {
 
 #[tokio::test]
 async fn connect_needs_the_operator_or_the_agents_own_token() {
-    let (_sandbox, app) = sandbox_app("http://127.0.0.1:9").await;
+    let app = sandbox_app("http://127.0.0.1:9").await;
     let id = app.create_specialist("agent-d", "UTC").await;
     app.create_specialist("agent-e", "UTC").await;
     let path = format!("/api/integrations/google/connect?specialistId={id}");
     assert_eq!(app.get(&path).await.status(), 401);
-    let own = agent_token("agent-d", Duration::hours(1));
+    let own = app.agent_token("agent-d", Duration::hours(1));
     let res = app.agent_get(&path, &own).await;
     assert_eq!(res.status(), 302);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
@@ -182,7 +170,7 @@ async fn connect_needs_the_operator_or_the_agents_own_token() {
         location.contains("access_type=offline") && location.contains("state="),
         "{location}"
     );
-    let other = agent_token("agent-e", Duration::hours(1));
+    let other = app.agent_token("agent-e", Duration::hours(1));
     assert_eq!(app.agent_get(&path, &other).await.status(), 403);
     let res = app
         .operator_get(

@@ -1,52 +1,26 @@
-//! `TestApp`: the api on an ephemeral port with its own database and queue prefix, plus
-//! typed helpers to arrange specialists, connections, events and agent tokens.
+//! `TestApp`: the api on an ephemeral port over a `TestEnv` (its own database, queue
+//! prefix and secrets), plus typed helpers to arrange specialists, connections, events
+//! and agent tokens.
 #![allow(dead_code)]
 
-use base64::Engine;
 use calsync_api::ApiServer;
 use calsync_core::{EventStatus, ExternalEvent};
 use calsync_db::connections::{self, NewConnection};
 use calsync_db::{events, DbPool};
-use calsync_mq::Publisher;
 use calsync_runtime::Settings;
-use calsync_testkit::{TestBroker, TestDatabase};
+use calsync_testkit::{local_listener, TestEnv};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
 use diesel_async::RunQueryDsl;
-use rand::RngCore;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub const OPERATOR_TOKEN: &str = "operator-test-token";
-pub const JWT_SECRET: &str = "jwt-test-secret-0123456789";
-
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub settings: Settings,
-    pub db: TestDatabase,
-    pub broker: TestBroker,
     shutdown: CancellationToken,
-}
-
-fn random_b64(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-pub fn test_settings(db: &TestDatabase, broker: &TestBroker) -> Settings {
-    let mut s = Settings::defaults().expect("defaults parse");
-    s.database.url = db.url().to_owned();
-    s.amqp.url = broker.url.clone();
-    s.amqp.prefix = broker.prefix().to_owned();
-    s.api.bind = "127.0.0.1:0".into();
-    s.api.operator_token = SecretString::from(OPERATOR_TOKEN);
-    s.api.jwt_secret = SecretString::from(JWT_SECRET);
-    s.security.encryption_key = SecretString::from(random_b64(32));
-    s.security.webhook_secret = SecretString::from(random_b64(24));
-    s
+    /// Its `settings` are the ones the api was built with.
+    pub env: TestEnv,
 }
 
 impl TestApp {
@@ -55,22 +29,21 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let db = TestDatabase::new()
+        let env = TestEnv::new()
             .await
             .map_err(|e| format!("{e:#}"))
-            .expect("test database");
-        let broker = TestBroker::new();
-        let mut settings = test_settings(&db, &broker);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = format!(
-            "http://127.0.0.1:{}",
-            listener.local_addr().expect("addr").port()
-        );
-        settings.api.public_url = address.clone();
-        adjust(&mut settings);
-        let publisher = Publisher::new(&broker.url, broker.topology.clone());
-        let server = ApiServer::build_with(&settings, listener, db.pool().clone(), publisher)
-            .expect("api builds");
+            .expect("test env");
+        Self::spawn_in(env, adjust).await
+    }
+
+    /// The api over `env` (e.g. one with sandboxes), after `adjust`ing its settings.
+    pub async fn spawn_in(mut env: TestEnv, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let (listener, address) = local_listener().expect("bind");
+        env.settings.api.public_url = address.clone();
+        adjust(&mut env.settings);
+        let server =
+            ApiServer::build_with(&env.settings, listener, env.pool().clone(), env.publisher())
+                .expect("api builds");
         let shutdown = CancellationToken::new();
         tokio::spawn(server.run(shutdown.clone()));
         Self {
@@ -81,15 +54,26 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
-            settings,
-            db,
-            broker,
             shutdown,
+            env,
         }
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.env.settings
+    }
+
+    pub fn operator_token(&self) -> &str {
+        &self.env.secrets.operator_token
+    }
+
+    /// An agent token for `sub`, expiring `valid_for` from now (negative: already expired).
+    pub fn agent_token(&self, sub: &str, valid_for: Duration) -> String {
+        signed_token(sub, valid_for, &self.env.secrets.jwt_secret)
+    }
+
     pub fn pool(&self) -> &DbPool {
-        self.db.pool()
+        self.env.pool()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -116,7 +100,7 @@ impl TestApp {
     pub async fn operator_post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
-            .bearer_auth(OPERATOR_TOKEN)
+            .bearer_auth(self.operator_token())
             .json(body)
             .send()
             .await
@@ -126,7 +110,7 @@ impl TestApp {
     pub async fn operator_get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
-            .bearer_auth(OPERATOR_TOKEN)
+            .bearer_auth(self.operator_token())
             .send()
             .await
             .expect("request")
@@ -235,11 +219,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// An agent token for `sub`, expiring `valid_for` from now (negative: already expired).
-pub fn agent_token(sub: &str, valid_for: Duration) -> String {
-    signed_token(sub, valid_for, JWT_SECRET)
 }
 
 pub fn signed_token(sub: &str, valid_for: Duration, secret: &str) -> String {

@@ -2,39 +2,25 @@
 //! answering Graph's validation handshake.
 
 use crate::helpers::TestApp;
-use calsync_mq::Publisher;
-use calsync_testkit::graph::{GraphSandbox, GraphSandboxConfig};
+use calsync_testkit::{local_listener, TestEnv};
 use calsync_webhook_ingest::IngestServer;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-async fn graph_app(ingest_url: Option<&str>) -> (GraphSandbox, TestApp, CancellationToken) {
-    let sandbox = GraphSandbox::start(GraphSandboxConfig::default())
+async fn graph_app(ingest_url: Option<&str>) -> (TestApp, CancellationToken) {
+    let env = TestEnv::builder()
+        .with_graph_sandbox()
+        .build()
         .await
         .unwrap();
-    let cfg = GraphSandboxConfig::default();
-    let (graph, auth, token) = (
-        sandbox.graph_base(),
-        sandbox.auth_url(),
-        sandbox.token_url(),
-    );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let ingest_address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (listener, ingest_address) = local_listener().unwrap();
     let public = ingest_url.map_or(ingest_address.clone(), str::to_owned);
-    let app = TestApp::spawn_with(move |s| {
-        s.microsoft.client_id = cfg.client_id;
-        s.microsoft.client_secret = cfg.client_secret.into();
-        s.microsoft.graph_base = graph;
-        s.microsoft.auth_url = auth;
-        s.microsoft.token_url = token;
-        s.ingest.public_url = public;
-    })
-    .await;
-    let publisher = Publisher::new(&app.broker.url, app.broker.topology.clone());
-    let ingest = IngestServer::build_with(&app.settings, listener, publisher).unwrap();
+    let app = TestApp::spawn_in(env, move |s| s.ingest.public_url = public).await;
+    let ingest =
+        IngestServer::build_with(&app.env.settings, listener, app.env.publisher()).unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(ingest.run(stop.clone()));
-    (sandbox, app, stop)
+    (app, stop)
 }
 
 async fn connect(app: &TestApp, specialist: uuid::Uuid) -> (u16, Value) {
@@ -61,7 +47,7 @@ async fn connect(app: &TestApp, specialist: uuid::Uuid) -> (u16, Value) {
 
 #[tokio::test]
 async fn connecting_microsoft_creates_a_validated_subscription_signed_for_the_connection() {
-    let (_sandbox, app, stop) = graph_app(None).await;
+    let (app, stop) = graph_app(None).await;
     let id = app.create_specialist("agent-m", "Europe/London").await;
     let (status, body) = connect(&app, id).await;
     assert_eq!(status, 200, "{body}");
@@ -77,13 +63,16 @@ async fn connecting_microsoft_creates_a_validated_subscription_signed_for_the_co
     );
     assert!(c.webhook_subscription_id.is_some() && c.webhook_expires_at.is_some());
     assert!(c.sync_pending);
+    let queued = app.env.drain_work_queue().await.unwrap();
+    assert_eq!(queued.len(), 1, "the first sync is requested");
+    assert_eq!(queued[0].connection_id, connection_id.to_string());
     stop.cancel();
 }
 
 #[tokio::test]
 async fn a_refused_subscription_is_reported_and_the_connection_kept() {
     // Nothing answers the validation handshake at this address.
-    let (_sandbox, app, stop) = graph_app(Some("http://127.0.0.1:9")).await;
+    let (app, stop) = graph_app(Some("http://127.0.0.1:9")).await;
     let id = app.create_specialist("agent-n", "UTC").await;
     let (status, body) = connect(&app, id).await;
     assert_eq!(status, 200, "{body}");
@@ -97,5 +86,10 @@ async fn a_refused_subscription_is_reported_and_the_connection_kept() {
         .unwrap();
     assert_eq!(status["connections"][0]["state"], "missing");
     assert!(status["connections"][0]["webhookError"].is_string());
+    assert_eq!(
+        app.env.drain_work_queue().await.unwrap().len(),
+        1,
+        "the first sync is requested all the same"
+    );
     stop.cancel();
 }

@@ -1,6 +1,6 @@
 //! `GET /api/appointments/mine` with the agent's JWT.
 
-use crate::helpers::{agent_token, at, error_code, next_monday, q, signed_token, TestApp};
+use crate::helpers::{at, error_code, next_monday, q, signed_token, TestApp};
 use chrono::Duration;
 use serde_json::Value;
 
@@ -33,7 +33,7 @@ async fn an_agent_sees_bookings_and_calendar_events_merged_sorted_and_titled() {
     )
     .await;
 
-    let token = agent_token("agent-a", Duration::hours(1));
+    let token = app.agent_token("agent-a", Duration::hours(1));
     let path = format!(
         "/api/appointments/mine?from={}&to={}",
         q(day),
@@ -79,14 +79,14 @@ async fn another_agents_token_sees_only_their_own_items() {
         q(day + Duration::days(1))
     );
     let body: Value = app
-        .agent_get(&path, &agent_token("agent-b", Duration::hours(1)))
+        .agent_get(&path, &app.agent_token("agent-b", Duration::hours(1)))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(body["items"].as_array().unwrap().len(), 0);
     let body: Value = app
-        .agent_get(&path, &agent_token("agent-a", Duration::hours(1)))
+        .agent_get(&path, &app.agent_token("agent-a", Duration::hours(1)))
         .await
         .json()
         .await
@@ -99,7 +99,7 @@ async fn expired_forged_and_missing_tokens_are_refused_with_401() {
     let app = TestApp::spawn().await;
     app.create_specialist("agent-a", "UTC").await;
     let path = "/api/appointments/mine";
-    let expired = agent_token("agent-a", Duration::hours(-1));
+    let expired = app.agent_token("agent-a", Duration::hours(-1));
     let res = app.agent_get(path, &expired).await;
     assert_eq!(res.status(), 401);
     assert_eq!(error_code(res).await, "unauthorized");
@@ -107,7 +107,7 @@ async fn expired_forged_and_missing_tokens_are_refused_with_401() {
     assert_eq!(app.agent_get(path, &forged).await.status(), 401);
     assert_eq!(app.get(path).await.status(), 401);
     assert_eq!(app.agent_get(path, "garbage").await.status(), 401);
-    let ok = agent_token("agent-a", Duration::hours(1));
+    let ok = app.agent_token("agent-a", Duration::hours(1));
     assert_eq!(app.agent_get(path, &ok).await.status(), 200);
 }
 
@@ -117,7 +117,7 @@ async fn a_valid_token_for_an_unknown_login_is_forbidden() {
     let res = app
         .agent_get(
             "/api/appointments/mine",
-            &agent_token("nobody", Duration::hours(1)),
+            &app.agent_token("nobody", Duration::hours(1)),
         )
         .await;
     assert_eq!(res.status(), 403);

@@ -39,7 +39,7 @@ async fn connection_count(app: &crate::helpers::TestApp) -> usize {
 
 #[tokio::test]
 async fn a_replayed_callback_is_refused() {
-    let (_sandbox, app) = sandbox_app("http://127.0.0.1:9").await;
+    let app = sandbox_app("http://127.0.0.1:9").await;
     let id = app.create_specialist("agent-replay", "UTC").await;
     let callback = consent(&app, id).await;
     let first = app.client.get(&callback).send().await.unwrap();
@@ -48,11 +48,16 @@ async fn a_replayed_callback_is_refused() {
     assert_eq!(again.status(), 400);
     assert_eq!(error_code(again).await, "invalid_state");
     assert_eq!(connection_count(&app).await, 1);
+    assert_eq!(
+        app.env.drain_work_queue().await.unwrap().len(),
+        1,
+        "one first sync; the replay enqueued nothing"
+    );
 }
 
 #[tokio::test]
 async fn a_state_carried_to_another_browser_is_refused_and_stores_nothing() {
-    let (_sandbox, app) = sandbox_app("http://127.0.0.1:9").await;
+    let app = sandbox_app("http://127.0.0.1:9").await;
     let id = app.create_specialist("agent-transplant", "UTC").await;
     let callback = consent(&app, id).await;
     let stranger = reqwest::Client::builder()
@@ -66,4 +71,9 @@ async fn a_state_carried_to_another_browser_is_refused_and_stores_nothing() {
     // The browser that started it can still finish: the refusal spent nothing.
     let own = app.client.get(&callback).send().await.unwrap();
     assert_eq!(own.status(), 200);
+    assert_eq!(
+        app.env.drain_work_queue().await.unwrap().len(),
+        1,
+        "only the browser's own callback asked for a sync"
+    );
 }

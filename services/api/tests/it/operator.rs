@@ -1,8 +1,8 @@
 //! Operator endpoints: ICS connect, webhook setup and status, manual sync.
 
 use crate::connect::{connect_google, sandbox_app};
-use crate::helpers::{agent_token, error_code, TestApp};
-use calsync_testkit::google::Fault;
+use crate::helpers::{error_code, TestApp};
+use calsync_sandboxes::google::Fault;
 use chrono::Duration;
 use serde_json::{json, Value};
 
@@ -18,7 +18,7 @@ async fn an_ics_feed_is_connected_by_its_agent_and_its_first_sync_requested() {
     let res = app
         .client
         .post(app.url("/api/integrations/ics"))
-        .bearer_auth(agent_token("agent-a", Duration::hours(1)))
+        .bearer_auth(app.agent_token("agent-a", Duration::hours(1)))
         .json(&body)
         .send()
         .await
@@ -26,13 +26,7 @@ async fn an_ics_feed_is_connected_by_its_agent_and_its_first_sync_requested() {
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
     assert!(v["connectionId"].is_string());
-    assert_eq!(
-        app.broker
-            .depth(&app.broker.topology.work_queue())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(app.env.drain_work_queue().await.unwrap().len(), 1);
     for bad in [
         "ftp://x.example/a.ics",
         "https://u:p@x.example/a.ics",
@@ -69,7 +63,7 @@ async fn operator_endpoints_refuse_a_missing_or_wrong_token_and_do_nothing() {
             assert_eq!(res.status(), 401, "{method} {path} {token:?}");
         }
     }
-    let agent = agent_token("agent-b", Duration::hours(1));
+    let agent = app.agent_token("agent-b", Duration::hours(1));
     assert_eq!(
         app.agent_get("/api/integrations/sync", &agent)
             .await
@@ -81,13 +75,7 @@ async fn operator_endpoints_refuse_a_missing_or_wrong_token_and_do_nothing() {
         .await
         .unwrap();
     assert!(!c.sync_pending, "nothing was enqueued");
-    assert_eq!(
-        app.broker
-            .depth(&app.broker.topology.work_queue())
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(app.env.drain_work_queue().await.unwrap().len(), 0);
 }
 
 #[tokio::test]
@@ -109,13 +97,7 @@ async fn sync_enqueues_every_enabled_connection_and_counts_webhooks_to_renew() {
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["enqueued"], 2, "{v}");
     assert_eq!(v["webhooksToRenew"], 1, "{v}");
-    assert_eq!(
-        app.broker
-            .depth(&app.broker.topology.work_queue())
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(app.env.drain_work_queue().await.unwrap().len(), 2);
     let v: Value = app
         .operator_get(&format!("/api/integrations/sync?specialistId={b}"))
         .await
@@ -127,9 +109,10 @@ async fn sync_enqueues_every_enabled_connection_and_counts_webhooks_to_renew() {
 
 #[tokio::test]
 async fn setup_webhooks_creates_missing_ones_skips_healthy_ones_and_renews_all_with_force() {
-    let (sandbox, app) = sandbox_app("http://127.0.0.1:9").await;
+    let app = sandbox_app("http://127.0.0.1:9").await;
     let id = app.create_specialist("agent-e", "UTC").await;
-    sandbox
+    app.env
+        .google()
         .state()
         .inject(Fault::new(403, "forbidden", 1).only_path_contains("/watch"));
     let (status, body) = connect_google(&app, id).await;
@@ -206,11 +189,21 @@ async fn setup_webhooks_creates_missing_ones_skips_healthy_ones_and_renews_all_w
         google["channelId"].is_string() && google["expiresAt"].is_string(),
         "{google}"
     );
-    let open: Vec<_> = sandbox
+    let open: Vec<_> = app
+        .env
+        .google()
         .state()
         .channels()
         .into_iter()
         .filter(|c| !c.stopped)
         .collect();
     assert_eq!(open.len(), 1, "the renewed channel replaced the old one");
+    // No worker runs here: take what the connect and the webhook setups enqueued.
+    let google_id = body["connectionId"].as_str().unwrap().to_owned();
+    let queued = app.env.drain_work_queue().await.unwrap();
+    assert!(!queued.is_empty(), "the connect asked for a first sync");
+    assert!(
+        queued.iter().all(|n| n.connection_id == google_id),
+        "only the Google connection was synced: {queued:?}"
+    );
 }

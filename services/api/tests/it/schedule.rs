@@ -1,6 +1,6 @@
 //! `GET /agent/schedule`: the server-rendered week page.
 
-use crate::helpers::{agent_token, at, next_monday, TestApp};
+use crate::helpers::{at, next_monday, TestApp};
 use chrono::Duration;
 
 #[tokio::test]
@@ -27,7 +27,7 @@ async fn the_schedule_page_shows_the_week_escaped_with_a_reconnect_banner() {
     ))
     .await;
 
-    let token = agent_token("agent-a", Duration::hours(1));
+    let token = app.agent_token("agent-a", Duration::hours(1));
     let week = day.format("%Y-%m-%d");
     let res = app
         .get(&format!("/agent/schedule?week={week}&token={token}"))
@@ -73,7 +73,7 @@ async fn the_schedule_page_needs_a_valid_agent_token() {
     let res = app
         .agent_get(
             "/agent/schedule",
-            &agent_token("agent-b", Duration::hours(1)),
+            &app.agent_token("agent-b", Duration::hours(1)),
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -85,7 +85,7 @@ async fn the_schedule_page_needs_a_valid_agent_token() {
     let bad = app
         .agent_get(
             "/agent/schedule?week=someday",
-            &agent_token("agent-b", Duration::hours(1)),
+            &app.agent_token("agent-b", Duration::hours(1)),
         )
         .await;
     assert_eq!(bad.status(), 400);

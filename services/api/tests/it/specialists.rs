@@ -70,7 +70,7 @@ async fn an_unknown_time_zone_or_bad_hours_are_refused_with_400() {
     let res = app
         .client
         .post(app.url("/api/specialists"))
-        .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+        .bearer_auth(app.operator_token())
         .header("content-type", "application/json")
         .body("{not json")
         .send()

@@ -1234,8 +1234,8 @@ async fn start_worker2(
         args.worker2_bind
     ));
     let log = std::fs::File::create(&args.worker2_log)?;
-    let google = calsync_testkit::google::GoogleSandboxConfig::default();
-    let graph = calsync_testkit::graph::GraphSandboxConfig::default();
+    let google = calsync_sandboxes::google::GoogleSandboxConfig::default();
+    let graph = calsync_sandboxes::graph::GraphSandboxConfig::default();
     let g = &args.google;
     let m = &args.graph;
     let child = tokio::process::Command::new(bin)

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::system::{Agent, Prov, System};
-use calsync_testkit::google::Fault;
+use calsync_sandboxes::google::Fault;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

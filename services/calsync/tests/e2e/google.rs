@@ -1,13 +1,13 @@
 //! Google Calendar end to end (issue 3): connect, push, incremental sync, busy blocking,
 //! coalescing, replay dedup, forged tokens, token refresh, re-authorisation and 410.
 
-use crate::support::{at, eventually, google_event, test_day, Options, TestSystem, GOOGLE_USER};
+use crate::provider::{google_event, Google};
+use crate::shared;
+use crate::support::{at, eventually, stays, test_day, Options, TestSystem, GOOGLE_USER};
 use calsync_core::{EventStatus, ExternalEvent};
-use calsync_proto::v1::Provider;
 use calsync_providers::security::WebhookSigner;
 use calsync_sync_worker::clock::ManualClock;
 use calsync_sync_worker::scheduler::Scheduler;
-use calsync_testkit::google::Fault;
 use chrono::Utc;
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -20,45 +20,8 @@ const BURST_FETCH_BUDGET: u64 = 10;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coworkers_google_event_blocks_its_slot_until_it_is_moved_and_then_deleted(
 ) -> anyhow::Result<()> {
-    let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-google-1").await?;
-    let connection = sys.connect_and_sync("google", specialist).await?;
-    let day = test_day();
-    let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
-    assert!(
-        sys.slot_starts(specialist, day).await?.contains(&ten),
-        "10:00 is free before the meeting"
-    );
-
-    let id = sys
-        .google
-        .insert_event(GOOGLE_USER, google_event("Coworker sync", ten, 60))?;
-    sys.wait_slot(specialist, ten, false).await?;
-    let stored = sys.event_spans(connection).await?;
-    assert_eq!(
-        stored,
-        vec![(id.clone(), ten, ten + chrono::Duration::hours(1))]
-    );
-    assert!(sys.slot_starts(specialist, day).await?.contains(&two));
-
-    sys.google
-        .patch_event(GOOGLE_USER, &id, google_event("Coworker sync", two, 60))?;
-    sys.wait_slot(specialist, two, false).await?;
-    sys.wait_slot(specialist, ten, true).await?;
-
-    sys.google.delete_event(GOOGLE_USER, &id)?;
-    sys.wait_slot(specialist, two, true).await?;
-    assert!(
-        sys.events(connection).await?.is_empty(),
-        "the deleted event is gone from the store"
-    );
-    let (_, body) = sys.availability(specialist, day).await?;
-    assert_eq!(body["calendarsFresh"], true);
-    assert!(
-        !body.to_string().contains("Coworker"),
-        "no title ever reaches the public api"
-    );
-    sys.shutdown().await
+    shared::coworker_event_blocks_its_slot_until_moved_and_then_deleted::<Google>("agent-google-1")
+        .await
 }
 
 async fn burst_costs_a_handful_of_fetches(workers: usize) -> anyhow::Result<()> {
@@ -112,18 +75,6 @@ async fn a_burst_of_200_notices_for_one_connection_costs_a_handful_of_fetches() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_worker_replicas_coalesce_a_burst_as_well_as_one() -> anyhow::Result<()> {
     burst_costs_a_handful_of_fetches(2).await
-}
-
-/// Holds `check` for `window`: for asserting that something does NOT happen.
-async fn stays(window: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + window;
-    while tokio::time::Instant::now() < end {
-        if !check() {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    check()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +140,8 @@ async fn a_push_with_a_forged_channel_token_is_refused_and_queues_nothing() -> a
     })
     .await?;
     let connection = Uuid::new_v4();
-    let genuine = WebhookSigner::new(sys.settings.security.webhook_secret.clone()).sign(connection);
+    let genuine =
+        WebhookSigner::new(sys.settings().security.webhook_secret.clone()).sign(connection);
     let forged = WebhookSigner::new(SecretString::from("not-our-secret")).sign(connection);
 
     assert_eq!(sys.google_push("ch-1", &genuine, 2, "exists").await?, 200);
@@ -212,107 +164,29 @@ async fn a_push_with_a_forged_channel_token_is_refused_and_queues_nothing() -> a
         .status();
     assert_eq!(status.as_u16(), 401, "a push without a token is refused");
     assert_eq!(sys.queue_depth().await?, 1, "nothing forged was queued");
+    let queued = sys.env.drain_work_queue().await?;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].connection_id,
+        connection.to_string(),
+        "the genuine one"
+    );
     sys.shutdown().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_access_token_is_refreshed_and_a_revoked_grant_pauses_the_connection(
 ) -> anyhow::Result<()> {
-    let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-tokens").await?;
-    let connection = sys.connect_and_sync("google", specialist).await?;
-    let day = test_day();
-    let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
-    let tokens_before = sys.connection(connection).await?.access_token_enc;
-
-    sys.google.expire_access_tokens();
-    sys.google
-        .insert_event(GOOGLE_USER, google_event("After expiry", ten, 60))?;
-    sys.wait_slot(specialist, ten, false).await?;
-    let c = sys.connection(connection).await?;
-    assert_ne!(
-        c.access_token_enc, tokens_before,
-        "a new access token was stored"
-    );
-    assert!(!c.needs_reauth && c.last_error.is_none(), "{c:?}");
-
-    sys.google.revoke_refresh_tokens(GOOGLE_USER);
-    sys.google.expire_access_tokens();
-    sys.google
-        .insert_event(GOOGLE_USER, google_event("After revocation", two, 60))?;
-    eventually("the connection to need re-authorisation", || async {
-        Ok(sys.connection(connection).await?.needs_reauth)
-    })
-    .await?;
-    sys.wait_idle(connection).await?;
-    let (slots, body) = sys.availability(specialist, day).await?;
-    assert_eq!(
-        body["calendarsFresh"], false,
-        "availability says the calendar is not verified: {body}"
-    );
-    assert!(
-        !slots.contains(&ten),
-        "the events stored before stay and keep blocking"
-    );
-    assert_eq!(sys.events(connection).await?.len(), 1);
-
-    // Syncs pause: further pushes cost no fetch.
-    let calls = sys.google.list_calls(GOOGLE_USER);
-    sys.publish_notice(connection, Provider::Google).await?;
-    sys.wait_idle(connection).await?;
-    let google = sys.google.clone();
-    assert!(
-        stays(Duration::from_millis(300), || google
-            .list_calls(GOOGLE_USER)
-            == calls)
-        .await
-    );
-
-    // The agent connects again: syncing resumes with a full resync that catches up.
-    let again = sys.connect("google", specialist).await?;
-    assert_eq!(
-        again["connectionId"],
-        connection.to_string(),
-        "the same connection is reused"
-    );
-    sys.wait_slot(specialist, two, false).await?;
-    let c = sys.connection(connection).await?;
-    assert!(!c.needs_reauth && c.sync_enabled, "{c:?}");
-    let (_, body) = sys.availability(specialist, day).await?;
-    assert_eq!(body["calendarsFresh"], true, "{body}");
-    sys.shutdown().await
+    shared::an_expired_token_is_refreshed_and_a_revoked_grant_pauses_the_connection::<Google>(
+        "agent-tokens",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_and_backend_errors_are_retried_and_the_change_still_lands(
 ) -> anyhow::Result<()> {
-    let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-faults").await?;
-    let connection = sys.connect_and_sync("google", specialist).await?;
-    let day = test_day();
-    let ten = at(day, 10, 0);
-
-    sys.google.inject(
-        Fault::new(429, "rateLimitExceeded", 1)
-            .retry_after(1)
-            .only_path_contains("/events"),
-    );
-    sys.google
-        .inject(Fault::new(503, "backendError", 1).only_path_contains("/events"));
-    let started = std::time::Instant::now();
-    sys.google
-        .insert_event(GOOGLE_USER, google_event("Throttled", ten, 60))?;
-    sys.wait_slot(specialist, ten, false).await?;
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "Retry-After was honoured"
-    );
-    let c = sys.connection(connection).await?;
-    assert!(
-        c.last_error.is_none() && c.consecutive_failures == 0,
-        "{c:?}"
-    );
-    sys.shutdown().await
+    shared::throttled_reads_are_retried_and_the_change_still_lands::<Google>("agent-faults").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,7 +223,7 @@ async fn an_invalidated_sync_token_leads_to_a_full_resync_that_replaces_the_stor
         provider_updated_at: None,
     };
     {
-        let mut db = sys.db.pool().get().await?;
+        let mut db = sys.env.pool().get().await?;
         calsync_db::events::upsert(&mut db, connection, specialist, &[ghost]).await?;
     }
     let cursor_before = sys.connection(connection).await?.sync_cursor;
@@ -376,68 +250,7 @@ async fn an_invalidated_sync_token_leads_to_a_full_resync_that_replaces_the_stor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_google_channel_is_replaced_before_it_expires_and_the_old_one_stopped(
 ) -> anyhow::Result<()> {
-    let clock = ManualClock::new(Utc::now());
-    let sys = TestSystem::start(Options {
-        clock: Some(clock.clone()),
-        scheduler: false,
-        ..Options::default()
-    })
-    .await?;
-    let specialist = sys.create_specialist("agent-google-renew").await?;
-    let connection = sys.connect_and_sync("google", specialist).await?;
-    sys.wait_idle(connection).await?;
-    let old = sys
-        .google
-        .channels()
-        .into_iter()
-        .find(|c| !c.stopped)
-        .ok_or_else(|| anyhow::anyhow!("no channel"))?;
-    let mut scheduler = Scheduler::new(Arc::clone(&sys.workers[0]));
-    assert!(
-        scheduler.run_once().await?.renewals.is_empty(),
-        "a fresh channel is left alone"
-    );
-
-    let step = Duration::from_secs(6 * 24 * 3600 + 12 * 3600);
-    sys.google.advance_clock(step);
-    clock.advance(chrono::Duration::from_std(step)?);
-    let scheduler = tokio::sync::Mutex::new(scheduler);
-    eventually("the scheduler to claim the renewal", || async {
-        Ok(scheduler.lock().await.run_once().await?.renewals == vec![connection])
-    })
-    .await?;
-    eventually("a new channel stored", || async {
-        Ok(sys
-            .connection(connection)
-            .await?
-            .webhook_channel_id
-            .as_deref()
-            .is_some_and(|c| c != old.id))
-    })
-    .await?;
-    let channels = sys.google.channels();
-    let live: Vec<_> = channels.iter().filter(|c| !c.stopped).collect();
-    assert_eq!(live.len(), 1, "the old channel was stopped: {channels:?}");
-    assert!(live[0].expiration > old.expiration + chrono::Duration::days(6));
-    let c = sys.connection(connection).await?;
-    assert_eq!(c.webhook_expires_at, Some(live[0].expiration));
-    assert!(c.webhook_last_error.is_none(), "{c:?}");
-
-    // Pushes arrive through the new channel.
-    let day =
-        (calsync_sync_worker::clock::Clock::now(&clock) + chrono::Duration::days(2)).date_naive();
-    let ten = at(day, 10, 0);
-    sys.google
-        .insert_event(GOOGLE_USER, google_event("After renewal", ten, 60))?;
-    eventually("the event after renewal", || async {
-        Ok(sys
-            .event_spans(connection)
-            .await?
-            .iter()
-            .any(|(_, s, _)| *s == ten))
-    })
-    .await?;
-    sys.shutdown().await
+    shared::the_webhook_is_renewed_before_it_expires::<Google>("agent-google-renew").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,7 +269,7 @@ async fn a_change_during_a_dead_workers_lease_is_synced_once_the_lease_runs_out(
     // A replica claimed the connection and died mid-sync: its lease stays behind.
     let lease = ctx.lease();
     {
-        let mut db = sys.db.pool().get().await?;
+        let mut db = sys.env.pool().get().await?;
         let claim = calsync_db::connections::try_claim(
             &mut db,
             connection,

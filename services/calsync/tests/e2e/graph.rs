@@ -2,46 +2,24 @@
 //! subscription renewal before expiry, and a `missed` lifecycle notification repairing
 //! a change whose notification was dropped.
 
-use crate::support::{at, eventually, graph_event, test_day, Options, TestSystem, GRAPH_USER};
-use calsync_sync_worker::clock::ManualClock;
-use calsync_sync_worker::scheduler::Scheduler;
-use chrono::Utc;
-use std::sync::Arc;
+use crate::provider::{graph_event, Graph};
+use crate::shared;
+use crate::support::{at, eventually, test_day, Options, TestSystem, GRAPH_USER};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coworkers_outlook_event_blocks_its_slot_until_it_is_moved_and_then_deleted(
 ) -> anyhow::Result<()> {
-    let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-graph-1").await?;
-    let connection = sys.connect_and_sync("microsoft", specialist).await?;
-    assert_eq!(
-        sys.graph.subscriptions().len(),
-        1,
-        "one subscription after connecting"
-    );
-    let day = test_day();
-    let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
-    assert!(sys.slot_starts(specialist, day).await?.contains(&ten));
+    shared::coworker_event_blocks_its_slot_until_moved_and_then_deleted::<Graph>("agent-graph-1")
+        .await
+}
 
-    let id = sys
-        .graph
-        .create_event(GRAPH_USER, graph_event("Coworker call", ten, 60))?;
-    sys.wait_slot(specialist, ten, false).await?;
-    let stored = sys.event_spans(connection).await?;
-    assert_eq!(
-        stored,
-        vec![(id.clone(), ten, ten + chrono::Duration::hours(1))]
-    );
-
-    sys.graph
-        .update_event(GRAPH_USER, &id, graph_event("Coworker call", two, 60))?;
-    sys.wait_slot(specialist, two, false).await?;
-    sys.wait_slot(specialist, ten, true).await?;
-
-    sys.graph.delete_event(GRAPH_USER, &id)?;
-    sys.wait_slot(specialist, two, true).await?;
-    assert!(sys.events(connection).await?.is_empty());
-    sys.shutdown().await
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_graph_access_token_is_refreshed_and_a_revoked_grant_pauses_the_connection(
+) -> anyhow::Result<()> {
+    shared::an_expired_token_is_refreshed_and_a_revoked_grant_pauses_the_connection::<Graph>(
+        "agent-graph-tokens",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,72 +70,7 @@ async fn a_missed_lifecycle_notification_resyncs_and_repairs_a_dropped_change() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graph_subscription_is_renewed_before_it_expires() -> anyhow::Result<()> {
-    let clock = ManualClock::new(Utc::now());
-    let sys = TestSystem::start(Options {
-        clock: Some(clock.clone()),
-        scheduler: false,
-        ..Options::default()
-    })
-    .await?;
-    let specialist = sys.create_specialist("agent-graph-renew").await?;
-    let connection = sys.connect_and_sync("microsoft", specialist).await?;
-    sys.wait_idle(connection).await?;
-    let before = sys
-        .graph
-        .subscriptions()
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no subscription"))?;
-    let ctx = Arc::clone(&sys.workers[0]);
-    let mut scheduler = Scheduler::new(Arc::clone(&ctx));
-
-    let report = scheduler.run_once().await?;
-    assert!(
-        report.renewals.is_empty(),
-        "a fresh subscription is left alone"
-    );
-
-    // Two and a half days on: the subscription (4230 minutes, Graph's maximum for
-    // Outlook events) expires within the renewal horizon.
-    let step = std::time::Duration::from_secs(60 * 3600);
-    sys.graph.advance_clock(step);
-    clock.advance(chrono::Duration::from_std(step)?);
-    let scheduler = tokio::sync::Mutex::new(scheduler);
-    eventually("the scheduler to claim the renewal", || async {
-        Ok(scheduler.lock().await.run_once().await?.renewals == vec![connection])
-    })
-    .await?;
-    eventually("the subscription to be renewed", || async {
-        let c = sys.connection(connection).await?;
-        Ok(c.webhook_expires_at
-            .is_some_and(|e| e > before.expiration + chrono::Duration::days(2)))
-    })
-    .await?;
-    let after = sys.graph.subscriptions();
-    assert_eq!(after.len(), 1, "renewed in place, not duplicated");
-    assert_eq!(after[0].id, before.id, "PATCHed, not recreated");
-    assert!(after[0].expiration > before.expiration + chrono::Duration::days(2));
-    let c = sys.connection(connection).await?;
-    assert!(c.webhook_last_error.is_none() && !c.needs_reauth, "{c:?}");
-
-    // Notifications still flow through the renewed subscription.
-    let day = (clock_now(&ctx) + chrono::Duration::days(2)).date_naive();
-    let ten = at(day, 10, 0);
-    sys.graph
-        .create_event(GRAPH_USER, graph_event("After renewal", ten, 60))?;
-    eventually("the event after renewal", || async {
-        Ok(sys
-            .event_spans(connection)
-            .await?
-            .iter()
-            .any(|(_, s, _)| *s == ten))
-    })
-    .await?;
-    sys.shutdown().await
-}
-
-fn clock_now(ctx: &calsync_sync_worker::context::WorkerContext) -> chrono::DateTime<Utc> {
-    ctx.clock.now()
+    shared::the_webhook_is_renewed_before_it_expires::<Graph>("agent-graph-renew").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,24 +152,7 @@ async fn an_expired_delta_token_leads_to_a_new_initial_round_that_replaces_the_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_throttling_is_retried_after_retry_after_and_the_change_still_lands(
 ) -> anyhow::Result<()> {
-    let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-graph-429").await?;
-    let connection = sys.connect_and_sync("microsoft", specialist).await?;
-    let day = test_day();
-    let ten = at(day, 10, 0);
-
-    sys.graph.inject_throttle(2, 1);
-    let started = std::time::Instant::now();
-    sys.graph
-        .create_event(GRAPH_USER, graph_event("Throttled", ten, 60))?;
-    sys.wait_slot(specialist, ten, false).await?;
-    assert!(
-        started.elapsed() >= std::time::Duration::from_secs(1),
-        "Retry-After was honoured"
-    );
-    let c = sys.connection(connection).await?;
-    assert!(c.last_error.is_none(), "{c:?}");
-    sys.shutdown().await
+    shared::throttled_reads_are_retried_and_the_change_still_lands::<Graph>("agent-graph-429").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,8 @@
 //! over 200 changes per provider; prints p50 and p99. A benchmark, not a test: speed
 //! is reported, never asserted. Run with `scripts/bench-latency.sh`.
 
-use crate::support::{
-    at, google_event, graph_event, test_day, Options, TestSystem, GOOGLE_USER, GRAPH_USER,
-};
+use crate::provider::{Google, Graph, SandboxProvider};
+use crate::support::{at, test_day, Options, TestSystem};
 use std::time::{Duration, Instant};
 
 const CHANGES: usize = 200;
@@ -46,46 +45,31 @@ async fn measure(
     Ok(samples)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: scripts/bench-latency.sh"]
-async fn google_push_to_availability_latency_over_200_changes() -> anyhow::Result<()> {
+/// One event of `P`'s coworker moved 200 times; each move timed until availability shows it.
+async fn push_to_availability_latency<P: SandboxProvider>(user_id: &str) -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-latency-google").await?;
-    sys.connect_and_sync("google", specialist).await?;
+    let specialist = sys.create_specialist(user_id).await?;
+    sys.connect_and_sync(P::NAME, specialist).await?;
     let day = test_day();
-    let id = sys
-        .google
-        .insert_event(GOOGLE_USER, google_event("Moving", at(day, 14, 0), 60))?;
+    let id = P::coworker_inserts(&sys, "Moving", at(day, 14, 0), 60)?;
     sys.wait_slot(specialist, at(day, 14, 0), false).await?;
-    let google = sys.google.clone();
     let samples = measure(&sys, specialist, |to| {
-        google.patch_event(GOOGLE_USER, &id, google_event("Moving", to, 60))
+        P::coworker_moves(&sys, &id, "Moving", to, 60)
     })
     .await?;
     assert_eq!(samples.len(), CHANGES, "every change became visible");
-    report("google", samples);
+    report(P::NAME, samples);
     sys.shutdown().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: scripts/bench-latency.sh"]
+async fn google_push_to_availability_latency_over_200_changes() -> anyhow::Result<()> {
+    push_to_availability_latency::<Google>("agent-latency-google").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench-latency.sh"]
 async fn graph_push_to_availability_latency_over_200_changes() -> anyhow::Result<()> {
-    let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-latency-graph").await?;
-    sys.connect_and_sync("microsoft", specialist).await?;
-    let day = test_day();
-    let id = sys
-        .graph
-        .create_event(GRAPH_USER, graph_event("Moving", at(day, 14, 0), 60))?;
-    sys.wait_slot(specialist, at(day, 14, 0), false).await?;
-    let graph = sys.graph.clone();
-    let samples = measure(&sys, specialist, |to| {
-        graph
-            .update_event(GRAPH_USER, &id, graph_event("Moving", to, 60))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-    })
-    .await?;
-    assert_eq!(samples.len(), CHANGES, "every change became visible");
-    report("graph", samples);
-    sys.shutdown().await
+    push_to_availability_latency::<Graph>("agent-latency-graph").await
 }

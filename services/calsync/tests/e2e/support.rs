@@ -1,50 +1,36 @@
 //! `TestSystem`: the whole of calsync in this process on ephemeral ports (api,
-//! webhook-ingest, one or more sync-workers) against its own PostgreSQL database, its
-//! own RabbitMQ prefix and both provider sandboxes, plus typed helpers that act as the
-//! operator, the agent and the coworker, and read what the system stored.
+//! webhook-ingest, one or more sync-workers) over a `TestEnv` (its own PostgreSQL
+//! database, RabbitMQ prefix, secrets and both provider sandboxes), plus typed helpers
+//! that act as the operator, the agent and the coworker, and read what the system
+//! stored.
 
-use anyhow::{anyhow, bail, Context};
-use base64::Engine;
+use crate::provider::{Google, Graph, SandboxProvider};
+use anyhow::{anyhow, bail};
 use calsync_api::ApiServer;
 use calsync_db::connections::{self, Connection};
 use calsync_db::events::{self, EventRow};
 use calsync_mq::{Publisher, Topology};
 use calsync_proto::v1::{ChangeNotice, NoticeReason, Provider};
-use calsync_runtime::Settings;
+use calsync_sandboxes::google::{GoogleSandboxConfig, GoogleState};
+use calsync_sandboxes::graph::{GraphSandboxConfig, GraphState};
 use calsync_sync_worker::clock::{Clock, ManualClock, SystemClock};
 use calsync_sync_worker::context::WorkerContext;
 use calsync_sync_worker::WorkerServer;
-use calsync_testkit::google::{GoogleSandbox, GoogleSandboxConfig, GoogleState};
-use calsync_testkit::graph::{GraphSandbox, GraphSandboxConfig, GraphState};
-use calsync_testkit::{TestBroker, TestDatabase};
+use calsync_testkit::{local_listener, TestEnv};
 use calsync_webhook_ingest::IngestServer;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::future::Future;
-use std::net::TcpListener;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
-pub const OPERATOR_TOKEN: &str = "e2e-operator-token";
-/// The user the Google sandbox consents as when the consent URL names no `login_hint`.
-pub const GOOGLE_USER: &str = "agent@example.com";
-/// The same for the Graph sandbox.
-pub const GRAPH_USER: &str = "agent@contoso.com";
+pub use crate::provider::{GOOGLE_USER, GRAPH_USER};
+
 /// How long the system gets to show a change: generous for a loaded 2-core CI machine;
 /// the measured push → availability latency is tens of milliseconds.
 pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
-
-static TRACING: LazyLock<()> = LazyLock::new(|| {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
-});
 
 /// What to start.
 pub struct Options {
@@ -75,7 +61,6 @@ impl Default for Options {
 }
 
 pub struct TestSystem {
-    pub settings: Settings,
     pub api_url: String,
     pub ingest_url: String,
     pub http: reqwest::Client,
@@ -86,66 +71,35 @@ pub struct TestSystem {
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     shutdown: CancellationToken,
     _stop_on_drop: DropGuard,
-    google_sandbox: GoogleSandbox,
-    graph_sandbox: GraphSandbox,
-    // Last: dropped after every server that holds a connection to them.
-    pub broker: TestBroker,
-    pub db: TestDatabase,
-}
-
-fn listener() -> anyhow::Result<(TcpListener, String)> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://127.0.0.1:{}", l.local_addr()?.port());
-    Ok((l, url))
-}
-
-fn random_key() -> String {
-    let bytes: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
-        .iter()
-        .flat_map(|u| u.as_bytes().to_vec())
-        .collect();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    /// Set by `shutdown`: only a system stopped that way had its queues drained.
+    stopped: bool,
+    // Last: dropped after every server that holds a connection to its database and
+    // broker; its Drop fails the test if notices were left unhandled.
+    pub env: TestEnv,
 }
 
 impl TestSystem {
     pub async fn start(opts: Options) -> anyhow::Result<Self> {
-        LazyLock::force(&TRACING);
-        let db = TestDatabase::new().await.context("test database")?;
-        let broker = TestBroker::new();
-        let google_sandbox = GoogleSandbox::start(opts.google.clone()).await?;
-        let graph_sandbox = GraphSandbox::start(opts.graph.clone()).await?;
-        let (api_l, api_url) = listener()?;
-        let (ingest_l, ingest_url) = listener()?;
+        let mut env = TestEnv::builder()
+            .with_google_sandbox_config(opts.google.clone())
+            .with_graph_sandbox_config(opts.graph.clone())
+            .build()
+            .await?;
+        let (api_l, api_url) = local_listener()?;
+        let (ingest_l, ingest_url) = local_listener()?;
 
-        let mut s = Settings::defaults()?;
-        s.database.url = db.url().to_owned();
-        s.database.pool_size = 8;
-        s.amqp.url = broker.url.clone();
-        s.amqp.prefix = broker.prefix().to_owned();
+        let s = &mut env.settings;
         s.api.public_url = api_url.clone();
-        s.api.operator_token = SecretString::from(OPERATOR_TOKEN);
-        s.api.jwt_secret = SecretString::from(format!("jwt-{}", Uuid::new_v4()));
         s.ingest.public_url = ingest_url.clone();
-        s.security.encryption_key = SecretString::from(random_key());
-        s.security.webhook_secret = SecretString::from(format!("hook-{}", Uuid::new_v4()));
         s.worker.scheduler_tick_ms = 100;
-        s.google.client_id = opts.google.client_id.clone();
-        s.google.client_secret = SecretString::from(opts.google.client_secret.clone());
-        s.google.api_base = google_sandbox.api_base();
-        s.google.auth_url = google_sandbox.auth_url();
-        s.google.token_url = google_sandbox.token_url();
-        s.microsoft.client_id = opts.graph.client_id.clone();
-        s.microsoft.client_secret = SecretString::from(opts.graph.client_secret.clone());
-        s.microsoft.graph_base = graph_sandbox.graph_base();
-        s.microsoft.auth_url = graph_sandbox.auth_url();
-        s.microsoft.token_url = graph_sandbox.token_url();
         s.validate()?;
+        let s = &env.settings;
 
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
-        let ingest = IngestServer::build(&s, ingest_l)?;
+        let ingest = IngestServer::build(s, ingest_l)?;
         tasks.push(tokio::spawn(ingest.run(shutdown.clone())));
-        let api = ApiServer::build(&s, api_l)?;
+        let api = ApiServer::build(s, api_l)?;
         tasks.push(tokio::spawn(api.run(shutdown.clone())));
         let clock: Arc<dyn Clock> = match &opts.clock {
             Some(c) => Arc::new(c.clone()),
@@ -153,8 +107,8 @@ impl TestSystem {
         };
         let mut workers = Vec::new();
         for _ in 0..opts.workers {
-            let (l, _) = listener()?;
-            let mut w = WorkerServer::build_with(&s, l, Arc::clone(&clock))?;
+            let (l, _) = local_listener()?;
+            let mut w = WorkerServer::build_with(s, l, Arc::clone(&clock))?;
             if !opts.scheduler {
                 w = w.without_scheduler();
             }
@@ -163,7 +117,6 @@ impl TestSystem {
         }
         let publisher = Publisher::new(&s.amqp.url, Topology::new(&s.amqp.prefix));
         Ok(Self {
-            settings: s,
             api_url,
             ingest_url,
             http: reqwest::Client::builder()
@@ -172,25 +125,33 @@ impl TestSystem {
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
-            google: google_sandbox.state(),
-            graph: graph_sandbox.state(),
+            google: env.google().state(),
+            graph: env.graph().state(),
             workers,
             publisher,
             tasks,
             _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
-            google_sandbox,
-            graph_sandbox,
-            broker,
-            db,
+            stopped: false,
+            env,
         })
     }
 
-    /// Stops every server (in-flight syncs finish), the sandboxes, and removes the
-    /// queues the services declared under this test's prefix.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub fn settings(&self) -> &calsync_runtime::Settings {
+        &self.env.settings
+    }
+
+    fn operator_token(&self) -> &str {
+        &self.env.secrets.operator_token
+    }
+
+    /// Lets the workers drain the work queue, then stops every server (in-flight syncs
+    /// finish) and the sandboxes. Dropping the system then checks that no notice was
+    /// left in the work or dead-letter queue; every test ends here.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.env.wait_for_empty_work_queue(SETTLE).await?;
         self.shutdown.cancel();
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             match tokio::time::timeout(std::time::Duration::from_secs(15), t).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => bail!("a service failed: {e:#}"),
@@ -199,17 +160,8 @@ impl TestSystem {
             }
         }
         self.publisher.close().await;
-        self.google_sandbox.stop().await;
-        self.graph_sandbox.stop().await;
-        // The services declare the default retry queues, which TestBroker does not know.
-        let conn = calsync_mq::connect(&self.broker.url).await?;
-        let ch = conn.create_channel().await?;
-        for q in Topology::new(self.broker.prefix()).all_queues() {
-            let _ = ch
-                .queue_delete(&q, lapin::options::QueueDeleteOptions::default())
-                .await;
-        }
-        let _ = conn.close(200, "done").await;
+        self.env.stop_sandboxes().await;
+        self.stopped = true;
         Ok(())
     }
 
@@ -223,7 +175,7 @@ impl TestSystem {
         let resp = self
             .http
             .post(format!("{}/api/specialists", self.api_url))
-            .bearer_auth(OPERATOR_TOKEN)
+            .bearer_auth(self.operator_token())
             .json(&json!({"userId": user_id, "displayName": "E2E Agent", "timeZone": "UTC", "workingHours": hours}))
             .send()
             .await?;
@@ -248,7 +200,7 @@ impl TestSystem {
                 self.api_url
             ))
             .query(&[("specialistId", specialist.to_string())])
-            .bearer_auth(OPERATOR_TOKEN)
+            .bearer_auth(self.operator_token())
             .send()
             .await?;
         let consent = location(resp, "connect").await?;
@@ -286,8 +238,8 @@ impl TestSystem {
         let stored = self.connection(id).await?;
         let open = self.open_webhooks(provider);
         let expected = match provider {
-            "google" => stored.webhook_channel_id,
-            _ => stored.webhook_subscription_id,
+            "google" => Google::stored_webhook(&stored),
+            _ => Graph::stored_webhook(&stored),
         };
         if open.len() != 1 || expected.as_ref() != open.first() {
             bail!("after connecting, open webhooks {open:?} but stored {expected:?}");
@@ -297,23 +249,11 @@ impl TestSystem {
 
     /// Ids of the live Google channels or Graph subscriptions at the sandbox.
     pub fn open_webhooks(&self, provider: &str) -> Vec<String> {
-        match provider {
-            "google" => {
-                let now = self.google.now();
-                self.google
-                    .channels()
-                    .into_iter()
-                    .filter(|c| !c.stopped && c.expiration > now)
-                    .map(|c| c.id)
-                    .collect()
-            }
-            _ => self
-                .graph
-                .subscriptions()
-                .into_iter()
-                .map(|s| s.id)
-                .collect(),
-        }
+        let open = match provider {
+            "google" => Google::open_webhooks(self),
+            _ => Graph::open_webhooks(self),
+        };
+        open.into_iter().map(|w| w.id).collect()
     }
 
     /// Slot starts offered on `day` between 09:00 and 17:00 UTC for 60 minutes.
@@ -385,12 +325,12 @@ impl TestSystem {
     // ---- what the system stored ----
 
     pub async fn connection(&self, id: Uuid) -> anyhow::Result<Connection> {
-        let mut db = self.db.pool().get().await?;
+        let mut db = self.env.pool().get().await?;
         Ok(connections::get(&mut db, id).await?)
     }
 
     pub async fn events(&self, connection: Uuid) -> anyhow::Result<Vec<EventRow>> {
-        let mut db = self.db.pool().get().await?;
+        let mut db = self.env.pool().get().await?;
         Ok(events::for_connection(&mut db, connection).await?)
     }
 
@@ -453,8 +393,8 @@ impl TestSystem {
         let mut tasks = tokio::task::JoinSet::new();
         for link in 0..links.max(1) {
             let publisher = Publisher::new(
-                &self.settings.amqp.url,
-                Topology::new(&self.settings.amqp.prefix),
+                &self.settings().amqp.url,
+                Topology::new(&self.settings().amqp.prefix),
             );
             let count = n / links.max(1) + usize::from(link < n % links.max(1));
             tasks.spawn(async move {
@@ -480,9 +420,7 @@ impl TestSystem {
 
     /// Ready messages in the work queue.
     pub async fn queue_depth(&self) -> anyhow::Result<u32> {
-        self.broker
-            .depth(&Topology::new(self.broker.prefix()).work_queue())
-            .await
+        self.env.work_queue_depth().await
     }
 
     /// Waits until the work queue is empty and no worker holds the connection's lease.
@@ -505,6 +443,16 @@ impl TestSystem {
             Ok(n >= 4)
         })
         .await
+    }
+}
+
+impl Drop for TestSystem {
+    fn drop(&mut self) {
+        if !self.stopped {
+            // The test returned an error (or panicked) before `shutdown`: its own
+            // failure is the news, not the notices it left behind.
+            self.env.expect_leftover_messages();
+        }
     }
 }
 
@@ -531,6 +479,18 @@ pub fn test_day() -> NaiveDate {
     (Utc::now() + Duration::days(2)).date_naive()
 }
 
+/// Holds `check` for `window`: for asserting that something does NOT happen.
+pub async fn stays(window: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < end {
+        if !check() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    check()
+}
+
 /// Polls `check` until it holds, for at most `SETTLE`; never a fixed sleep.
 pub async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
 where
@@ -553,24 +513,4 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-}
-
-/// A Google event body from `start` lasting `minutes`.
-pub fn google_event(summary: &str, start: DateTime<Utc>, minutes: i64) -> Value {
-    json!({
-        "summary": summary,
-        "start": {"dateTime": start.to_rfc3339()},
-        "end": {"dateTime": (start + Duration::minutes(minutes)).to_rfc3339()},
-    })
-}
-
-/// A Graph event body (times in UTC, as Outlook stores them with a zone name).
-pub fn graph_event(subject: &str, start: DateTime<Utc>, minutes: i64) -> Value {
-    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    json!({
-        "subject": subject,
-        "start": {"dateTime": fmt(start), "timeZone": "UTC"},
-        "end": {"dateTime": fmt(start + Duration::minutes(minutes)), "timeZone": "UTC"},
-        "showAs": "busy",
-    })
 }

@@ -1,12 +1,13 @@
 //! The daily cleanup deletes exactly the external events that ended more than 30 days
 //! ago and are not linked to an appointment.
 
-use crate::support::{connect, specialist, World};
+use crate::support::{connect, specialist, worker_with};
 use calsync_core::{AppointmentId, EventStatus, ExternalEvent};
 use calsync_db::appointments::{self, NewAppointment, STATUS_CONFIRMED};
 use calsync_db::events;
 use calsync_sync_worker::clock::ManualClock;
 use calsync_sync_worker::scheduler::Scheduler;
+use calsync_testkit::TestEnv;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
@@ -28,10 +29,10 @@ fn event(id: &str, ended: DateTime<Utc>, appointment: Option<Uuid>) -> ExternalE
 
 #[tokio::test]
 async fn cleanup_removes_exactly_the_old_unlinked_events_and_keeps_linked_and_recent_ones() {
-    let world = World::new().await;
+    let world = TestEnv::new().await.unwrap();
     let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
     let clock = ManualClock::new(now);
-    let ctx = world.worker(&clock).context();
+    let ctx = worker_with(&world.settings, &clock).context();
     let agent = specialist(world.pool(), "cleanup-agent", "UTC").await;
     let a = connect(world.pool(), agent, "ics", "https://example.com/a.ics").await;
     let b = connect(world.pool(), agent, "ics", "https://example.com/b.ics").await;

@@ -2,11 +2,12 @@
 //! expanded in the specialist's zone and stored; 304s keep events, changes follow, a
 //! broken feed is recorded and never empties the calendar.
 
-use crate::support::{connect, connection, eventually, specialist, stored, worker_with, World};
+use crate::support::{connect, connection, eventually, specialist, stored, worker_with};
+use calsync_sandboxes::ics::IcsFeedServer;
 use calsync_sync_worker::clock::ManualClock;
 use calsync_sync_worker::handler::drive;
 use calsync_sync_worker::scheduler::Scheduler;
-use calsync_testkit::ics::IcsFeedServer;
+use calsync_testkit::TestEnv;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::time::Duration as StdDuration;
 use tokio_util::sync::CancellationToken;
@@ -79,18 +80,15 @@ const FREE: &str = "BEGIN:VEVENT
     END:VEVENT";
 
 struct Feed {
-    world: World,
-    server: IcsFeedServer,
+    world: TestEnv,
     clock: ManualClock,
 }
 
 async fn feed(body: &str) -> Feed {
-    let world = World::new().await;
-    let server = IcsFeedServer::start().await.unwrap();
-    server.set_feed(PATH, body);
+    let world = TestEnv::builder().with_ics_server().build().await.unwrap();
+    world.ics().set_feed(PATH, body);
     Feed {
         world,
-        server,
         clock: ManualClock::new(start()),
     }
 }
@@ -98,9 +96,9 @@ async fn feed(body: &str) -> Feed {
 #[tokio::test]
 async fn a_feed_is_stored_then_answered_304_and_kept_and_then_moves_and_removals_follow() {
     let f = feed(&calendar(&[WEEKLY, SINGLE, FREE])).await;
-    let ctx = f.world.worker(&f.clock).context();
+    let ctx = worker_with(&f.world.settings, &f.clock).context();
     let agent = specialist(f.world.pool(), "ics-agent", "Europe/Berlin").await;
-    let c = connect(f.world.pool(), agent, "ics", &f.server.url(PATH)).await;
+    let c = connect(f.world.pool(), agent, "ics", &f.server().url(PATH)).await;
 
     assert_eq!(drive(&ctx, c.id).await.unwrap(), 1);
     let first = stored(f.world.pool(), c.id).await;
@@ -155,9 +153,9 @@ async fn a_feed_is_stored_then_answered_304_and_kept_and_then_moves_and_removals
 
     f.clock.advance(Duration::minutes(10));
     drive(&ctx, c.id).await.unwrap();
-    assert_eq!(f.server.requests(PATH), 2);
+    assert_eq!(f.server().requests(PATH), 2);
     assert_eq!(
-        f.server.not_modified(PATH),
+        f.server().not_modified(PATH),
         1,
         "the second fetch is conditional and answered 304"
     );
@@ -174,7 +172,7 @@ async fn a_feed_is_stored_then_answered_304_and_kept_and_then_moves_and_removals
     );
     assert!(row.last_error.is_none());
 
-    f.server.set_feed(PATH, calendar(&[WEEKLY_EDITED, FREE]));
+    f.server().set_feed(PATH, calendar(&[WEEKLY_EDITED, FREE]));
     f.clock.advance(Duration::minutes(10));
     drive(&ctx, c.id).await.unwrap();
     let after = stored(f.world.pool(), c.id).await;
@@ -197,20 +195,20 @@ async fn a_feed_is_stored_then_answered_304_and_kept_and_then_moves_and_removals
         id_of(&first, at(10, 9)),
         "a moved instance keeps its identity"
     );
-    assert_eq!(f.server.not_modified(PATH), 1);
+    assert_eq!(f.server().not_modified(PATH), 1);
 }
 
 #[tokio::test]
 async fn a_broken_feed_is_recorded_on_the_connection_and_keeps_the_last_good_events() {
     let f = feed(&calendar(&[WEEKLY, SINGLE])).await;
-    let ctx = f.world.worker(&f.clock).context();
+    let ctx = worker_with(&f.world.settings, &f.clock).context();
     let agent = specialist(f.world.pool(), "ics-agent", "Europe/Berlin").await;
-    let c = connect(f.world.pool(), agent, "ics", &f.server.url(PATH)).await;
+    let c = connect(f.world.pool(), agent, "ics", &f.server().url(PATH)).await;
     drive(&ctx, c.id).await.unwrap();
     let good = stored(f.world.pool(), c.id).await;
     assert_eq!(good.len(), 5);
 
-    f.server.serve_garbage(PATH);
+    f.server().serve_garbage(PATH);
     f.clock.advance(Duration::minutes(10));
     drive(&ctx, c.id).await.unwrap();
     let row = connection(&ctx, c.id).await;
@@ -227,7 +225,7 @@ async fn a_broken_feed_is_recorded_on_the_connection_and_keeps_the_last_good_eve
         "garbage never empties the calendar"
     );
 
-    f.server.fail(PATH, 500);
+    f.server().fail(PATH, 500);
     f.clock.advance(Duration::minutes(10));
     drive(&ctx, c.id).await.unwrap();
     let row = connection(&ctx, c.id).await;
@@ -241,7 +239,7 @@ async fn a_broken_feed_is_recorded_on_the_connection_and_keeps_the_last_good_eve
     );
     assert_eq!(stored(f.world.pool(), c.id).await, good);
 
-    f.server.heal(PATH);
+    f.server().heal(PATH);
     f.clock.advance(Duration::minutes(10));
     drive(&ctx, c.id).await.unwrap();
     let row = connection(&ctx, c.id).await;
@@ -250,7 +248,7 @@ async fn a_broken_feed_is_recorded_on_the_connection_and_keeps_the_last_good_eve
         "a healed feed clears the error"
     );
     assert_eq!(
-        f.server.not_modified(PATH),
+        f.server().not_modified(PATH),
         1,
         "the stored validators survive failures"
     );
@@ -258,6 +256,10 @@ async fn a_broken_feed_is_recorded_on_the_connection_and_keeps_the_last_good_eve
 }
 
 impl Feed {
+    fn server(&self) -> &IcsFeedServer {
+        self.world.ics()
+    }
+
     fn clock_now(&self) -> DateTime<Utc> {
         use calsync_sync_worker::clock::Clock;
         self.clock.now()
@@ -270,11 +272,11 @@ async fn a_loopback_feed_is_refused_when_the_host_is_not_allowed() {
     f.world.settings.ics.allow_hosts.clear();
     let ctx = worker_with(&f.world.settings, &f.clock).context();
     let agent = specialist(f.world.pool(), "ics-agent", "UTC").await;
-    let c = connect(f.world.pool(), agent, "ics", &f.server.url(PATH)).await;
+    let c = connect(f.world.pool(), agent, "ics", &f.server().url(PATH)).await;
     drive(&ctx, c.id).await.unwrap();
     let error = connection(&ctx, c.id).await.last_error.unwrap_or_default();
     assert!(error.contains("refused"), "SSRF guard named: {error}");
-    assert_eq!(f.server.requests(PATH), 0, "nothing reached the host");
+    assert_eq!(f.server().requests(PATH), 0, "nothing reached the host");
     assert!(stored(f.world.pool(), c.id).await.is_empty());
 }
 
@@ -296,7 +298,7 @@ async fn the_scheduler_polls_ics_feeds_through_the_queue_on_their_own_interval()
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(server.run(shutdown.clone()));
     let agent = specialist(f.world.pool(), "ics-agent", "UTC").await;
-    let c = connect(f.world.pool(), agent, "ics", &f.server.url(PATH)).await;
+    let c = connect(f.world.pool(), agent, "ics", &f.server().url(PATH)).await;
     let mut scheduler = Scheduler::new(ctx.clone());
 
     let synced = |n: i64| {
@@ -326,8 +328,12 @@ async fn the_scheduler_polls_ics_feeds_through_the_queue_on_their_own_interval()
     f.clock.advance(Duration::minutes(40));
     assert_eq!(scheduler.run_once().await.unwrap().polled, [c.id]);
     eventually(StdDuration::from_secs(15), "the second poll", synced(2)).await;
-    assert_eq!(f.server.not_modified(PATH), 1);
+    assert_eq!(f.server().not_modified(PATH), 1);
 
+    f.world
+        .wait_for_empty_work_queue(StdDuration::from_secs(15))
+        .await
+        .unwrap();
     shutdown.cancel();
     tokio::time::timeout(StdDuration::from_secs(15), running)
         .await

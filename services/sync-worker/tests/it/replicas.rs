@@ -2,9 +2,10 @@
 //! database, they never claim the same poll or renewal twice. Also the gauges the
 //! scheduler refreshes (webhooks by state, queue depth).
 
-use crate::support::{connect, specialist, World};
+use crate::support::{connect, specialist, worker_with};
 use calsync_sync_worker::clock::ManualClock;
 use calsync_sync_worker::scheduler::Scheduler;
+use calsync_testkit::TestEnv;
 use chrono::{Duration, Utc};
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -55,7 +56,9 @@ fn disjoint_union(a: &[Uuid], b: &[Uuid]) -> HashSet<Uuid> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_scheduler_replicas_never_claim_the_same_poll_or_renewal_twice() {
-    let world = World::new().await;
+    let world = TestEnv::new().await.unwrap();
+    // No consumer runs: the notices the replicas publish are what this test counts.
+    world.expect_leftover_messages();
     let agent = specialist(world.pool(), "replica-agent", "UTC").await;
     let (mut all, mut google) = (HashSet::new(), HashSet::new());
     for i in 0..ICS {
@@ -77,8 +80,8 @@ async fn two_scheduler_replicas_never_claim_the_same_poll_or_renewal_twice() {
     // Both replicas read the same (manual) time, a minute after the rows were created.
     let clock = ManualClock::new(Utc::now() + Duration::minutes(1));
     let (one, two) = (
-        world.worker(&clock).context(),
-        world.worker(&clock).context(),
+        worker_with(&world.settings, &clock).context(),
+        worker_with(&world.settings, &clock).context(),
     );
     let (mut s1, mut s2) = (Scheduler::new(one.clone()), Scheduler::new(two.clone()));
 
@@ -104,7 +107,11 @@ async fn two_scheduler_replicas_never_claim_the_same_poll_or_renewal_twice() {
         notices += d1.notices + d2.notices;
         split.push((d1.polled.len(), d2.polled.len()));
     }
-    let depth = world.broker.depth(&world.work_queue()).await.unwrap();
+    let depth = world
+        .broker
+        .depth(&world.topology().work_queue())
+        .await
+        .unwrap();
     assert_eq!(
         depth as usize, notices,
         "one notice per claimed connection and replica"
@@ -123,7 +130,7 @@ async fn two_scheduler_replicas_never_claim_the_same_poll_or_renewal_twice() {
     assert_eq!(gauge("ics", "not_applicable"), ICS as i64);
     assert_eq!(gauge("google", "missing"), GOOGLE as i64);
     assert_eq!(gauge("google", "active"), 0);
-    let queue = world.work_queue();
+    let queue = world.topology().work_queue();
     assert_eq!(
         one.metrics.queue_depth.with_label_values(&[&queue]).get(),
         notices as i64

@@ -9,12 +9,13 @@
 //! connection sees it without a poll. The other connection's channel creation always
 //! fails, and polling alone keeps it current.
 
-use crate::support::{eventually, specialist, World};
+use crate::support::{eventually, specialist};
 use calsync_db::connections::{self, NewConnection};
+use calsync_sandboxes::google::{Fault, GoogleState};
 use calsync_sync_worker::clock::{Clock, ManualClock};
 use calsync_sync_worker::context::WorkerContext;
 use calsync_sync_worker::scheduler::Scheduler;
-use calsync_testkit::google::{Fault, GoogleSandbox, GoogleSandboxConfig, GoogleState};
+use calsync_testkit::TestEnv;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -141,17 +142,13 @@ async fn settle(ctx: &Arc<WorkerContext>, ids: &[Uuid], now: DateTime<Utc>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_week_renews_every_webhook_in_time_and_misses_no_change() {
-    let mut world = World::new().await;
-    let sandbox = GoogleSandbox::start(GoogleSandboxConfig::default())
+    let mut world = TestEnv::builder()
+        .with_google_sandbox()
+        .build()
         .await
         .unwrap();
-    let google = sandbox.state();
+    let google = world.google().state();
     let s = &mut world.settings;
-    s.google.client_id = sandbox.client_id().to_owned();
-    s.google.client_secret = sandbox.client_secret().to_owned().into();
-    s.google.api_base = sandbox.api_base();
-    s.google.auth_url = sandbox.auth_url();
-    s.google.token_url = sandbox.token_url();
     let ingest_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     s.ingest.public_url = format!("http://{}", ingest_listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
@@ -312,6 +309,7 @@ async fn a_simulated_week_renews_every_webhook_in_time_and_misses_no_change() {
         channels_seen.len()
     );
 
+    world.wait_for_empty_work_queue(WAIT).await.unwrap();
     shutdown.cancel();
     tokio::time::timeout(WAIT, worker)
         .await
@@ -323,7 +321,7 @@ async fn a_simulated_week_renews_every_webhook_in_time_and_misses_no_change() {
         .unwrap()
         .unwrap()
         .unwrap();
-    sandbox.stop().await;
+    world.stop_sandboxes().await;
 }
 
 async fn connection_channel(ctx: &WorkerContext, id: Uuid) -> String {

@@ -3,26 +3,19 @@
 
 use calsync_mq::Publisher;
 use calsync_proto::v1::ChangeNotice;
-use calsync_proto::Message;
 use calsync_providers::security::WebhookSigner;
-use calsync_runtime::Settings;
-use calsync_testkit::{ChaosProxy, TestBroker};
-use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions};
-use lapin::types::FieldTable;
+use calsync_testkit::{ChaosProxy, TestEnv};
 use secrecy::SecretString;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const SECRET: &str = "ingest-test-secret";
-
 struct Ingest {
     base: String,
-    broker: TestBroker,
     shutdown: CancellationToken,
     signer: WebhookSigner,
     http: reqwest::Client,
+    env: TestEnv,
 }
 
 impl Drop for Ingest {
@@ -31,39 +24,39 @@ impl Drop for Ingest {
     }
 }
 
-fn settings(broker: &TestBroker) -> Settings {
-    let mut s = Settings::defaults().unwrap_or_else(|e| panic!("defaults: {e}"));
-    s.amqp.url = broker.url.clone();
-    s.amqp.prefix = broker.prefix().to_owned();
-    s.security.webhook_secret = SecretString::from(SECRET);
-    s.ingest.max_body_bytes = 64 * 1024;
-    s
+/// A broker prefix and secrets; ingest owns no tables, so no database.
+async fn env() -> TestEnv {
+    TestEnv::builder()
+        .without_database()
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("test env: {e:#}"))
 }
 
-async fn start_with(broker: TestBroker, amqp_url: Option<String>) -> Ingest {
-    calsync_runtime::telemetry::init_for_tests();
-    let s = settings(&broker);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+async fn start_with(mut env: TestEnv, amqp_url: Option<String>) -> Ingest {
+    env.settings.ingest.max_body_bytes = 64 * 1024;
+    let (listener, _) = calsync_testkit::local_listener().unwrap_or_else(|e| panic!("{e}"));
     let publisher = Publisher::new(
-        amqp_url.unwrap_or_else(|| broker.url.clone()),
-        broker.topology.clone(),
+        amqp_url.unwrap_or_else(|| env.broker.url.clone()),
+        env.broker.topology.clone(),
     );
-    let server = calsync_webhook_ingest::IngestServer::build_with(&s, listener, publisher)
-        .unwrap_or_else(|e| panic!("build: {e}"));
+    let server =
+        calsync_webhook_ingest::IngestServer::build_with(&env.settings, listener, publisher)
+            .unwrap_or_else(|e| panic!("build: {e}"));
     let base = format!("http://127.0.0.1:{}", server.port());
     let shutdown = CancellationToken::new();
     tokio::spawn(server.run(shutdown.clone()));
     Ingest {
         base,
-        broker,
         shutdown,
-        signer: WebhookSigner::new(SecretString::from(SECRET)),
+        signer: WebhookSigner::new(env.settings.security.webhook_secret.clone()),
         http: reqwest::Client::new(),
+        env,
     }
 }
 
 async fn start() -> Ingest {
-    start_with(TestBroker::new(), None).await
+    start_with(env().await, None).await
 }
 
 impl Ingest {
@@ -81,43 +74,15 @@ impl Ingest {
     }
 
     async fn depth(&self) -> u32 {
-        self.broker
-            .depth(&self.broker.topology.work_queue())
-            .await
-            .unwrap_or(u32::MAX)
+        self.env.work_queue_depth().await.unwrap_or(u32::MAX)
     }
 
     /// Takes up to `n` notices off the work queue (waits at most 5 s).
     async fn take(&self, n: usize) -> Vec<ChangeNotice> {
-        let conn = calsync_mq::connect(&self.broker.url)
+        self.env
+            .take_notices(n, Duration::from_secs(5))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let ch = conn
-            .create_channel()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut consumer = ch
-            .basic_consume(
-                &self.broker.topology.work_queue(),
-                "test",
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut out = Vec::new();
-        while out.len() < n {
-            match tokio::time::timeout(Duration::from_secs(5), consumer.next()).await {
-                Ok(Some(Ok(d))) => {
-                    out.push(
-                        ChangeNotice::decode(d.data.as_slice()).unwrap_or_else(|e| panic!("{e}")),
-                    );
-                    let _ = d.ack(BasicAckOptions::default()).await;
-                }
-                _ => break,
-            }
-        }
-        out
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -285,11 +250,12 @@ async fn broker_down_answers_503_so_the_provider_retries() {
     let proxy = ChaosProxy::start(target)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let broker = TestBroker::new();
-    let url = broker
+    let env = env().await;
+    let url = env
+        .broker
         .url
         .replace("127.0.0.1:5672", &proxy.addr().to_string());
-    let app = start_with(broker, Some(url)).await;
+    let app = start_with(env, Some(url)).await;
     let token = app.signer.sign(Uuid::new_v4());
     assert_eq!(app.google(&token, "exists", 1).await.status(), 200);
     proxy.break_all();
@@ -336,12 +302,13 @@ async fn a_hanging_broker_gets_graph_a_503_within_its_three_second_budget() {
     let proxy = ChaosProxy::start(target)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let broker = TestBroker::new();
-    let url = broker
+    let env = env().await;
+    let url = env
+        .broker
         .url
         .replace("127.0.0.1:5672", &proxy.addr().to_string());
     proxy.stall();
-    let app = start_with(broker, Some(url)).await;
+    let app = start_with(env, Some(url)).await;
     let body = serde_json::json!({"value": [graph_item(&app.signer.sign(Uuid::new_v4()), "s1")]});
     let started = std::time::Instant::now();
     let resp = app

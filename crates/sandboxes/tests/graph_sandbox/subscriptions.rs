@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use calsync_testkit::graph::{DeliveryKind, GraphSandbox, GraphSandboxConfig};
+use calsync_sandboxes::graph::{DeliveryKind, GraphSandbox, GraphSandboxConfig};
 use serde_json::{json, Value};
 
 use crate::support::{

@@ -2,7 +2,7 @@
 
 use super::*;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use calsync_testkit::google::Fault;
+use calsync_sandboxes::google::Fault;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

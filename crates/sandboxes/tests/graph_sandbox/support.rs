@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use calsync_testkit::graph::{GraphSandbox, GraphSandboxConfig};
+use calsync_sandboxes::graph::{GraphSandbox, GraphSandboxConfig};
 use serde_json::Value;
 
 pub const REDIRECT: &str = "http://127.0.0.1:9/api/integrations/microsoft/callback";

@@ -3,7 +3,7 @@
 //! tests are in `google_sandbox/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use calsync_testkit::google::{GoogleSandbox, GoogleSandboxConfig, GoogleState};
+use calsync_sandboxes::google::{GoogleSandbox, GoogleSandboxConfig, GoogleState};
 use serde_json::Value;
 use std::collections::HashMap;
 
