@@ -40,7 +40,12 @@ pub async fn claim_due_polls(
              FOR UPDATE SKIP LOCKED
          )
          UPDATE calendar_connections c
-         SET next_poll_at = $1 + $2 * (0.9 + random() * 0.2)
+         SET next_poll_at = $1 + $2 * (0.9 + random() * 0.2),
+             -- A lapsed lease is cleared and the request re-dated, so the claim is
+             -- not repeated on every tick while no consumer takes the notice.
+             sync_requested_at = CASE WHEN c.sync_pending THEN $1 ELSE c.sync_requested_at END,
+             lease_owner = CASE WHEN c.lease_expires_at < $1 THEN NULL ELSE c.lease_owner END,
+             lease_expires_at = CASE WHEN c.lease_expires_at < $1 THEN NULL ELSE c.lease_expires_at END
          FROM due WHERE c.id = due.id
          RETURNING c.id",
     )
