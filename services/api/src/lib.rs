@@ -6,9 +6,12 @@
 pub mod auth;
 pub mod error;
 pub mod freshness;
+pub mod limit;
 mod metrics;
+pub mod openapi;
 pub mod params;
 pub mod portal;
+pub mod request_log;
 pub mod routes;
 pub mod slots;
 pub mod state;
@@ -62,16 +65,20 @@ impl ApiServer {
         let request_metrics = web::Data::new(metrics::RequestMetrics::new(&health.registry));
         let state = web::Data::new(AppState::new(settings, pool, publisher.clone())?);
         let body_limit = settings.api.max_body_bytes;
+        let cors_origins =
+            routes::cors_origins(&settings.api.cors_origins).map_err(anyhow::Error::msg)?;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn(metrics::track))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<
+                    request_log::RedactingRootSpan,
+                >::new())
                 .app_data(state.clone())
                 .app_data(request_metrics.clone())
                 .app_data(http::json_config(body_limit))
                 .app_data(http::query_config())
                 .configure(|cfg| health::configure(cfg, health.clone()))
-                .configure(routes::config)
+                .configure(routes::configure(cors_origins.clone()))
                 .default_service(web::to(http::not_found))
         })
         .disable_signals()

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod appointments;
+mod availability;
 mod claims;
 mod connections;
 mod events;

@@ -3,7 +3,8 @@
 
 use crate::support::{conn, test_db, within};
 use calsync_db::schema::{
-    appointments, availability_rules, calendar_connections, external_events, specialists,
+    appointments, availability_rules, booking_idempotency_keys, calendar_connections,
+    external_events, specialists,
 };
 use diesel::sql_types::{is_nullable, Text};
 use diesel::{Column, Expression, Table};
@@ -155,6 +156,10 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
             declared::<calendar_connections::table>(),
         ),
         ("external_events", declared::<external_events::table>()),
+        (
+            "booking_idempotency_keys",
+            declared::<booking_idempotency_keys::table>(),
+        ),
     ]
     .into_iter()
     .map(|(t, cols)| (t.to_owned(), cols))
@@ -173,7 +178,7 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
     }
     assert_eq!(
         diesel_tables["calendar_connections"].len(),
-        36,
+        37,
         "the tuple walk sees every column"
     );
 }

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 pub const OPERATOR_TOKEN: &str = "operator-test-token";
 pub const JWT_SECRET: &str = "jwt-test-secret-0123456789";
+pub const MARKETPLACE_TOKEN: &str = "marketplace-test-token";
 
 pub struct TestApp {
     pub address: String,
@@ -44,6 +45,7 @@ pub fn test_settings(db: &TestDatabase, broker: &TestBroker) -> Settings {
     s.api.bind = "127.0.0.1:0".into();
     s.api.operator_token = SecretString::from(OPERATOR_TOKEN);
     s.api.jwt_secret = SecretString::from(JWT_SECRET);
+    s.api.marketplace_token = SecretString::from(MARKETPLACE_TOKEN);
     s.security.encryption_key = SecretString::from(random_b64(32));
     s.security.webhook_secret = SecretString::from(random_b64(24));
     s
@@ -115,6 +117,16 @@ impl TestApp {
         self.client
             .post(self.url(path))
             .bearer_auth(OPERATOR_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn marketplace_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(MARKETPLACE_TOKEN)
             .json(body)
             .send()
             .await
@@ -220,12 +232,16 @@ impl TestApp {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> reqwest::Response {
-        self.post_json(
-            "/api/appointments",
-            &json!({"specialistId": specialist_id, "start": start.to_rfc3339(),
+        self.client
+            .post(self.url("/api/appointments"))
+            .bearer_auth(MARKETPLACE_TOKEN)
+            .json(
+                &json!({"specialistId": specialist_id, "start": start.to_rfc3339(),
                     "end": end.to_rfc3339(), "customer": {"name": "Ada Lovelace"}}),
-        )
-        .await
+            )
+            .send()
+            .await
+            .expect("request")
     }
 }
 
