@@ -103,13 +103,13 @@ mod tests {
             conn(Provider::Google, Some(5), 600),
             conn(Provider::Ics, Some(29), 600),
         ];
-        assert!(assess(&c, now(), Duration::minutes(30)).fresh);
+        assert!(assess(c, now(), Duration::minutes(30)).fresh);
     }
 
     #[test]
     fn a_stale_connection_names_its_provider_and_age() {
         let c = [conn(Provider::Microsoft, Some(45), 600)];
-        let f = assess(&c, now(), Duration::minutes(30));
+        let f = assess(c, now(), Duration::minutes(30));
         assert!(!f.fresh);
         assert_eq!(
             f.reason.as_deref(),
