@@ -69,23 +69,29 @@ pub struct HoursRow {
     pub end_time: Option<NaiveTime>,
 }
 
+/// The statement of `specialists_with_hours`.
+macro_rules! hours_query {
+    ($ids:expr) => {
+        specialists::table
+            .left_join(availability_rules::table)
+            .filter(specialists::id.eq_any($ids.to_vec()))
+            .select((
+                specialists::id,
+                specialists::time_zone,
+                availability_rules::weekday.nullable(),
+                availability_rules::start_time.nullable(),
+                availability_rules::end_time.nullable(),
+            ))
+    };
+}
+
 /// The specialists among `ids` that exist, each with every working-hours block (one row
 /// per block, or one row without a block).
 pub fn specialists_with_hours(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
 ) -> impl Future<Output = Result<Vec<HoursRow>, DbError>> + Send + 'static {
-    let query = specialists::table
-        .left_join(availability_rules::table)
-        .filter(specialists::id.eq_any(ids.to_vec()))
-        .select((
-            specialists::id,
-            specialists::time_zone,
-            availability_rules::weekday.nullable(),
-            availability_rules::start_time.nullable(),
-            availability_rules::end_time.nullable(),
-        ));
-    let rows = query.load::<HoursRow>(conn);
+    let rows = hours_query!(ids).load::<HoursRow>(conn);
     async move { Ok(rows.await?) }
 }
 
@@ -125,15 +131,21 @@ impl From<&ConnectionHealth> for ConnectionHealth {
     }
 }
 
+/// The statement of `connection_health`.
+macro_rules! health_query {
+    ($ids:expr) => {
+        cc::table
+            .filter(cc::specialist_id.eq_any($ids.to_vec()))
+            .select(ConnectionHealth::as_select())
+    };
+}
+
 /// The health of every connection of the given specialists.
 pub fn connection_health(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
 ) -> impl Future<Output = Result<Vec<ConnectionHealth>, DbError>> + Send + 'static {
-    let rows = cc::table
-        .filter(cc::specialist_id.eq_any(ids.to_vec()))
-        .select(ConnectionHealth::as_select())
-        .load::<ConnectionHealth>(conn);
+    let rows = health_query!(ids).load::<ConnectionHealth>(conn);
     async move { Ok(rows.await?) }
 }
 
@@ -184,6 +196,28 @@ pub fn blocking_between(
     async move { Ok(rows.await?) }
 }
 
+/// The statement of `busy_between`.
+macro_rules! busy_query {
+    ($ids:expr, $from:expr, $to:expr) => {{
+        let (from, to) = ($from, $to);
+        let appointments_from = from
+            .checked_sub_signed(LONGEST_APPOINTMENT)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let booked = appointments::table
+            .filter(appointments::specialist_id.eq_any($ids.to_vec()))
+            .filter(IS_CONFIRMED)
+            .filter(appointments::starts_at.ge(appointments_from))
+            .filter(appointments::starts_at.lt(to))
+            .filter(appointments::ends_at.gt(from))
+            .select((
+                appointments::specialist_id,
+                appointments::starts_at,
+                appointments::ends_at,
+            ));
+        blocking_events!($ids, from, to).union_all(booked)
+    }};
+}
+
 /// Everything that makes the given specialists busy during `[from, to)`: blocking
 /// external events and confirmed appointments, in no particular order. One statement of
 /// three index-only scans, each reading only rows that can overlap the window.
@@ -193,22 +227,46 @@ pub fn busy_between(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> impl Future<Output = Result<Vec<BusyRow>, DbError>> + Send + 'static {
-    let appointments_from = from
-        .checked_sub_signed(LONGEST_APPOINTMENT)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let booked = appointments::table
-        .filter(appointments::specialist_id.eq_any(ids.to_vec()))
-        .filter(IS_CONFIRMED)
-        .filter(appointments::starts_at.ge(appointments_from))
-        .filter(appointments::starts_at.lt(to))
-        .filter(appointments::ends_at.gt(from))
-        .select((
-            appointments::specialist_id,
-            appointments::starts_at,
-            appointments::ends_at,
-        ));
-    let rows = blocking_events!(ids, from, to)
-        .union_all(booked)
-        .load::<BusyRow>(conn);
+    let rows = busy_query!(ids, from, to).load::<BusyRow>(conn);
     async move { Ok(rows.await?) }
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)` of a statement, run with its bound parameters.
+struct Explain<Q>(Q);
+
+impl<Q> QueryId for Explain<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> diesel::query_builder::Query for Explain<Q> {
+    type SqlType = diesel::sql_types::Text;
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Explain<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+/// The plans PostgreSQL runs the three statements with, for these ids and this window,
+/// as `EXPLAIN ANALYZE` prints them (for benchmarks and operators, not for requests).
+pub async fn explain(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(&'static str, Vec<String>)>, DbError> {
+    let hours = Explain(hours_query!(ids)).load::<String>(conn).await?;
+    let health = Explain(health_query!(ids)).load::<String>(conn).await?;
+    let busy = Explain(busy_query!(ids, from, to))
+        .load::<String>(conn)
+        .await?;
+    Ok(vec![
+        ("specialists with working hours", hours),
+        ("connection health", health),
+        ("busy time (events, long events, appointments)", busy),
+    ])
 }
