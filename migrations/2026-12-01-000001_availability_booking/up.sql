@@ -15,6 +15,11 @@ CREATE STATISTICS external_events_length_stats ON (ends_at - starts_at) FROM ext
 -- Superseded by external_events_busy_idx (it also skipped events we wrote ourselves).
 DROP INDEX external_events_blocking_idx;
 
+-- Working hours of specialists by index-only scan.
+CREATE INDEX availability_rules_hours_idx ON availability_rules (specialist_id)
+    INCLUDE (weekday, start_time, end_time);
+DROP INDEX availability_rules_specialist_idx;
+
 -- An appointment lasts at most a day (the api refuses longer ones), which bounds how far
 -- before a window a confirmed appointment reaching into it can start.
 ALTER TABLE appointments ADD CONSTRAINT appointments_length_check

@@ -1,10 +1,10 @@
 //! The availability benchmark's two halves (driven by `scripts/bench-availability.sh`):
 //!
 //! - `bench_availability plans`: a throw-away database with 1,000,000 external events
-//!   (`BENCH_PLAN_EVENTS`) of 2,000 specialists over 400 days, plus holidays and
-//!   appointments; prints `EXPLAIN (ANALYZE, BUFFERS)` of the three statements
-//!   availability runs, for one specialist over 30 days and for 500 over 14 days, with
-//!   the planner's custom and generic plans; drops the database.
+//!   (`BENCH_PLAN_EVENTS`) of 100,000 specialists over 400 days, plus holidays,
+//!   appointments and one busy specialist; prints `EXPLAIN (ANALYZE, BUFFERS)` of the three statements
+//!   availability runs, exactly as built by `calsync_db::availability`, for one
+//!   specialist over 30 days and for 500 over 14 days; drops the database.
 //! - `bench_availability` (serve): the seed of issue 13 — one specialist with 500
 //!   external events and 100 appointments over 30 days, 500 specialists with 40 events
 //!   each over 14 days — and the api on it, rate limit off. Prints the request lines the
@@ -16,7 +16,6 @@ use calsync_core::{EventStatus, ExternalEvent};
 use calsync_db::appointments::{self, NewAppointment};
 use calsync_db::connections::{self, NewConnection, SyncSuccess};
 use calsync_db::{availability, events, specialists, AsyncPgConnection};
-use calsync_mq::Publisher;
 use calsync_runtime::Settings;
 use calsync_testkit::{TestBroker, TestDatabase};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
@@ -126,15 +125,17 @@ async fn plans() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let specialists_n: i64 = 2000;
+    let specialists_n: i64 = 100_000;
     let per = (total / specialists_n).max(1);
     let db = TestDatabase::new().await?;
     let mut conn = db.pool().get().await?;
     let started = std::time::Instant::now();
-    // Every 19.2 hours over 400 days from 30 days ago, 30 to 75 minutes long, one in ten
-    // not blocking; a 20-day holiday each, begun 5 days ago; 50 appointments each over the next year.
+    // Each specialist: events evenly over 400 days from 30 days ago, 30 to 75 minutes
+    // long, one in ten not blocking; a 20-day holiday begun 5 days ago; two appointments.
+    // One of them (u1) is busy: 500 more events and 100 appointments over the next 30 days.
     let seed = format!(
-        "INSERT INTO specialists (id, user_id, display_name, time_zone)
+        "SET statement_timeout = 0;
+         INSERT INTO specialists (id, user_id, display_name, time_zone)
            SELECT gen_random_uuid(), 'u' || i, 'U' || i, 'Europe/Berlin' FROM generate_series(1, {specialists_n}) i;
          INSERT INTO availability_rules (specialist_id, weekday, start_time, end_time)
            SELECT s.id, d, '09:00', '18:00' FROM specialists s, generate_series(1, 5) d;
@@ -154,7 +155,18 @@ async fn plans() -> anyhow::Result<()> {
            SELECT gen_random_uuid(), s.id,
                   date_trunc('day', now()) + g * interval '7 days' + interval '13 hours',
                   date_trunc('day', now()) + g * interval '7 days' + interval '14 hours', 'confirmed'
-             FROM specialists s, generate_series(1, 50) g;"
+             FROM specialists s, generate_series(1, 2) g;
+         INSERT INTO external_events (connection_id, specialist_id, provider_event_id, starts_at, ends_at, status, blocks_availability)
+           SELECT c.id, c.specialist_id, 'busy' || g,
+                  date_trunc('day', now()) + g * interval '86 minutes',
+                  date_trunc('day', now()) + g * interval '86 minutes' + interval '30 minutes', 'confirmed', g % 10 <> 0
+             FROM calendar_connections c JOIN specialists s ON s.id = c.specialist_id, generate_series(1, 500) g
+            WHERE s.user_id = 'u1';
+         INSERT INTO appointments (id, specialist_id, starts_at, ends_at, status)
+           SELECT gen_random_uuid(), s.id,
+                  date_trunc('day', now()) + g * interval '7 hours 12 minutes' + interval '10 minutes',
+                  date_trunc('day', now()) + g * interval '7 hours 12 minutes' + interval '55 minutes', 'confirmed'
+             FROM specialists s, generate_series(1, 100) g WHERE s.user_id = 'u1';"
     );
     diesel_async::SimpleAsyncConnection::batch_execute(&mut *conn, &seed).await?;
     diesel_async::SimpleAsyncConnection::batch_execute(&mut *conn, "VACUUM ANALYZE").await?;
@@ -172,23 +184,22 @@ async fn plans() -> anyhow::Result<()> {
             .await?;
     let ids: Vec<Uuid> = ids.iter().filter_map(|i| i.id.parse().ok()).collect();
     let from = next_week_monday();
-    for mode in ["auto", "force_generic_plan"] {
-        diesel_async::SimpleAsyncConnection::batch_execute(
-            &mut *conn,
-            &format!("SET plan_cache_mode = {mode}"),
-        )
-        .await?;
-        for (who, ids, days) in [
-            ("one specialist, 30 days", &ids[..1], 30),
-            ("500 specialists, 14 days", &ids[..], 14),
-        ] {
-            let to = from + Duration::days(days);
-            for (what, lines) in availability::explain(&mut conn, ids, from, to).await? {
-                println!("PLAN");
-                println!("PLAN == {what}: {who} (plan_cache_mode = {mode})");
-                for l in lines {
-                    println!("PLAN   {l}");
-                }
+    // As the api's pool runs them (`PoolSettings::serial_statements`).
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut *conn,
+        "SET max_parallel_workers_per_gather = 0",
+    )
+    .await?;
+    for (who, ids, days) in [
+        ("one specialist, 30 days", &ids[..1], 30),
+        ("500 specialists, 14 days", &ids[..], 14),
+    ] {
+        let to = from + Duration::days(days);
+        for (what, lines) in availability::explain(&mut conn, ids, from, to).await? {
+            println!("PLAN");
+            println!("PLAN == {what}: {who}");
+            for l in lines {
+                println!("PLAN   {l}");
             }
         }
     }
@@ -219,13 +230,16 @@ async fn serve() -> anyhow::Result<()> {
     for i in 0..500 {
         many.push(seed_specialist(&mut conn, &format!("agent-{i}"), start, 14, 40, 0).await?);
     }
-    diesel::sql_query("VACUUM ANALYZE").execute(&mut conn).await?;
+    diesel::sql_query("VACUUM ANALYZE")
+        .execute(&mut conn)
+        .await?;
     drop(conn);
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let publisher = Publisher::new(&broker.url, broker.topology.clone());
-    let server = ApiServer::build_with(&s, listener, db.pool().clone(), publisher)?;
+    // Built as the binary builds it: its own pool (serial statements) and publisher.
+    s.amqp.url = broker.url.clone();
+    let server = ApiServer::build(&s, listener)?;
     let stop = CancellationToken::new();
     let task = tokio::spawn(server.run(stop.clone()));
     let q = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();

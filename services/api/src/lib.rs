@@ -38,6 +38,7 @@ impl ApiServer {
     pub fn build(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let mut pool_settings = PoolSettings::new(&settings.database.url, "calsync-api");
         pool_settings.max_size = settings.database.pool_size;
+        pool_settings.serial_statements = true;
         let pool = build_pool(&pool_settings)?;
         let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
         Self::build_with(settings, listener, pool, publisher)
