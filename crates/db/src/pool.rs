@@ -3,7 +3,9 @@
 
 use crate::DbError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use std::time::Duration;
 
@@ -22,6 +24,11 @@ pub struct PoolSettings {
     /// No parallel workers for this pool's statements: short index scans only pay their
     /// start-up (milliseconds, and CPU the other requests wanted).
     pub serial_statements: bool,
+    /// Ask the server (`SELECT 1`) before handing out a pooled connection. Off, a
+    /// connection whose server went away is still dropped as soon as its socket closes
+    /// (`is_broken`), and at worst its next statement fails with `Unavailable`; on, every
+    /// checkout costs a round trip.
+    pub verify_on_checkout: bool,
 }
 
 impl PoolSettings {
@@ -33,12 +40,16 @@ impl PoolSettings {
             statement_timeout: Duration::from_secs(30),
             application_name: application_name.into(),
             serial_statements: false,
+            verify_on_checkout: true,
         }
     }
 }
 
 pub fn build_pool(settings: &PoolSettings) -> Result<DbPool, DbError> {
     let mut cfg = ManagerConfig::<AsyncPgConnection>::default();
+    if !settings.verify_on_checkout {
+        cfg.recycling_method = RecyclingMethod::Fast;
+    }
     let statement_ms = settings.statement_timeout.as_millis();
     let app = settings.application_name.replace('\'', "");
     let serial = if settings.serial_statements {

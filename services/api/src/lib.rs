@@ -38,7 +38,10 @@ impl ApiServer {
     pub fn build(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let mut pool_settings = PoolSettings::new(&settings.database.url, "calsync-api");
         pool_settings.max_size = settings.database.pool_size;
+        // Availability is a round trip per request: no extra one to check out a connection,
+        // and no parallel workers for its short index scans.
         pool_settings.serial_statements = true;
+        pool_settings.verify_on_checkout = false;
         let pool = build_pool(&pool_settings)?;
         let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
         Self::build_with(settings, listener, pool, publisher)
