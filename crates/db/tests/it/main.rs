@@ -8,5 +8,6 @@ mod claims;
 mod connections;
 mod events;
 mod migrations;
+mod pool;
 mod schema;
 mod support;
