@@ -112,3 +112,19 @@ impl OAuthApp<'_> {
         }
     }
 }
+
+/// The ICS fetcher as `settings.ics` configures it: what sync-worker fetches feeds with,
+/// and what api asks (`IcsFetcher::precheck`) before it connects one.
+pub fn ics_fetcher(
+    settings: &Settings,
+) -> Result<calsync_providers::ics::IcsFetcher, calsync_providers::ics::IcsFetchError> {
+    use calsync_providers::ics::{FetchConfig, IcsFetcher};
+    let total = std::time::Duration::from_secs(settings.ics.timeout_secs.max(1));
+    IcsFetcher::new(FetchConfig {
+        connect_timeout: total.min(std::time::Duration::from_secs(10)),
+        total_timeout: total,
+        max_bytes: settings.ics.max_bytes,
+        allow_hosts: settings.ics.allow_hosts.clone(),
+        ..FetchConfig::default()
+    })
+}

@@ -8,7 +8,7 @@ pub mod requests;
 pub mod tokens;
 pub mod webhook;
 
-pub use clients::{OAuthApp, ProviderClients};
+pub use clients::{ics_fetcher, OAuthApp, ProviderClients};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{error_chain, ConnectionError};
 pub use lease::Lease;

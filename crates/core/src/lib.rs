@@ -11,8 +11,8 @@ pub mod time;
 pub mod webhook;
 
 pub use availability::{
-    compute_slots, to_local_rfc3339, working_intervals, AvailabilityError, AvailabilityQuery,
-    SlotPolicy, WorkingHours,
+    compute_slots, local_rfc3339, to_local_rfc3339, working_intervals, AvailabilityError,
+    AvailabilityQuery, LocalRfc3339, SlotPolicy, WorkingHours,
 };
 pub use event::{EventStatus, ExternalEvent};
 pub use ids::{AppointmentId, SpecialistId};

@@ -80,3 +80,33 @@ pub async fn for_portal(
         .load(conn)
         .await?)
 }
+
+pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Appointment, DbError> {
+    Ok(appointments::table
+        .find(id)
+        .select(Appointment::as_select())
+        .first(conn)
+        .await?)
+}
+
+/// Cancels the appointment (its time is free again at once: the overlap constraint and
+/// availability only count confirmed ones). Cancelling a cancelled one changes nothing.
+pub async fn cancel(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Appointment, DbError> {
+    let changed = diesel::update(
+        appointments::table
+            .find(id)
+            .filter(appointments::status.eq(STATUS_CONFIRMED)),
+    )
+    .set((
+        appointments::status.eq(STATUS_CANCELLED),
+        appointments::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(Appointment::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?;
+    match changed {
+        Some(a) => Ok(a),
+        None => get(conn, id).await,
+    }
+}

@@ -165,14 +165,7 @@ pub async fn retain_only_in_window(
     .await?)
 }
 
-/// A busy interval of one specialist; deliberately carries nothing else about the event
-/// (invariant 4: the public API only ever learns busy intervals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
-pub struct BusyRow {
-    pub specialist_id: Uuid,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-}
+pub use crate::availability::BusyRow;
 
 /// Blocking external events of the given specialists overlapping `[from, to)`. Events we
 /// created for a booking are skipped: the appointment itself already blocks that time.
@@ -182,19 +175,7 @@ pub async fn blocking_between(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<BusyRow>, DbError> {
-    Ok(external_events::table
-        .filter(external_events::specialist_id.eq_any(specialist_ids))
-        .filter(external_events::blocks_availability.eq(true))
-        .filter(external_events::is_soradin_created.eq(false))
-        .filter(external_events::starts_at.lt(to))
-        .filter(external_events::ends_at.gt(from))
-        .select((
-            external_events::specialist_id,
-            external_events::starts_at,
-            external_events::ends_at,
-        ))
-        .load(conn)
-        .await?)
+    crate::availability::blocking_between(conn, specialist_ids, from, to).await
 }
 
 /// Every stored instance of one specialist overlapping `[from, to)`, for the agent's portal.

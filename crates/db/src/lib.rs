@@ -3,9 +3,11 @@
 //! Callers own transactions: query functions take `&mut AsyncPgConnection`.
 
 pub mod appointments;
+pub mod availability;
 pub mod connections;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod migrate;
 pub mod oauth_states;
 pub mod pool;

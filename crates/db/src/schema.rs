@@ -64,6 +64,7 @@ diesel::table! {
         last_sync_attempt_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
         last_error_at -> Nullable<Timestamptz>,
+        last_error_permanent -> Bool,
         consecutive_failures -> Int4,
         next_poll_at -> Timestamptz,
         sync_pending -> Bool,
@@ -98,12 +99,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    booking_idempotency_keys (key) {
+        key -> Text,
+        request_sha256 -> Bytea,
+        appointment_id -> Uuid,
+        response -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(availability_rules -> specialists (specialist_id));
 diesel::joinable!(appointments -> specialists (specialist_id));
 diesel::joinable!(calendar_connections -> specialists (specialist_id));
 diesel::joinable!(external_events -> calendar_connections (connection_id));
 diesel::joinable!(external_events -> specialists (specialist_id));
 diesel::joinable!(external_events -> appointments (appointment_id));
+diesel::joinable!(booking_idempotency_keys -> appointments (appointment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     specialists,
@@ -111,6 +123,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     appointments,
     calendar_connections,
     external_events,
+    booking_idempotency_keys,
 );
 
 diesel::table! {

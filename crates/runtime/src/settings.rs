@@ -55,6 +55,16 @@ pub struct ApiSettings {
     pub operator_token: SecretString,
     pub jwt_secret: SecretString,
     pub max_body_bytes: usize,
+    /// Bearer token of the marketplace for booking and cancelling; empty: both answer 401.
+    pub marketplace_token: SecretString,
+    /// Browser origins allowed by CORS on the public and portal endpoints; empty: none.
+    pub cors_origins: Vec<String>,
+    /// Requests per minute one client address may make to the public endpoints; 0: no limit.
+    pub rate_limit_per_minute: u32,
+    /// How many of those may come at once.
+    pub rate_limit_burst: u32,
+    /// Proxies (addresses or CIDRs) whose `X-Forwarded-For` names the client address.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +189,8 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("ics.allow_hosts")
+                .with_list_parse_key("api.cors_origins")
+                .with_list_parse_key("api.trusted_proxies")
                 .with_list_parse_key("security.previous_encryption_keys")
                 .with_list_parse_key("security.previous_webhook_secrets")
                 .try_parsing(true),

@@ -4,11 +4,21 @@
 use crate::settings::{LogFormat, LogSettings};
 use tracing_subscriber::{fmt, EnvFilter};
 
+/// Log targets that print secrets below INFO.
+const NEVER_BELOW_INFO: &[&str] = &["tokio_postgres"];
+
 /// Installs the global subscriber once; later calls (tests) are no-ops.
 pub fn init(log: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // At debug, tokio-postgres logs every statement's bound parameters (a feed URL, a
+    // token): never, whatever level is asked for.
+    for quiet in NEVER_BELOW_INFO {
+        if let Ok(d) = format!("{quiet}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     // Colour only on a terminal: `calsync up` pipes each service's output.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = fmt()

@@ -140,12 +140,12 @@ fn an_undocumented_setting_is_caught() {
 fn a_documented_key_that_is_no_setting_is_caught() {
     let readme = README.replace(
         "\n| `CALSYNC__DATABASE__URL` |",
-        "\n| `CALSYNC__API__MARKETPLACE_TOKEN` | none | not a setting |\n| `CALSYNC__DATABASE__URL` |",
+        "\n| `CALSYNC__API__NOT_A_SETTING` | none | not a setting |\n| `CALSYNC__DATABASE__URL` |",
     );
     assert_ne!(readme, README, "the table starts with the database URL");
     assert_eq!(
         problems(&readme, &defaults()),
-        ["README names CALSYNC__API__MARKETPLACE_TOKEN, which is not a setting"]
+        ["README names CALSYNC__API__NOT_A_SETTING, which is not a setting"]
     );
 }
 

@@ -1,29 +1,34 @@
-//! Seeds a throw-away database for the availability benchmark and serves the api on it:
-//! one specialist with 500 external events and 100 appointments over 30 days, and 500
-//! specialists for the 14-day search. Prints the query plans of the availability
-//! queries, then the request lines `scripts/bench-availability.sh` feeds to wrk, and
-//! serves until Ctrl-C or `BENCH_SECONDS` (600).
+//! The availability benchmark's two halves (driven by `scripts/bench-availability.sh`):
+//!
+//! - `bench_availability plans`: a throw-away database with 1,000,000 external events
+//!   (`BENCH_PLAN_EVENTS`) of 100,000 specialists over 400 days, plus holidays,
+//!   appointments and one busy specialist; prints `EXPLAIN (ANALYZE, BUFFERS)` of the three statements
+//!   availability runs, exactly as built by `calsync_db::availability`, for one
+//!   specialist over 30 days and for 500 over 14 days; drops the database.
+//! - `bench_availability` (serve): the seed of issue 13 — one specialist with 500
+//!   external events and 100 appointments over 30 days, 500 specialists with 40 events
+//!   each over 14 days — and the api on it, rate limit off. Prints the request lines the
+//!   script feeds to wrk, then serves until Ctrl-C or `BENCH_SECONDS` (600).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use calsync_api::ApiServer;
 use calsync_core::{EventStatus, ExternalEvent};
 use calsync_db::appointments::{self, NewAppointment};
-use calsync_db::connections::{self, NewConnection};
-use calsync_db::{events, specialists, AsyncPgConnection};
-use calsync_mq::Publisher;
+use calsync_db::connections::{self, NewConnection, SyncSuccess};
+use calsync_db::{availability, events, specialists, AsyncPgConnection};
 use calsync_runtime::Settings;
 use calsync_testkit::{TestBroker, TestDatabase};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-#[derive(diesel::QueryableByName)]
-struct PlanLine {
-    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
-    line: String,
+fn next_week_monday() -> DateTime<Utc> {
+    let today = Utc::now().date_naive() + Duration::days(7);
+    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    Utc.from_utc_datetime(&monday.and_time(NaiveTime::MIN))
 }
 
 async fn seed_specialist(
@@ -57,6 +62,9 @@ async fn seed_specialist(
         },
     )
     .await?;
+    // Synced a moment ago: the calendars are fresh, as in production.
+    let now = Utc::now();
+    connections::record_success(conn, c.id, &SyncSuccess::default(), now, now).await?;
     let evs: Vec<ExternalEvent> = (0..n_events)
         .map(|i| {
             // Spread over the window: a 30-minute meeting every few hours of each day.
@@ -99,20 +107,109 @@ async fn seed_specialist(
     Ok(id)
 }
 
-async fn explain(conn: &mut AsyncPgConnection, title: &str, sql: &str) -> anyhow::Result<()> {
-    println!("PLAN {title}");
-    let lines: Vec<PlanLine> =
-        diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}"))
-            .load(conn)
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Id {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// 1,000,000 events (by default) in a database of their own, and the plans.
+async fn plans() -> anyhow::Result<()> {
+    let total: i64 = std::env::var("BENCH_PLAN_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let specialists_n: i64 = 100_000;
+    let per = (total / specialists_n).max(1);
+    let db = TestDatabase::new().await?;
+    let mut conn = db.pool().get().await?;
+    let started = std::time::Instant::now();
+    // Each specialist: events evenly over 400 days from 30 days ago, 30 to 75 minutes
+    // long, one in ten not blocking; a 20-day holiday begun 5 days ago; two appointments.
+    // One of them (u1) is busy: 500 more events and 100 appointments over the next 30 days.
+    let seed = format!(
+        "SET statement_timeout = 0;
+         INSERT INTO specialists (id, user_id, display_name, time_zone)
+           SELECT gen_random_uuid(), 'u' || i, 'U' || i, 'Europe/Berlin' FROM generate_series(1, {specialists_n}) i;
+         INSERT INTO availability_rules (specialist_id, weekday, start_time, end_time)
+           SELECT s.id, d, '09:00', '18:00' FROM specialists s, generate_series(1, 5) d;
+         INSERT INTO calendar_connections (id, specialist_id, provider, external_calendar_id, last_sync_at)
+           SELECT gen_random_uuid(), id, 'google', 'primary', now() FROM specialists;
+         INSERT INTO external_events (connection_id, specialist_id, provider_event_id, starts_at, ends_at, status, blocks_availability)
+           SELECT c.id, c.specialist_id, 'e' || g,
+                  date_trunc('day', now()) - interval '30 days' + g * (interval '400 days' / {per}),
+                  date_trunc('day', now()) - interval '30 days' + g * (interval '400 days' / {per}) + (30 + g % 4 * 15) * interval '1 minute',
+                  'confirmed', g % 10 <> 0
+             FROM calendar_connections c, generate_series(1, {per}) g;
+         INSERT INTO external_events (connection_id, specialist_id, provider_event_id, starts_at, ends_at, status, blocks_availability)
+           SELECT c.id, c.specialist_id, 'holiday', date_trunc('day', now()) - interval '5 days',
+                  date_trunc('day', now()) + interval '15 days', 'confirmed', true
+             FROM calendar_connections c;
+         INSERT INTO appointments (id, specialist_id, starts_at, ends_at, status)
+           SELECT gen_random_uuid(), s.id,
+                  date_trunc('day', now()) + g * interval '7 days' + interval '13 hours',
+                  date_trunc('day', now()) + g * interval '7 days' + interval '14 hours', 'confirmed'
+             FROM specialists s, generate_series(1, 2) g;
+         INSERT INTO external_events (connection_id, specialist_id, provider_event_id, starts_at, ends_at, status, blocks_availability)
+           SELECT c.id, c.specialist_id, 'busy' || g,
+                  date_trunc('day', now()) + g * interval '86 minutes',
+                  date_trunc('day', now()) + g * interval '86 minutes' + interval '30 minutes', 'confirmed', g % 10 <> 0
+             FROM calendar_connections c JOIN specialists s ON s.id = c.specialist_id, generate_series(1, 500) g
+            WHERE s.user_id = 'u1';
+         INSERT INTO appointments (id, specialist_id, starts_at, ends_at, status)
+           SELECT gen_random_uuid(), s.id,
+                  date_trunc('day', now()) + g * interval '7 hours 12 minutes' + interval '10 minutes',
+                  date_trunc('day', now()) + g * interval '7 hours 12 minutes' + interval '55 minutes', 'confirmed'
+             FROM specialists s, generate_series(1, 100) g WHERE s.user_id = 'u1';"
+    );
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut *conn, &seed).await?;
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut *conn, "VACUUM ANALYZE").await?;
+    let n: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM external_events")
+        .load(&mut conn)
+        .await?;
+    println!(
+        "PLAN seeded {} external events of {specialists_n} specialists in {:.0?}",
+        n.iter().map(|c| c.n).sum::<i64>(),
+        started.elapsed()
+    );
+    let ids: Vec<Id> =
+        diesel::sql_query("SELECT id::text AS id FROM specialists ORDER BY user_id LIMIT 500")
+            .load(&mut conn)
             .await?;
-    for l in lines {
-        println!("PLAN   {}", l.line);
+    let ids: Vec<Uuid> = ids.iter().filter_map(|i| i.id.parse().ok()).collect();
+    let from = next_week_monday();
+    // As the api's pool runs them (`PoolSettings::serial_statements`).
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut *conn,
+        "SET max_parallel_workers_per_gather = 0",
+    )
+    .await?;
+    for (who, ids, days) in [
+        ("one specialist, 30 days", &ids[..1], 30),
+        ("500 specialists, 14 days", &ids[..], 14),
+    ] {
+        let to = from + Duration::days(days);
+        for (what, lines) in availability::explain(&mut conn, ids, from, to).await? {
+            println!("PLAN");
+            println!("PLAN == {what}: {who}");
+            for l in lines {
+                println!("PLAN   {l}");
+            }
+        }
     }
+    drop(conn);
+    drop(db);
+    println!("PLAN (database dropped)");
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn serve() -> anyhow::Result<()> {
     let db = TestDatabase::new().await?;
     let broker = TestBroker::new();
     let mut s = Settings::defaults()?;
@@ -121,68 +218,44 @@ async fn main() -> anyhow::Result<()> {
     s.api.operator_token = SecretString::from("bench-operator");
     s.api.jwt_secret = SecretString::from("bench-jwt");
     s.api.max_body_bytes = 1 << 20;
+    // A load generator is one client address: the limit would measure itself.
+    s.api.rate_limit_per_minute = 0;
     s.security.encryption_key = SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
     s.security.webhook_secret = SecretString::from("bench-webhook-secret");
 
-    let today = Utc::now().date_naive() + Duration::days(7);
-    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
-    let start = Utc.from_utc_datetime(&monday.and_time(NaiveTime::MIN));
+    let start = next_week_monday();
     let mut conn = db.pool().get().await?;
     let one = seed_specialist(&mut conn, "busy-agent", start, 30, 500, 100).await?;
     let mut many = Vec::with_capacity(500);
     for i in 0..500 {
-        many.push(seed_specialist(&mut conn, &format!("agent-{i}"), start, 14, 20, 5).await?);
+        many.push(seed_specialist(&mut conn, &format!("agent-{i}"), start, 14, 40, 0).await?);
     }
-    diesel::sql_query("ANALYZE").execute(&mut conn).await?;
-    let (from, to30, to14) = (
-        start,
-        start + Duration::days(30),
-        start + Duration::days(14),
-    );
-    let ids = many
-        .iter()
-        .map(|u| format!("'{u}'"))
-        .collect::<Vec<_>>()
-        .join(",");
-    explain(&mut conn, "blocking external events, one specialist, 30 days", &format!(
-        "SELECT specialist_id, starts_at, ends_at FROM external_events WHERE specialist_id = ANY(ARRAY['{one}']::uuid[]) \
-         AND blocks_availability = true AND is_soradin_created = false AND starts_at < '{to30}' AND ends_at > '{from}'")).await?;
-    explain(&mut conn, "confirmed appointments, one specialist, 30 days", &format!(
-        "SELECT * FROM appointments WHERE specialist_id = ANY(ARRAY['{one}']::uuid[]) AND status = 'confirmed' \
-         AND starts_at < '{to30}' AND ends_at > '{from}' ORDER BY starts_at")).await?;
-    explain(&mut conn, "blocking external events, 500 specialists, 14 days", &format!(
-        "SELECT specialist_id, starts_at, ends_at FROM external_events WHERE specialist_id = ANY(ARRAY[{ids}]::uuid[]) \
-         AND blocks_availability = true AND is_soradin_created = false AND starts_at < '{to14}' AND ends_at > '{from}'")).await?;
-    explain(&mut conn, "confirmed appointments, 500 specialists, 14 days", &format!(
-        "SELECT * FROM appointments WHERE specialist_id = ANY(ARRAY[{ids}]::uuid[]) AND status = 'confirmed' \
-         AND starts_at < '{to14}' AND ends_at > '{from}' ORDER BY starts_at")).await?;
-    explain(&mut conn, "working hours, 500 specialists", &format!(
-        "SELECT * FROM availability_rules WHERE specialist_id = ANY(ARRAY[{ids}]::uuid[]) ORDER BY weekday, start_time")).await?;
-    explain(
-        &mut conn,
-        "connections, 500 specialists",
-        &format!(
-            "SELECT * FROM calendar_connections WHERE specialist_id = ANY(ARRAY[{ids}]::uuid[])"
-        ),
-    )
-    .await?;
+    diesel::sql_query("VACUUM ANALYZE")
+        .execute(&mut conn)
+        .await?;
     drop(conn);
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let publisher = Publisher::new(&broker.url, broker.topology.clone());
-    let server = ApiServer::build_with(&s, listener, db.pool().clone(), publisher)?;
+    // Built as the binary builds it: its own pool (serial statements) and publisher.
+    s.amqp.url = broker.url.clone();
+    let server = ApiServer::build(&s, listener)?;
     let stop = CancellationToken::new();
     let task = tokio::spawn(server.run(stop.clone()));
     let q = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (to30, to14) = (start + Duration::days(30), start + Duration::days(14));
+    println!("HEALTH http://127.0.0.1:{port}/healthz");
     println!(
         "GET http://127.0.0.1:{port}/api/availability?specialistId={one}&from={}&to={}&duration=60",
-        q(from),
+        q(start),
         q(to30)
     );
     let body =
-        serde_json::json!({"specialistIds": many, "from": q(from), "to": q(to14), "duration": 60});
+        serde_json::json!({"specialistIds": many, "from": q(start), "to": q(to14), "duration": 60});
     println!("SEARCH http://127.0.0.1:{port}/api/availability/search {body}");
+    let mut compact = body.clone();
+    compact["format"] = serde_json::json!("compact");
+    println!("COMPACT http://127.0.0.1:{port}/api/availability/search {compact}");
     let secs = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -195,4 +268,12 @@ async fn main() -> anyhow::Result<()> {
     stop.cancel();
     let _ = task.await;
     Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some("plans") => plans().await,
+        _ => serve().await,
+    }
 }

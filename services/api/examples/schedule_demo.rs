@@ -168,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
         &mut conn,
         microsoft,
         "invalid_grant",
-        true,
+        connections::FailureKind::NeedsReauth,
         Utc::now(),
         Utc::now(),
     )

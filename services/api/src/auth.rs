@@ -1,6 +1,11 @@
 //! Request authentication as extractors: `OperatorAuth` (the operator's bearer token,
-//! compared in constant time), `AgentClaims` (the agent portal's HS256 JWT, `sub` = the
-//! specialist's `userId`) and `Caller` (either of the two, for the connect endpoints).
+//! compared in constant time), `MarketplaceAuth` (the marketplace's bearer token, for
+//! booking and cancelling), `AgentClaims` (the agent portal's HS256 JWT, `sub` = the
+//! specialist's `userId`) and `Caller` (operator or agent, for the connect endpoints).
+//!
+//! Every check is a constant-time comparison or one HMAC: a wrong credential costs
+//! microseconds and no database or body work, because extractors run before the body is
+//! read (put them first among a handler's arguments).
 
 use crate::error::ApiError;
 use crate::state::{AppState, AuthKeys};
@@ -15,6 +20,10 @@ use subtle::ConstantTimeEq;
 /// Proof that the request carries the operator token.
 #[derive(Debug, Clone, Copy)]
 pub struct OperatorAuth;
+
+/// Proof that the request carries the marketplace token.
+#[derive(Debug, Clone, Copy)]
+pub struct MarketplaceAuth;
 
 /// A verified agent token.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,10 +52,14 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn is_operator(keys: &AuthKeys, token: &str) -> bool {
-    let expected = keys.operator_token.expose_secret().as_bytes();
-    // An unset operator token must never match an empty bearer.
+/// Constant-time comparison; an unset secret never matches, not even an empty bearer.
+fn matches_secret(expected: &secrecy::SecretString, token: &str) -> bool {
+    let expected = expected.expose_secret().as_bytes();
     !expected.is_empty() && bool::from(expected.ct_eq(token.as_bytes()))
+}
+
+fn is_operator(keys: &AuthKeys, token: &str) -> bool {
+    matches_secret(&keys.operator_token, token)
 }
 
 fn verify_jwt(keys: &AuthKeys, token: &str) -> Result<AgentClaims, ApiError> {
@@ -65,6 +78,18 @@ impl OperatorAuth {
             Some(token) if is_operator(keys, token) => Ok(OperatorAuth),
             _ => Err(ApiError::Unauthorized(
                 "the operator token is missing or wrong",
+            )),
+        }
+    }
+}
+
+impl MarketplaceAuth {
+    fn check(req: &HttpRequest) -> Result<Self, ApiError> {
+        let keys = keys(req)?;
+        match bearer(req) {
+            Some(token) if matches_secret(&keys.marketplace_token, token) => Ok(MarketplaceAuth),
+            _ => Err(ApiError::Unauthorized(
+                "the marketplace token is missing or wrong",
             )),
         }
     }
@@ -114,6 +139,14 @@ impl Caller {
 }
 
 impl FromRequest for OperatorAuth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::check(req))
+    }
+}
+
+impl FromRequest for MarketplaceAuth {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use calsync_connections::ConnectionError;
 use calsync_core::{AvailabilityError, Provider};
 use calsync_db::{error::APPOINTMENTS_NO_OVERLAP, DbError};
+use calsync_providers::ics::IcsFetchError;
 use calsync_providers::ProviderError;
 use calsync_runtime::http::json_error;
 
@@ -24,6 +25,19 @@ pub enum ApiError {
     /// The time asked for overlaps a confirmed appointment or a blocking external event.
     #[error("the requested time is no longer available")]
     SlotTaken,
+    /// The time asked for is no slot that availability offers now (working hours, grid,
+    /// notice, buffers, the past, the stale policy), and overlaps nothing (422).
+    #[error("the requested time is not a slot that availability offers now")]
+    SlotUnavailable,
+    /// The `Idempotency-Key` was first used with another request (422).
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    /// An ICS feed URL that the fetcher would never fetch (422), with the fetcher's reason.
+    #[error("the feed cannot be fetched: {0}")]
+    FeedRefused(#[source] IcsFetchError),
+    /// The client address used up its allowance of the public endpoints (429).
+    #[error("too many requests; retry in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     /// The OAuth app of this provider is not configured (no client id).
     #[error("{0} is not configured on this server")]
     ProviderNotConfigured(Provider),
@@ -51,6 +65,10 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound { .. } => "not_found",
             Self::SlotTaken => "slot_taken",
+            Self::SlotUnavailable => "slot_unavailable",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::FeedRefused(_) => "feed_refused",
+            Self::RateLimited { .. } => "rate_limited",
             Self::ProviderNotConfigured(_) => "provider_not_configured",
             Self::Provider(_) => "provider_error",
             Self::Unavailable(_) => "unavailable",
@@ -132,6 +150,10 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::SlotTaken => StatusCode::CONFLICT,
+            Self::SlotUnavailable | Self::IdempotencyKeyReused | Self::FeedRefused(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ProviderNotConfigured(_) | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -151,11 +173,17 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut resp = json_error(status, self.code(), message);
-        if matches!(self, Self::Unauthorized(_)) {
-            resp.headers_mut().insert(
-                actix_web::http::header::WWW_AUTHENTICATE,
-                actix_web::http::header::HeaderValue::from_static("Bearer"),
-            );
+        use actix_web::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+        match self {
+            Self::Unauthorized(_) => {
+                resp.headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after_secs } => {
+                resp.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
         }
         resp
     }
@@ -193,6 +221,28 @@ mod tests {
         );
         let down = ApiError::from(DbError::Unavailable("pool timeout".into()));
         assert_eq!(down.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn booking_refusals_and_the_rate_limit_have_their_statuses_and_headers() {
+        assert_eq!(
+            ApiError::SlotUnavailable.status_code(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(ApiError::SlotUnavailable.code(), "slot_unavailable");
+        assert_eq!(
+            ApiError::IdempotencyKeyReused.code(),
+            "idempotency_key_reused"
+        );
+        let limited = ApiError::RateLimited {
+            retry_after_secs: 7,
+        }
+        .error_response();
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            limited.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"7"[..])
+        );
     }
 
     #[test]

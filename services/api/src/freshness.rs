@@ -1,9 +1,17 @@
-//! Whether a specialist's calendars can be vouched for: a connection that needs
-//! re-authorisation, or has not synced successfully for longer than the configured limit,
-//! makes availability say so (`calendarsFresh: false` with a reason), so that a broken
-//! connection never makes an agent look free without anyone noticing.
+//! Whether a specialist's calendars can be vouched for. Availability says so
+//! (`calendarsFresh: false` with a reason) when a connection
+//! - needs re-authorisation,
+//! - has not completed its first sync (a feed that is never fetched must not make its
+//!   agent look free from the first minute on),
+//! - failed its last sync for a reason that waiting will not fix (a refused address, a
+//!   missing feed, a revoked grant), or
+//! - has not synced successfully for longer than the configured limit: only transient
+//!   failures (throttling, provider outages, network trouble) get this grace.
+//!
+//! A reason names the provider and the kind of problem, never the stored error text,
+//! which may hold a feed URL: availability is public.
 
-use calsync_db::connections::Connection;
+use calsync_db::availability::ConnectionHealth;
 use chrono::{DateTime, Duration, Utc};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,28 +23,32 @@ pub struct Freshness {
 
 /// Judges the enabled connections among `connections`; disabled ones were switched off
 /// on purpose and say nothing about the calendar.
-pub fn assess<'a>(
-    connections: impl IntoIterator<Item = &'a Connection>,
+pub fn assess<C: Into<ConnectionHealth>>(
+    connections: impl IntoIterator<Item = C>,
     now: DateTime<Utc>,
     stale_after: Duration,
 ) -> Freshness {
     let mut reasons = Vec::new();
-    for c in connections.into_iter().filter(|c| c.sync_enabled) {
+    for c in connections.into_iter().map(Into::into) {
+        if !c.sync_enabled {
+            continue;
+        }
         let calendar = format!("{} calendar", c.provider);
         if c.needs_reauth {
             reasons.push(format!("{calendar} needs re-authorisation"));
-            continue;
-        }
-        match c.last_sync_at {
-            Some(at) if now - at > stale_after => reasons.push(format!(
-                "{calendar} not synced for {} minutes",
-                (now - at).num_minutes()
-            )),
-            None if now - c.created_at > stale_after => reasons.push(format!(
-                "{calendar} has not completed a sync since it was connected {} minutes ago",
-                (now - c.created_at).num_minutes()
-            )),
-            _ => {}
+        } else if c.last_error_permanent && c.last_error_at.is_some() {
+            reasons.push(format!(
+                "{calendar} failed to sync for a reason that waiting will not fix"
+            ));
+        } else {
+            match c.last_sync_at {
+                None => reasons.push(format!("{calendar} has not completed its first sync")),
+                Some(at) if now - at > stale_after => reasons.push(format!(
+                    "{calendar} not synced for {} minutes",
+                    (now - at).num_minutes()
+                )),
+                Some(_) => {}
+            }
         }
     }
     if reasons.is_empty() {
@@ -65,62 +77,39 @@ mod tests {
             .unwrap_or_default()
     }
 
-    fn conn(provider: Provider, last_sync: Option<i64>, created_mins_ago: i64) -> Connection {
+    fn conn(provider: Provider, last_sync: Option<i64>, created_mins_ago: i64) -> ConnectionHealth {
         let t = now();
-        Connection {
-            id: Uuid::new_v4(),
+        ConnectionHealth {
             specialist_id: Uuid::new_v4(),
             provider,
-            external_calendar_id: "primary".into(),
-            account_email: None,
-            access_token_enc: None,
-            refresh_token_enc: None,
-            token_expires_at: None,
             sync_enabled: true,
             needs_reauth: false,
-            sync_cursor: None,
-            sync_window_start: None,
-            ics_etag: None,
-            ics_last_modified: None,
-            ics_body_sha256: None,
-            webhook_channel_id: None,
-            webhook_resource_id: None,
-            webhook_subscription_id: None,
-            webhook_expires_at: None,
-            webhook_last_error: None,
-            webhook_renew_after: t,
-            webhook_renew_requested: false,
-            webhook_last_message: 0,
             last_sync_at: last_sync.map(|m| t - Duration::minutes(m)),
-            last_sync_attempt_at: None,
-            last_error: None,
             last_error_at: None,
-            consecutive_failures: 0,
-            next_poll_at: t,
-            sync_pending: false,
-            full_resync_requested: false,
-            sync_requested_at: None,
-            sync_count: 0,
-            lease_owner: None,
-            lease_expires_at: None,
+            last_error_permanent: false,
             created_at: t - Duration::minutes(created_mins_ago),
-            updated_at: t,
         }
+    }
+
+    fn failed(mut c: ConnectionHealth, permanent: bool) -> ConnectionHealth {
+        c.last_error_at = Some(now() - Duration::minutes(1));
+        c.last_error_permanent = permanent;
+        c
     }
 
     #[test]
     fn recently_synced_connections_are_fresh() {
         let c = [
             conn(Provider::Google, Some(5), 600),
-            conn(Provider::Ics, None, 2),
+            conn(Provider::Ics, Some(29), 600),
         ];
-        assert!(assess(&c, now(), Duration::minutes(30)).fresh);
+        assert!(assess(c, now(), Duration::minutes(30)).fresh);
     }
 
     #[test]
     fn a_stale_connection_names_its_provider_and_age() {
         let c = [conn(Provider::Microsoft, Some(45), 600)];
-        let f = assess(&c, now(), Duration::minutes(30));
+        let f = assess(c, now(), Duration::minutes(30));
         assert!(!f.fresh);
         assert_eq!(
             f.reason.as_deref(),
@@ -140,15 +129,36 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_that_never_synced_is_stale_once_older_than_the_limit() {
-        let f = assess(
-            &[conn(Provider::Ics, None, 31)],
-            now(),
-            Duration::minutes(30),
-        );
+    fn a_connection_that_never_synced_is_not_fresh_from_its_first_minute() {
+        let f = assess([conn(Provider::Ics, None, 0)], now(), Duration::minutes(30));
         assert!(!f.fresh);
+        assert_eq!(
+            f.reason.as_deref(),
+            Some("ics calendar has not completed its first sync")
+        );
         let mut disabled = conn(Provider::Ics, None, 31);
         disabled.sync_enabled = false;
         assert!(assess([&disabled], now(), Duration::minutes(30)).fresh);
+    }
+
+    #[test]
+    fn a_permanent_failure_is_not_fresh_at_once_and_a_transient_one_gets_the_grace() {
+        let permanent = failed(conn(Provider::Ics, Some(2), 600), true);
+        let f = assess([permanent], now(), Duration::minutes(30));
+        assert!(!f.fresh);
+        assert_eq!(
+            f.reason.as_deref(),
+            Some("ics calendar failed to sync for a reason that waiting will not fix")
+        );
+        let transient = failed(conn(Provider::Google, Some(2), 600), false);
+        assert!(assess([transient], now(), Duration::minutes(30)).fresh);
+        let long_transient = failed(conn(Provider::Google, Some(40), 600), false);
+        assert!(!assess([long_transient], now(), Duration::minutes(30)).fresh);
+    }
+
+    #[test]
+    fn a_first_sync_that_failed_transiently_is_still_not_fresh() {
+        let c = failed(conn(Provider::Ics, None, 1), false);
+        assert!(!assess([c], now(), Duration::minutes(30)).fresh);
     }
 }

@@ -6,9 +6,12 @@
 pub mod auth;
 pub mod error;
 pub mod freshness;
+pub mod limit;
 mod metrics;
+pub mod openapi;
 pub mod params;
 pub mod portal;
+pub mod request_log;
 pub mod routes;
 pub mod slots;
 pub mod state;
@@ -35,6 +38,10 @@ impl ApiServer {
     pub fn build(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let mut pool_settings = PoolSettings::new(&settings.database.url, "calsync-api");
         pool_settings.max_size = settings.database.pool_size;
+        // Availability is a round trip per request: no extra one to check out a connection,
+        // and no parallel workers for its short index scans.
+        pool_settings.serial_statements = true;
+        pool_settings.verify_on_checkout = false;
         let pool = build_pool(&pool_settings)?;
         let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
         Self::build_with(settings, listener, pool, publisher)
@@ -58,16 +65,20 @@ impl ApiServer {
         let request_metrics = web::Data::new(metrics::RequestMetrics::new(&health.registry));
         let state = web::Data::new(AppState::new(settings, pool, publisher.clone())?);
         let body_limit = settings.api.max_body_bytes;
+        let cors_origins =
+            routes::cors_origins(&settings.api.cors_origins).map_err(anyhow::Error::msg)?;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn(metrics::track))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<
+                    request_log::RedactingRootSpan,
+                >::new())
                 .app_data(state.clone())
                 .app_data(request_metrics.clone())
                 .app_data(http::json_config(body_limit))
                 .app_data(http::query_config())
                 .configure(|cfg| health::configure(cfg, health.clone()))
-                .configure(routes::config)
+                .configure(routes::configure(cors_origins.clone()))
                 .default_service(web::to(http::not_found))
         })
         .disable_signals()

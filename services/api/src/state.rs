@@ -1,10 +1,13 @@
 //! `AppState`: what every handler shares: the pool, the connection logic (provider
-//! clients, secrets, broker publisher), the auth keys and the availability settings.
+//! clients, secrets, broker publisher), the auth keys, the availability settings, the
+//! ICS fetcher's pre-check and the rate limiter.
 
+use crate::limit::RateLimiter;
 use anyhow::Context;
 use calsync_connections::{Connections, SystemClock};
 use calsync_db::DbPool;
 use calsync_mq::Publisher;
+use calsync_providers::ics::IcsFetcher;
 use calsync_providers::security::StateSigner;
 use calsync_runtime::settings::AvailabilitySettings;
 use calsync_runtime::Settings;
@@ -30,12 +33,17 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Cookies carry `Secure` when the api is reached over https.
     pub secure_cookies: bool,
+    /// Asked before an ICS feed is connected: would it ever be fetched?
+    pub ics: IcsFetcher,
+    /// Per-address limit of the public endpoints; `None`: unlimited.
+    pub limiter: Option<Arc<RateLimiter>>,
 }
 
-/// The operator token and the agent-JWT key, kept apart from the rest so that the auth
+/// The operator and marketplace tokens and the agent-JWT key, kept apart from the rest so that the auth
 /// extractors need nothing else.
 pub struct AuthKeys {
     pub operator_token: SecretString,
+    pub marketplace_token: SecretString,
     pub jwt_key: DecodingKey,
     pub jwt_validation: Validation,
 }
@@ -47,6 +55,7 @@ impl AppState {
         jwt_validation.set_required_spec_claims(&["exp", "sub"]);
         let auth = AuthKeys {
             operator_token: settings.api.operator_token.clone(),
+            marketplace_token: settings.api.marketplace_token.clone(),
             jwt_key: DecodingKey::from_secret(settings.api.jwt_secret.expose_secret().as_bytes()),
             jwt_validation,
         };
@@ -69,6 +78,18 @@ impl AppState {
             calsync_connections::owner_name("api"),
         )
         .context("connection settings")?;
+        let ics = calsync_connections::ics_fetcher(settings).context("the ICS fetcher")?;
+        let api = &settings.api;
+        let limiter = RateLimiter::new(
+            api.rate_limit_per_minute,
+            api.rate_limit_burst,
+            &api.trusted_proxies,
+        )
+        .map_err(anyhow::Error::msg)?
+        .map(Arc::new);
+        if api.marketplace_token.expose_secret().is_empty() {
+            tracing::warn!("api.marketplace_token is not set: booking and cancelling answer 401");
+        }
         Ok(Self {
             pool,
             conns: Arc::new(conns),
@@ -77,6 +98,8 @@ impl AppState {
             state_signer: Arc::new(state_signer),
             max_body_bytes: settings.api.max_body_bytes,
             secure_cookies: settings.api.public_url.starts_with("https://"),
+            ics,
+            limiter,
         })
     }
 }

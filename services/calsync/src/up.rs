@@ -19,6 +19,7 @@ const GRAPH_SANDBOX: &str = "127.0.0.1:8092";
 const STOP_GRACE: Duration = Duration::from_secs(20);
 /// Development-only secrets, used when none are configured (with a warning).
 const DEV_OPERATOR_TOKEN: &str = "dev-operator-token";
+const DEV_MARKETPLACE_TOKEN: &str = "dev-marketplace-token";
 const DEV_JWT_SECRET: &str = "dev-jwt-secret-change-me";
 const DEV_WEBHOOK_SECRET: &str = "dev-webhook-secret-change-me";
 const DEV_KEY: &[u8; 32] = b"calsync-dev-key-never-production";
@@ -127,6 +128,11 @@ fn dev_secrets(settings: &Settings, env: &mut Vec<(String, String)>) {
         "CALSYNC__API__OPERATOR_TOKEN",
         settings.api.operator_token.expose_secret().is_empty(),
         DEV_OPERATOR_TOKEN.into(),
+    );
+    fill(
+        "CALSYNC__API__MARKETPLACE_TOKEN",
+        settings.api.marketplace_token.expose_secret().is_empty(),
+        DEV_MARKETPLACE_TOKEN.into(),
     );
     fill(
         "CALSYNC__API__JWT_SECRET",

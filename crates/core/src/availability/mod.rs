@@ -28,13 +28,16 @@ mod grid;
 mod local;
 #[cfg(test)]
 mod props;
+mod rfc3339;
 #[cfg(test)]
 mod tests;
 
 use crate::time::{merge, TimeRange};
-use chrono::{DateTime, Duration, NaiveTime, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+pub use rfc3339::{local_rfc3339, LocalRfc3339};
 
 /// The grid step when the caller gives none.
 pub const DEFAULT_STEP: Duration = Duration::minutes(30);
@@ -298,6 +301,5 @@ fn buffered_busy(busy: &[TimeRange], before: Duration, after: Duration) -> Vec<T
 
 /// `t` as RFC 3339 with the offset `tz` has at that instant, e.g. `2026-03-30T10:00:00+02:00`.
 pub fn to_local_rfc3339(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz)
-        .to_rfc3339_opts(SecondsFormat::Secs, false)
+    local_rfc3339(t, tz).as_str().to_owned()
 }

@@ -12,7 +12,7 @@ mod webhooks;
 
 pub use claims::{claim_due_polls, claim_webhook_renewals};
 pub use lease::{extend_lease, release, request_sync, try_claim, try_lease, Claim, SyncRequest};
-pub use outcome::{record_failure, record_success, SyncSuccess};
+pub use outcome::{record_failure, record_success, FailureKind, SyncSuccess};
 pub use tokens::store_tokens;
 pub use webhooks::{
     record_webhook_error, request_webhook_renewal, store_webhook, webhook_state_counts, Webhook,
@@ -61,6 +61,8 @@ pub struct Connection {
     pub last_sync_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
+    /// Whether `last_error` is a failure that waiting will not fix (see `FailureKind`).
+    pub last_error_permanent: bool,
     pub consecutive_failures: i32,
     pub next_poll_at: DateTime<Utc>,
     pub sync_pending: bool,
@@ -112,6 +114,7 @@ pub async fn upsert(
             cc::sync_enabled.eq(true),
             cc::full_resync_requested.eq(true),
             cc::last_error.eq(None::<String>),
+            cc::last_error_permanent.eq(false),
             cc::updated_at.eq(diesel::dsl::now),
         ))
         .returning(Connection::as_returning())

@@ -36,6 +36,7 @@ pub async fn record_success(
             cc::last_sync_at.eq(now),
             cc::last_error.eq(None::<String>),
             cc::last_error_at.eq(None::<DateTime<Utc>>),
+            cc::last_error_permanent.eq(false),
             cc::consecutive_failures.eq(0),
             cc::sync_count.eq(cc::sync_count + 1),
             cc::next_poll_at.eq(next_poll_at),
@@ -46,20 +47,36 @@ pub async fn record_success(
     Ok(())
 }
 
+/// How a sync failed, as far as anyone relying on the calendar is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Waiting cures it (throttling, provider 5xx, network trouble): availability keeps
+    /// vouching for the calendar for the configured grace after its last good sync.
+    Transient,
+    /// Waiting will not cure it (a refused address, a missing or unparsable feed): the
+    /// calendar is not vouched for from this failure on.
+    Permanent,
+    /// The grant was revoked or expired: like `Permanent`, and syncing pauses until the
+    /// agent reconnects (`needs_reauth`).
+    NeedsReauth,
+}
+
 /// Records a failed sync. The stored events stay as they were: a broken provider never
-/// empties a calendar. `needs_reauth` pauses syncing until the agent reconnects.
+/// empties a calendar. `NeedsReauth` pauses syncing until the agent reconnects.
 pub async fn record_failure(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     error: &str,
-    needs_reauth: bool,
+    kind: FailureKind,
     now: DateTime<Utc>,
     next_poll_at: DateTime<Utc>,
 ) -> Result<(), DbError> {
+    let needs_reauth = kind == FailureKind::NeedsReauth;
     diesel::update(cc::table.find(id))
         .set((
             cc::last_error.eq(error),
             cc::last_error_at.eq(now),
+            cc::last_error_permanent.eq(kind != FailureKind::Transient),
             cc::consecutive_failures.eq(cc::consecutive_failures + 1),
             cc::needs_reauth.eq(cc::needs_reauth.or::<bool, Bool>(needs_reauth)),
             cc::next_poll_at.eq(next_poll_at),

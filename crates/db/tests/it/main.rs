@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod appointments;
+mod availability;
 mod claims;
 mod connections;
 mod events;
 mod migrations;
+mod pool;
 mod schema;
 mod support;

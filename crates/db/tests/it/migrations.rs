@@ -65,7 +65,7 @@ async fn migrations_go_up_down_and_up_again_to_the_same_catalog() {
     for expected in [
         "constraint appointments.appointments_no_overlap EXCLUDE USING gist",
         "constraint external_events.external_events_connection_event_key UNIQUE",
-        "index external_events_blocking_idx",
+        "index external_events_busy_idx",
         "column calendar_connections.lease_owner text nullable=YES",
     ] {
         assert!(

@@ -3,8 +3,8 @@
 
 use crate::support::{conn, test_db, within};
 use calsync_db::schema::{
-    appointments, availability_rules, calendar_connections, external_events, oauth_states_used,
-    specialists,
+    appointments, availability_rules, booking_idempotency_keys, calendar_connections,
+    external_events, oauth_states_used, specialists,
 };
 use diesel::sql_types::{is_nullable, Text};
 use diesel::{Column, Expression, Table};
@@ -157,6 +157,10 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
         ),
         ("external_events", declared::<external_events::table>()),
         ("oauth_states_used", declared::<oauth_states_used::table>()),
+        (
+            "booking_idempotency_keys",
+            declared::<booking_idempotency_keys::table>(),
+        ),
     ]
     .into_iter()
     .map(|(t, cols)| (t.to_owned(), cols))
@@ -175,7 +179,7 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
     }
     assert_eq!(
         diesel_tables["calendar_connections"].len(),
-        37,
+        38,
         "the tuple walk sees every column"
     );
 }

@@ -241,7 +241,7 @@ fn a_misspelt_field_fails_the_schema() {
 fn an_unknown_or_misplaced_setting_is_caught() {
     let problems = edited(|docs| {
         let config = named(docs, "ConfigMap", "calsync-config");
-        config["data"]["CALSYNC__API__MARKETPLACE_TOKEN"] = "x".into();
+        config["data"]["CALSYNC__API__NOT_A_SETTING"] = "x".into();
         config["data"]["CALSYNC__API__JWT_SECRET"] = "x".into();
     });
     let api: Vec<_> = problems
@@ -253,7 +253,7 @@ fn an_unknown_or_misplaced_setting_is_caught() {
         [
             "Deployment calsync-api container api: CALSYNC__API__JWT_SECRET is set 2 times (ConfigMap, Secret)",
             "Deployment calsync-api container api: CALSYNC__API__JWT_SECRET is a secret but comes from ConfigMap, Secret",
-            "Deployment calsync-api container api: CALSYNC__API__MARKETPLACE_TOKEN is not a setting; the service would refuse to start",
+            "Deployment calsync-api container api: CALSYNC__API__NOT_A_SETTING is not a setting; the service would refuse to start",
         ]
     );
 }

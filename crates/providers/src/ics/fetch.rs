@@ -1,7 +1,7 @@
 //! The HTTP side of ICS feeds: conditional GET, manual redirects with every hop vetted,
 //! timeouts and a size cap enforced while streaming.
 
-use super::guard::{vet, AllowList, GuardedResolver, Refusal};
+use super::guard::{resolve_vetted, vet, AllowList, GuardedResolver, Refusal, Unreachable};
 use reqwest::header::{
     HeaderMap, HeaderValue, CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
     LOCATION, USER_AGENT,
@@ -138,6 +138,24 @@ impl IcsFetcher {
             config: Arc::new(config),
             allow,
         })
+    }
+
+    /// Whether this fetcher would ever fetch `url`, asked before a feed is connected:
+    /// the URL's form, and the addresses its host resolves to now, by the rules of every
+    /// fetch. `Err` is the error a fetch would fail with (`InvalidUrl` or `Refused`). A
+    /// host that does not resolve, or not within the connect timeout, is not refused:
+    /// DNS changes, and each fetch checks again anyway.
+    pub async fn precheck(&self, url: &str) -> Result<(), IcsFetchError> {
+        let url = self.normalize(url)?;
+        self.vet_literal(&url)?;
+        let Some(Host::Domain(host)) = url.host() else {
+            return Ok(());
+        };
+        let lookup = resolve_vetted(host, &self.allow);
+        match tokio::time::timeout(self.config.connect_timeout, lookup).await {
+            Ok(Err(Unreachable::Refused(r))) => Err(r.into()),
+            Ok(Ok(_) | Err(Unreachable::Unresolved(_))) | Err(_) => Ok(()),
+        }
     }
 
     /// GETs the feed, conditionally when `previous` carries validators.

@@ -133,6 +133,41 @@ pub fn vet(host: &str, ip: IpAddr, allow: &AllowList) -> Result<(), Refusal> {
     }
 }
 
+/// Why a host gave no address that may be fetched from.
+#[derive(Debug)]
+pub enum Unreachable {
+    /// Every address it resolved to is refused; the first refusal.
+    Refused(Refusal),
+    /// It did not resolve (now): not a verdict on the host, since DNS changes.
+    Unresolved(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Resolves `host` with the system resolver and keeps the vetted addresses: what every
+/// fetch connects to, and what `IcsFetcher::precheck` asks before a feed is connected.
+pub async fn resolve_vetted(host: &str, allow: &AllowList) -> Result<Vec<SocketAddr>, Unreachable> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| Unreachable::Unresolved(Box::new(e)))?
+        .collect();
+    let mut first_refusal = None;
+    let mut vetted = Vec::new();
+    for addr in found {
+        match vet(host, addr.ip(), allow) {
+            Ok(()) => vetted.push(addr),
+            Err(r) => {
+                first_refusal.get_or_insert(r);
+            }
+        }
+    }
+    match (vetted.is_empty(), first_refusal) {
+        (false, _) => Ok(vetted),
+        (true, Some(r)) => Err(Unreachable::Refused(r)),
+        (true, None) => Err(Unreachable::Unresolved(
+            format!("{host} did not resolve to any address").into(),
+        )),
+    }
+}
+
 /// Resolves with the system resolver and keeps only vetted addresses.
 pub(crate) struct GuardedResolver {
     pub allow: Arc<AllowList>,
@@ -143,27 +178,14 @@ impl Resolve for GuardedResolver {
         let allow = Arc::clone(&self.allow);
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut first_refusal = None;
-            let mut vetted = Vec::new();
-            for addr in found {
-                match vet(&host, addr.ip(), &allow) {
-                    Ok(()) => vetted.push(addr),
-                    Err(r) => {
-                        first_refusal.get_or_insert(r);
-                    }
+            match resolve_vetted(&host, &allow).await {
+                Ok(vetted) => {
+                    let addrs: Addrs = Box::new(vetted.into_iter());
+                    Ok(addrs)
                 }
+                Err(Unreachable::Refused(r)) => Err(Box::new(r) as _),
+                Err(Unreachable::Unresolved(e)) => Err(e),
             }
-            if vetted.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> = match first_refusal {
-                    Some(r) => Box::new(r),
-                    None => format!("{host} did not resolve to any address").into(),
-                };
-                return Err(err);
-            }
-            let addrs: Addrs = Box::new(vetted.into_iter());
-            Ok(addrs)
         })
     }
 }

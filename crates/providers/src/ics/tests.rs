@@ -309,3 +309,36 @@ async fn webcal_falls_back_to_http_only_when_configured() {
     let got = lenient.fetch(&url, &Validators::default()).await;
     assert!(matches!(got, Ok(FetchOutcome::Fetched { .. })), "{got:?}");
 }
+
+#[tokio::test]
+async fn the_precheck_refuses_what_a_fetch_would_refuse_and_nothing_else() {
+    let f = fetcher(&[]);
+    let link_local = f
+        .precheck("http://169.254.169.254/latest/calendar.ics")
+        .await;
+    assert!(
+        matches!(
+            &link_local,
+            Err(IcsFetchError::Refused {
+                reason: "a link-local address",
+                ..
+            })
+        ),
+        "{link_local:?}"
+    );
+    let by_name = f.precheck("webcal://localhost:8443/a.ics").await;
+    assert!(
+        matches!(by_name, Err(IcsFetchError::Refused { .. })),
+        "{by_name:?}"
+    );
+    assert!(matches!(
+        f.precheck("ftp://example.com/a.ics").await,
+        Err(IcsFetchError::InvalidUrl { .. })
+    ));
+    assert!(fetcher(&["127.0.0.0/8", "::1"])
+        .precheck("http://localhost:8443/a.ics")
+        .await
+        .is_ok());
+    // A name that does not resolve now may resolve later: each fetch decides then.
+    assert!(f.precheck("https://calendar.invalid/a.ics").await.is_ok());
+}

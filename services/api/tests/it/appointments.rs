@@ -67,14 +67,14 @@ async fn bad_bookings_are_refused_with_4xx() {
     let reversed = app.book(id, at(day, 10, 0), at(day, 9, 0)).await;
     assert_eq!(reversed.status(), 400);
     let res = app
-        .post_json(
+        .marketplace_post(
             "/api/appointments",
             &json!({"specialistId": id, "start": "soon", "end": "later"}),
         )
         .await;
     assert_eq!(res.status(), 400);
     let res = app
-        .post_json("/api/appointments", &json!({"specialistId": id, "start": at(day, 9, 0).to_rfc3339(), "end": at(day, 10, 0).to_rfc3339(), "customer": "x"}))
+        .marketplace_post("/api/appointments", &json!({"specialistId": id, "start": at(day, 9, 0).to_rfc3339(), "end": at(day, 10, 0).to_rfc3339(), "customer": "x"}))
         .await;
     assert_eq!(res.status(), 400);
 }
@@ -96,6 +96,7 @@ async fn fifty_concurrent_bookings_of_one_slot_give_exactly_one_201_and_49_409()
         tasks.push(tokio::spawn(async move {
             client
                 .post(url)
+                .bearer_auth(crate::helpers::MARKETPLACE_TOKEN)
                 .json(&body)
                 .send()
                 .await

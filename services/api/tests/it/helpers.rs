@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// The marketplace's booking credential in every test app.
+pub const MARKETPLACE_TOKEN: &str = "marketplace-test-token";
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -40,6 +43,7 @@ impl TestApp {
     pub async fn spawn_in(mut env: TestEnv, adjust: impl FnOnce(&mut Settings)) -> Self {
         let (listener, address) = local_listener().expect("bind");
         env.settings.api.public_url = address.clone();
+        env.settings.api.marketplace_token = MARKETPLACE_TOKEN.to_owned().into();
         adjust(&mut env.settings);
         let server =
             ApiServer::build_with(&env.settings, listener, env.pool().clone(), env.publisher())
@@ -101,6 +105,16 @@ impl TestApp {
         self.client
             .post(self.url(path))
             .bearer_auth(self.operator_token())
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn marketplace_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(MARKETPLACE_TOKEN)
             .json(body)
             .send()
             .await
@@ -206,12 +220,16 @@ impl TestApp {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> reqwest::Response {
-        self.post_json(
-            "/api/appointments",
-            &json!({"specialistId": specialist_id, "start": start.to_rfc3339(),
+        self.client
+            .post(self.url("/api/appointments"))
+            .bearer_auth(MARKETPLACE_TOKEN)
+            .json(
+                &json!({"specialistId": specialist_id, "start": start.to_rfc3339(),
                     "end": end.to_rfc3339(), "customer": {"name": "Ada Lovelace"}}),
-        )
-        .await
+            )
+            .send()
+            .await
+            .expect("request")
     }
 }
 

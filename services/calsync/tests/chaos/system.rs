@@ -201,7 +201,6 @@ impl System {
             log_dir: log_dir.to_owned(),
             api_url: api_url.clone(),
             http: reqwest::Client::builder()
-                .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
                 .build()?,
@@ -385,11 +384,25 @@ impl System {
             .bearer_auth(OPERATOR_TOKEN)
             .send()
             .await?;
+        // Each flow is its own browser: agents connect concurrently, and one shared jar
+        // would hand one flow's state cookie to another.
+        let cookies: Vec<String> = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next().map(str::to_owned))
+            .collect();
         let mut consent = reqwest::Url::parse(&location(resp, "connect").await?)?;
         consent.query_pairs_mut().append_pair("login_hint", user);
         let resp = self.http.get(consent).send().await?;
         let callback = location(resp, "consent").await?;
-        let resp = self.http.get(&callback).send().await?;
+        let resp = self
+            .http
+            .get(&callback)
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await?;
         let status = resp.status();
         let body: Value = resp.json().await?;
         if !status.is_success() {

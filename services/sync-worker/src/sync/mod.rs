@@ -8,7 +8,7 @@ mod oauth;
 
 use crate::context::WorkerContext;
 use calsync_connections::{error_chain, ConnectionError, Lease};
-use calsync_db::connections::{self, Claim};
+use calsync_db::connections::{self, Claim, FailureKind};
 use calsync_db::DbError;
 use calsync_providers::ics::IcsFetchError;
 use calsync_providers::ProviderError;
@@ -117,6 +117,13 @@ pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<()
             }
             Err(e) => {
                 let reauth = e.needs_reauth();
+                let kind = if reauth {
+                    FailureKind::NeedsReauth
+                } else if e.transient_wait().is_some() {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::Permanent
+                };
                 let outcome = if reauth { "reauth" } else { "failed" };
                 ctx.metrics
                     .syncs
@@ -131,7 +138,7 @@ pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<()
                     ctx.poll_interval_of(provider),
                     e.transient_wait(),
                 );
-                connections::record_failure(&mut db, c.id, &message, reauth, now, next).await
+                connections::record_failure(&mut db, c.id, &message, kind, now, next).await
             }
         }
     }

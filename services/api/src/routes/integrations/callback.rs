@@ -5,6 +5,7 @@
 
 use super::{cookie_value, oauth_provider, state_cookie, PRIMARY_CALENDAR, STATE_COOKIE};
 use crate::error::{ApiError, OrNotFound};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use actix_web::http::header::SET_COOKIE;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -19,24 +20,59 @@ use chrono::Utc;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 /// The `webhook` object of the callback answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookReport {
     /// `created` or `failed`.
+    #[schema(value_type = String, example = "created")]
     pub status: &'static str,
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackAnswer {
+    connection_id: Uuid,
+    webhook: WebhookReport,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Query {
+    /// The provider's authorisation code.
     code: Option<String>,
+    /// The signed state issued by `connect` (single-use, 10 minutes).
     state: Option<String>,
+    /// Set by the provider when consent was denied.
     error: Option<String>,
 }
 
+/// Where the provider sends the agent back: stores the tokens, sets up the webhook and
+/// starts the first sync.
+#[utoipa::path(
+    get,
+    path = "/api/integrations/{provider}/callback",
+    tag = "integrations",
+    params(
+        ("provider" = String, Path, description = "`google` or `microsoft`"),
+        Query,
+    ),
+    responses(
+        (status = 200, description = "Connected; a webhook failure is reported, never fatal", body = CallbackAnswer),
+        (status = 400, description = "Consent denied, or a missing, tampered or expired state or code", body = ErrorBody),
+        (status = 404, description = "Unknown provider or specialist", body = ErrorBody),
+        (status = 429, description = "This client address asked too often", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a request passes again"))),
+        (status = 502, description = "The provider failed", body = ErrorBody),
+        (status = 503, description = "The provider is not configured, or the database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn handle(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -157,10 +193,10 @@ pub async fn handle(
 
     Ok(HttpResponse::Ok()
         .insert_header((SET_COOKIE, state_cookie(None, state.secure_cookies, 0)))
-        .json(serde_json::json!({
-            "connectionId": connection.id,
-            "webhook": report,
-        })))
+        .json(CallbackAnswer {
+            connection_id: connection.id,
+            webhook: report,
+        }))
 }
 
 async fn exchange(state: &AppState, provider: Provider, code: &str) -> Result<TokenSet, ApiError> {

@@ -5,6 +5,7 @@
 use super::{oauth_provider, state_cookie};
 use crate::auth::Caller;
 use crate::error::{ApiError, OrNotFound};
+use crate::openapi::ErrorBody;
 use crate::params;
 use crate::state::AppState;
 use actix_web::http::header::{LOCATION, SET_COOKIE};
@@ -14,15 +15,39 @@ use calsync_db::{specialists, DbError};
 use calsync_providers::security::StatePayload;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 pub const STATE_TTL: Duration = Duration::minutes(10);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct Query {
+    #[param(required = true, value_type = String, format = Uuid)]
     specialist_id: Option<String>,
 }
 
+/// Sends the agent to the provider's consent page.
+#[utoipa::path(
+    get,
+    path = "/api/integrations/{provider}/connect",
+    tag = "integrations",
+    params(
+        ("provider" = String, Path, description = "`google` or `microsoft`"),
+        Query,
+        ("token" = Option<String>, Query, description = "The agent's JWT, for a plain browser link (else the Authorization header)"),
+    ),
+    security(("operator" = []), ("agent" = [])),
+    responses(
+        (status = 302, description = "To the consent page, with a signed state that expires in 10 minutes",
+            headers(("Location" = String, description = "The provider's consent page"))),
+        (status = 400, description = "specialistId is missing or not a UUID", body = ErrorBody),
+        (status = 401, description = "Neither the operator token nor an agent token", body = ErrorBody),
+        (status = 403, description = "An agent acting for another specialist", body = ErrorBody),
+        (status = 404, description = "Unknown provider or specialist", body = ErrorBody),
+        (status = 503, description = "The provider is not configured, or the database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn handle(
     caller: Caller,
     state: web::Data<AppState>,

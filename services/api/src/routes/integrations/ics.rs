@@ -1,10 +1,13 @@
 //! `POST /api/integrations/ics` `{"specialistId", "url"}` (operator or the agent's own
 //! JWT): connects a published ICS feed and asks for its first sync. Whether the feed's
-//! host may be reached (private addresses, `ics.allow_hosts`) is the fetcher's check,
-//! made on every fetch because DNS can change after this call.
+//! host may be reached (private addresses, `ics.allow_hosts`) is the fetcher's check: it
+//! is asked here first (`IcsFetcher::precheck`), so a feed that would never be fetched
+//! is refused with 422 and the fetcher's reason, and again on every fetch, because DNS
+//! can change after this call.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, OrNotFound};
+use crate::openapi::ErrorBody;
 use crate::params;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -12,16 +15,27 @@ use calsync_core::Provider;
 use calsync_db::connections::{self, NewConnection};
 use calsync_db::{specialists, DbError};
 use calsync_proto::v1::NoticeReason;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 const MAX_URL_LEN: usize = 2048;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Body {
+    #[schema(value_type = String, format = Uuid)]
     specialist_id: String,
+    /// http, https or webcal; no credentials.
+    #[schema(example = "webcal://calendar.example.com/agent.ics")]
     url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionAnswer {
+    connection_id: Uuid,
 }
 
 /// http, https or webcal, with a host and without credentials (they would be stored and
@@ -45,6 +59,23 @@ pub fn validate_feed_url(raw: &str) -> Result<Url, ApiError> {
     Ok(url)
 }
 
+/// Connects a published ICS feed and asks for its first sync.
+#[utoipa::path(
+    post,
+    path = "/api/integrations/ics",
+    tag = "integrations",
+    request_body = Body,
+    security(("operator" = []), ("agent" = [])),
+    responses(
+        (status = 200, description = "Connected (or reconnected); the first sync is asked for", body = ConnectionAnswer),
+        (status = 400, description = "A malformed id or URL", body = ErrorBody),
+        (status = 401, description = "Neither the operator token nor an agent token", body = ErrorBody),
+        (status = 403, description = "An agent acting for another specialist", body = ErrorBody),
+        (status = 404, description = "No such specialist", body = ErrorBody),
+        (status = 422, description = "`feed_refused`: the fetcher would never fetch this URL (e.g. a private or link-local address), with its reason", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn handle(
     caller: Caller,
     state: web::Data<AppState>,
@@ -57,6 +88,14 @@ pub async fn handle(
         .await
         .or_not_found("specialist")?;
     caller.ensure_acts_for(&specialist.user_id)?;
+    // A name lookup may take seconds: no pooled connection is held through it.
+    drop(conn);
+    state
+        .ics
+        .precheck(url.as_str())
+        .await
+        .map_err(ApiError::FeedRefused)?;
+    let mut conn = state.pool.get().await.map_err(DbError::from)?;
     let connection = connections::upsert(
         &mut conn,
         &NewConnection {
@@ -80,7 +119,9 @@ pub async fn handle(
             true,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "connectionId": connection.id })))
+    Ok(HttpResponse::Ok().json(ConnectionAnswer {
+        connection_id: connection.id,
+    }))
 }
 
 #[cfg(test)]

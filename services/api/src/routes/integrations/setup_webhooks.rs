@@ -4,6 +4,7 @@
 
 use crate::auth::OperatorAuth;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
 use crate::params;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -17,29 +18,42 @@ use calsync_proto::v1::NoticeReason;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// Provider calls in flight at once: a fleet-wide setup must not trip rate limits.
 const CONCURRENCY: usize = 4;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct Query {
+    /// Only this specialist's connections.
+    #[param(value_type = Option<String>, format = Uuid)]
     specialist_id: Option<String>,
+    /// `true`: set up every webhook again, healthy ones too (POST only).
     #[serde(default)]
     force: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+struct StatusList {
+    connections: Vec<Status>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Status {
     connection_id: Uuid,
     specialist_id: Uuid,
+    /// `google`, `microsoft` or `ics`.
+    #[schema(value_type = String)]
     provider: Provider,
     channel_id: Option<String>,
     resource_id: Option<String>,
     subscription_id: Option<String>,
     expires_at: Option<String>,
+    #[schema(value_type = String)]
     state: &'static str,
     sync_enabled: bool,
     needs_reauth: bool,
@@ -48,6 +62,20 @@ struct Status {
     webhook_error: Option<String>,
 }
 
+/// The webhook state of every connection.
+#[utoipa::path(
+    get,
+    path = "/api/integrations/setup-webhooks",
+    tag = "integrations",
+    params(Query),
+    security(("operator" = [])),
+    responses(
+        (status = 200, description = "One entry per connection", body = StatusList),
+        (status = 400, description = "specialistId is not a UUID", body = ErrorBody),
+        (status = 401, description = "The operator token is missing or wrong", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn status(
     _op: OperatorAuth,
     state: web::Data<AppState>,
@@ -75,22 +103,43 @@ pub async fn status(
             webhook_error: c.webhook_last_error,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "connections": list })))
+    Ok(HttpResponse::Ok().json(StatusList { connections: list }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+struct OutcomeList {
+    results: Vec<Outcome>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Outcome {
     connection_id: Uuid,
     specialist_id: Uuid,
+    #[schema(value_type = String)]
     provider: Provider,
     /// `created`, `renewed`, `skipped`, `failed`, or `queued` (a worker holds the
     /// connection; its sync renews the webhook).
+    #[schema(value_type = String)]
     result: &'static str,
     expires_at: Option<String>,
     error: Option<String>,
 }
 
+/// Sets up missing, expired or expiring webhooks (all of them with `force=true`).
+#[utoipa::path(
+    post,
+    path = "/api/integrations/setup-webhooks",
+    tag = "integrations",
+    params(Query),
+    security(("operator" = [])),
+    responses(
+        (status = 200, description = "One result per connection", body = OutcomeList),
+        (status = 400, description = "specialistId is not a UUID", body = ErrorBody),
+        (status = 401, description = "The operator token is missing or wrong", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn setup(
     _op: OperatorAuth,
     state: web::Data<AppState>,
@@ -112,7 +161,7 @@ pub async fn setup(
         .buffered(CONCURRENCY)
         .try_collect()
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(OutcomeList { results }))
 }
 
 async fn setup_one(

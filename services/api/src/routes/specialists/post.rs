@@ -3,6 +3,7 @@
 
 use crate::auth::OperatorAuth;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use calsync_core::WorkingHours;
@@ -10,26 +11,43 @@ use calsync_db::{specialists, DbError};
 use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::AsyncConnection;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 const MAX_TEXT: usize = 200;
 const MAX_HOURS: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Body {
+    /// The portal login's subject (the agent JWT's `sub`); the same again updates.
     user_id: String,
     display_name: String,
+    /// IANA time zone of the working hours.
+    #[schema(example = "Europe/Berlin")]
     time_zone: String,
     #[serde(default)]
     working_hours: Vec<Hours>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One weekly block of working hours, in the specialist's local time.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct Hours {
+    /// ISO weekday: Monday = 1 … Sunday = 7.
+    #[schema(minimum = 1, maximum = 7)]
     weekday: i64,
+    /// `HH:MM`.
+    #[schema(example = "09:00")]
     start: String,
+    /// `HH:MM`; `00:00` is the midnight ending the day.
+    #[schema(example = "17:00")]
     end: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdAnswer {
+    id: Uuid,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -61,6 +79,21 @@ fn working_hours(hours: &[Hours]) -> Result<Vec<WorkingHours>, ApiError> {
         .collect()
 }
 
+/// Creates or updates a specialist and replaces their working hours.
+#[utoipa::path(
+    post,
+    path = "/api/specialists",
+    tag = "specialists",
+    request_body = Body,
+    security(("operator" = [])),
+    responses(
+        (status = 200, description = "The specialist's id", body = IdAnswer),
+        (status = 400, description = "A field is missing or invalid", body = ErrorBody),
+        (status = 401, description = "The operator token is missing or wrong", body = ErrorBody),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn handle(
     _op: OperatorAuth,
     state: web::Data<AppState>,
@@ -82,7 +115,7 @@ pub async fn handle(
                 .scope_boxed()
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id })))
+    Ok(HttpResponse::Ok().json(IdAnswer { id }))
 }
 
 #[cfg(test)]
