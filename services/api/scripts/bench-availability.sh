@@ -30,7 +30,9 @@ BIN="${CARGO_TARGET_DIR:-../../target}/release/examples/bench_availability"
 WORK="$(mktemp -d)"
 BENCH_SECONDS=1800 "$BIN" >"$WORK/out" 2>"$WORK/err" &
 PID=$!
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# SIGINT: the example stops serving and drops its database.
+stop() { kill -INT "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true; }
+trap 'stop; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 600); do grep -q '^COMPACT ' "$WORK/out" && break; sleep 0.5; done
 grep -q '^COMPACT ' "$WORK/out" || { cat "$WORK/err" >&2; exit 1; }
 HEALTH_URL="$(grep '^HEALTH ' "$WORK/out" | cut -d' ' -f2)"
@@ -90,7 +92,7 @@ awk -v o="$o8" -v h="$h8" 'BEGIN { printf "one specialist at 8 connections: %.1f
 echo "one specialist p99 at 1 connection: $o1p99 ms (goal <= 5 ms)"
 echo "search p99 at 1 connection: full $s1p99 ms, compact $c1p99 ms (goal <= 50 ms)"
 echo "answer sizes: one specialist $(size "$GET_URL") B; search full $(size -X POST -H 'content-type: application/json' --data-binary @"$WORK/full.json" "$SEARCH_URL") B, compact $(size -X POST -H 'content-type: application/json' --data-binary @"$WORK/compact.json" "$SEARCH_URL") B"
-kill "$PID" 2>/dev/null || true
+stop
 
 if [ "$PLANS" = 1 ]; then
   echo
