@@ -5,8 +5,11 @@
 //! (Google: the sandbox's `X-Sandbox-Notified-At`; Graph: the start of the first
 //! delivery attempt of the batch that named the event, from `/_sandbox/deliveries`,
 //! so Graph's batching window is not counted) to the first poll that sees the slot gone.
+//! Availability is asked at once when the change is committed (see `watch`), and once a
+//! second before that as a safety net, so the bench's own load stays small.
 
 use crate::system::{Agent, Provider, Sys};
+use crate::watch::Watch;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -41,9 +44,10 @@ pub struct Changer {
     pub sys: Arc<Sys>,
     pub agents: Arc<Vec<Agent>>,
     pub first_day: NaiveDate,
-    /// Poll interval while a change is young (the measurement's resolution).
+    /// Poll interval once a change is committed, until its slot is gone.
     pub poll: Duration,
     busy: Vec<AtomicBool>,
+    watch: Watch,
 }
 
 impl Changer {
@@ -54,12 +58,14 @@ impl Changer {
         poll: Duration,
     ) -> Self {
         let busy = agents.iter().map(|_| AtomicBool::new(false)).collect();
+        let watch = Watch::start(sys.pool.clone());
         Self {
             sys,
             agents,
             first_day,
             poll,
             busy,
+            watch,
         }
     }
 
@@ -153,33 +159,43 @@ impl Changer {
                 }
             }
         };
-        // Nothing can show before the push: Graph batches pushes for ~50 ms.
-        let first_wait = match agent.provider {
-            Provider::Google => Duration::from_millis(10),
-            Provider::Graph => Duration::from_millis(40),
-        };
-        tokio::time::sleep(first_wait).await;
+        let mut committed = self.watch.committed(agent.connection, &event_id);
         let began = tokio::time::Instant::now();
+        let (mut stored, mut stored_for, mut watching) = (false, Duration::ZERO, true);
         let mut gone_at = None;
         loop {
-            let elapsed = began.elapsed() + first_wait;
-            if elapsed > LOST_AFTER {
+            if began.elapsed() > LOST_AFTER {
                 break;
+            }
+            if !stored && watching {
+                // Until the event is stored, ask the api only once a second (a safety
+                // net should the watch miss it).
+                tokio::select! {
+                    r = &mut committed => match r {
+                        Ok(()) => {
+                            stored = true;
+                            stored_for = began.elapsed();
+                        }
+                        Err(_) => watching = false,
+                    },
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            } else if !stored {
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             if let Ok(false) = self.offered(agent, start).await {
                 gone_at = Some(Utc::now());
                 break;
             }
-            // Fine resolution while young, then back off: a late change must not turn
-            // the bench into a polling storm.
-            let wait = if elapsed < Duration::from_secs(1) {
-                self.poll
-            } else if elapsed < Duration::from_secs(5) {
-                Duration::from_millis(100)
-            } else {
-                Duration::from_millis(500)
-            };
-            tokio::time::sleep(wait).await;
+            if stored {
+                // Stored but still offered: poll finely for a second, then back off.
+                let wait = if began.elapsed() < stored_for + Duration::from_secs(1) {
+                    self.poll
+                } else {
+                    Duration::from_millis(250)
+                };
+                tokio::time::sleep(wait).await;
+            }
         }
         Sample {
             provider: agent.provider,

@@ -21,6 +21,7 @@
 mod changes;
 mod raw;
 mod system;
+mod watch;
 
 use anyhow::{anyhow, bail, Context};
 use changes::{Changer, Latency};
@@ -66,8 +67,10 @@ struct Args {
     /// Agents to connect, half Google and half Graph.
     #[arg(long, default_value_t = 1000)]
     agents: usize,
-    /// OAuth connects in flight at once during setup.
-    #[arg(long, default_value_t = 16)]
+    /// OAuth connects in flight at once during setup. The api's callback holds a pooled
+    /// database connection while opening the webhook (which takes another), so more
+    /// than half its pool size in flight can starve it (503 "database unavailable").
+    #[arg(long, default_value_t = 6)]
     connect_concurrency: usize,
     /// Coworker changes per second in the steady phase.
     #[arg(long, default_value_t = 500.0)]
@@ -439,6 +442,9 @@ fn num_cpus() -> usize {
 
 // ---------------------------------------------------------------- setup
 
+const CONNECT_ATTEMPTS: u32 = 3;
+static CONNECT_RETRIES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 async fn setup(sys: &Arc<Sys>, args: &Args, report: &mut Report) -> anyhow::Result<Vec<Agent>> {
     say(format!(
         "setup: {} agents through the OAuth flow, {} at a time",
@@ -462,10 +468,20 @@ async fn setup(sys: &Arc<Sys>, args: &Args, report: &mut Report) -> anyhow::Resu
                     Provider::Graph => format!("bench-{tag}-{i}@contoso.com"),
                 };
                 let specialist = sys.create_specialist(&format!("bench-{tag}-{i}")).await?;
-                let connection = sys
-                    .connect_agent(provider, specialist, &user)
-                    .await
-                    .with_context(|| format!("connecting agent {i} ({user})"))?;
+                // An agent whose connect failed tries again, as a person would.
+                let mut attempt = 1;
+                let connection = loop {
+                    match sys.connect_agent(provider, specialist, &user).await {
+                        Ok(c) => break c,
+                        Err(e) if attempt < CONNECT_ATTEMPTS => {
+                            eprintln!("[bench] connecting agent {i} failed ({e:#}); retrying");
+                            CONNECT_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        Err(e) => return Err(e.context(format!("connecting agent {i} ({user})"))),
+                    }
+                };
                 Ok(Agent {
                     provider,
                     user,
@@ -521,6 +537,14 @@ async fn setup(sys: &Arc<Sys>, args: &Args, report: &mut Report) -> anyhow::Resu
                 .iter()
                 .filter(|a| a.provider == Provider::Graph)
                 .count()
+        ),
+    );
+    report.row(
+        "setup",
+        "connect flows retried after an error (see notes)",
+        format!(
+            "{}",
+            CONNECT_RETRIES.load(std::sync::atomic::Ordering::Relaxed)
         ),
     );
     report.row(
@@ -735,35 +759,41 @@ async fn phase_ingest(
     let (spread, channels) = spread_maker(sys, agents, reserved).await?;
     say("ingest: bare GET /healthz at max rate");
     let h1 = raw::run(spec(None), healthz_maker(&args.ingest)?).await;
+
+    // Ingest alone: the sync-workers are paused (SIGSTOP), so the pushes compete for
+    // the CPU with nothing downstream; they are all redeliveries, so the notices left
+    // queued carry no change and are purged before the workers go on.
+    let paused = Paused::workers(args);
     say(format!(
-        "ingest: valid pushes spread over {channels} Google channels at max rate ({} client connections)",
+        "ingest: valid pushes spread over {channels} Google channels at max rate, workers paused ({} client connections)",
         args.blast_connections
     ));
     let c0 = cpu(args);
     let wide = push_run(sys, args, spec(None), Arc::clone(&spread)).await?;
     let cpu_wide = cpu(args).since(&c0);
-    drain_all(sys).await?;
-    say("ingest: bare GET /healthz at max rate, again");
-    let h2 = raw::run(spec(None), healthz_maker(&args.ingest)?).await;
-    say("ingest: valid pushes for one connection at max rate");
-    let maker = push_maker(sys, agent, numbers, 100_000_000).await?;
-    let c0 = cpu(args);
-    let one = push_run(sys, args, spec(None), maker).await?;
-    let cpu_one = cpu(args).since(&c0);
-    let one_drained = drain(sys, agent.connection, Instant::now()).await?;
     say("ingest: the broker alone: confirmed publishes straight from the bench");
     let c0 = cpu(args);
     let broker = broker_alone(args, agent, secs).await?;
     let cpu_broker = cpu(args).since(&c0);
-    drain(sys, agent.connection, Instant::now()).await?;
     say(format!(
-        "ingest: valid pushes spread over {channels} channels at {}/s",
+        "ingest: valid pushes spread over {channels} channels at {}/s, workers paused",
         args.fixed_rate
     ));
     let c0 = cpu(args);
     let fixed = push_run(sys, args, spec(Some(args.fixed_rate)), spread).await?;
     let cpu_fixed = cpu(args).since(&c0);
+    let purged = sys.purge_work_queue().await?;
+    drop(paused);
     drain_all(sys).await?;
+
+    say("ingest: bare GET /healthz at max rate, again");
+    let h2 = raw::run(spec(None), healthz_maker(&args.ingest)?).await;
+    say("ingest: valid pushes for one connection at max rate, workers running");
+    let maker = push_maker(sys, agent, numbers, 100_000_000).await?;
+    let c0 = cpu(args);
+    let one = push_run(sys, args, spec(None), maker).await?;
+    let cpu_one = cpu(args).since(&c0);
+    let one_drained = drain(sys, agent.connection, Instant::now()).await?;
 
     let healthz = (h1.ok_rate() + h2.ok_rate()) / 2.0;
     let of_healthz = |r: f64| r / healthz.max(1e-9);
@@ -773,9 +803,18 @@ async fn phase_ingest(
         "bare GET /healthz max rate (before / after)",
         format!("{:.0} / {:.0} req/s", h1.ok_rate(), h2.ok_rate()),
     );
+    report.row(
+        s,
+        "redelivered notices purged after the paused phases",
+        format!("{purged}"),
+    );
     for (what, run, coalesced) in [
-        (format!("spread over {channels} connections"), &wide, false),
-        ("one connection".to_owned(), &one, true),
+        (
+            format!("spread over {channels} connections (workers paused)"),
+            &wide,
+            false,
+        ),
+        ("one connection (workers running)".to_owned(), &one, true),
     ] {
         let rate = run.out.ok_rate();
         report.row(s, format!("{what}: max rate"), blast_summary(&run.out));
@@ -820,7 +859,7 @@ async fn phase_ingest(
     );
     report.row(
         s,
-        "broker alone: confirmed publishes/s from the bench (4 lanes)",
+        "broker alone: confirmed publishes/s from the bench (4 lanes, workers paused)",
         format!(
             "{broker:.0}/s ({:.1} % of bare /healthz)",
             of_healthz(broker) * 100.0
@@ -829,7 +868,10 @@ async fn phase_ingest(
     let fixed_rate = fixed.out.ok as f64 / secs.as_secs_f64();
     report.row(
         s,
-        format!("spread at {:.0}/s (open loop)", args.fixed_rate),
+        format!(
+            "spread at {:.0}/s (open loop, workers paused)",
+            args.fixed_rate
+        ),
         blast_summary(&fixed.out),
     );
     let p99 = pct_us(&fixed.out, 0.99);
@@ -902,6 +944,48 @@ async fn broker_alone(args: &Args, agent: &Agent, secs: Duration) -> anyhow::Res
     let rate = ok as f64 / started.elapsed().as_secs_f64();
     publisher.close().await;
     Ok(rate)
+}
+
+/// Sync-workers stopped (SIGSTOP) while ingest is measured alone; continued on drop,
+/// whatever happens in between.
+struct Paused(Vec<u32>);
+
+impl Paused {
+    fn workers(args: &Args) -> Self {
+        let mut pids: Vec<u32> = args
+            .up_pid
+            .map(|up| {
+                system::children(up)
+                    .into_iter()
+                    .filter(|(_, cmd)| cmd.ends_with("serve worker"))
+                    .map(|(pid, _)| pid)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let w2 = WORKER2.load(std::sync::atomic::Ordering::Relaxed);
+        if w2 != 0 {
+            pids.push(w2);
+        }
+        for pid in &pids {
+            signal("STOP", *pid);
+        }
+        Self(pids)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            signal("CONT", *pid);
+        }
+    }
+}
+
+fn signal(sig: &str, pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 // ---------------------------------------------------------------- drain

@@ -221,6 +221,17 @@ impl Sys {
         Ok((q.message_count(), q.consumer_count()))
     }
 
+    /// Drops the ready messages of the work queue; returns how many.
+    pub async fn purge_work_queue(&self) -> anyhow::Result<u32> {
+        Ok(self
+            .amqp
+            .queue_purge(
+                &self.topology.work_queue(),
+                lapin::options::QueuePurgeOptions::default(),
+            )
+            .await?)
+    }
+
     /// The live watch channel on a Google calendar, from the sandbox's registry.
     pub async fn google_channel(&self, calendar: &str) -> anyhow::Result<GoogleChannel> {
         self.google_channels()
@@ -414,27 +425,56 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// CPU time used so far by the processes the bench cares about, grouped, plus the
-/// machine's busy time: two snapshots make a phase's CPU profile.
+/// CPU time used so far by the processes the bench cares about, by process and group,
+/// plus the machine's busy time: two snapshots make a phase's CPU profile. A process
+/// that exits between them loses its share (PostgreSQL backends come and go).
 #[derive(Debug, Clone)]
 pub struct CpuSnap {
     at: std::time::Instant,
-    /// Seconds of CPU by group.
-    groups: Vec<(String, f64)>,
+    /// pid → (group, seconds of CPU so far).
+    procs: HashMap<u32, (String, f64)>,
     machine_busy: f64,
 }
 
 /// Linux reports process times in USER_HZ ticks, 100 on every mainstream build.
 const TICKS: f64 = 100.0;
 
+/// Which group a process belongs to, if the bench reports it.
+fn group_of(
+    pid: u32,
+    ppid: u32,
+    comm: &str,
+    up_pid: Option<u32>,
+    worker2: Option<u32>,
+) -> Option<String> {
+    let name = if Some(pid) == up_pid {
+        "up+sandboxes"
+    } else if Some(pid) == worker2 {
+        "worker2"
+    } else if up_pid.is_some() && Some(ppid) == up_pid {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        match cmd.trim().rsplit(' ').next().unwrap_or_default() {
+            "ingest" => "ingest",
+            "worker" => "worker",
+            "api" => "api",
+            _ => "up-child",
+        }
+    } else if pid == std::process::id() {
+        "bench"
+    } else if comm == "beam.smp" {
+        "rabbitmq"
+    } else if comm == "postgres" {
+        "postgres"
+    } else {
+        return None;
+    };
+    Some(name.to_owned())
+}
+
 impl CpuSnap {
     pub fn take(up_pid: Option<u32>, worker2: Option<u32>) -> Self {
-        let me = std::process::id();
-        let mut groups: Vec<(String, f64)> = Vec::new();
-        let mut add = |name: &str, secs: f64| match groups.iter_mut().find(|(n, _)| n == name) {
-            Some((_, s)) => *s += secs,
-            None => groups.push((name.to_owned(), secs)),
-        };
+        let mut procs = HashMap::new();
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for entry in dir.flatten() {
                 let Some(pid) = entry
@@ -452,7 +492,8 @@ impl CpuSnap {
                 };
                 let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
                 let f: Vec<&str> = rest.split_whitespace().collect();
-                // After the command: state ppid ... utime is field 14 of stat, index 11 here.
+                // After the command: state ppid ...; utime and stime are stat fields 14
+                // and 15, indexes 11 and 12 here.
                 let (Some(ppid), Some(ut), Some(st)) = (
                     f.get(1).and_then(|p| p.parse::<u32>().ok()),
                     f.get(11).and_then(|p| p.parse::<f64>().ok()),
@@ -460,34 +501,8 @@ impl CpuSnap {
                 ) else {
                     continue;
                 };
-                let secs = (ut + st) / TICKS;
-                let group = if Some(pid) == up_pid {
-                    Some("up+sandboxes".to_owned())
-                } else if Some(pid) == worker2 {
-                    Some("worker2".to_owned())
-                } else if up_pid.is_some() && Some(ppid) == up_pid {
-                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                    Some(
-                        match cmd.trim().rsplit(' ').next().unwrap_or_default() {
-                            "ingest" => "ingest",
-                            "worker" => "worker",
-                            "api" => "api",
-                            _ => "up-child",
-                        }
-                        .to_owned(),
-                    )
-                } else if pid == me {
-                    Some("bench".to_owned())
-                } else if comm == "beam.smp" {
-                    Some("rabbitmq".to_owned())
-                } else if comm == "postgres" {
-                    Some("postgres".to_owned())
-                } else {
-                    None
-                };
-                if let Some(g) = group {
-                    add(&g, secs);
+                if let Some(g) = group_of(pid, ppid, comm, up_pid, worker2) {
+                    procs.insert(pid, (g, (ut + st) / TICKS));
                 }
             }
         }
@@ -507,7 +522,7 @@ impl CpuSnap {
             .unwrap_or(0.0);
         Self {
             at: std::time::Instant::now(),
-            groups,
+            procs,
             machine_busy,
         }
     }
@@ -515,20 +530,30 @@ impl CpuSnap {
     /// Each group's CPU since `earlier` as % of one core, and the whole machine's.
     pub fn since(&self, earlier: &CpuSnap) -> String {
         let wall = self.at.duration_since(earlier.at).as_secs_f64().max(1e-9);
-        let pct = |now: f64, then: f64| (now - then).max(0.0) / wall * 100.0;
-        let mut parts: Vec<String> = Vec::new();
-        let mut ours = 0.0;
-        for (name, secs) in &self.groups {
+        let mut groups: Vec<(String, f64)> = Vec::new();
+        for (pid, (group, secs)) in &self.procs {
             let then = earlier
-                .groups
-                .iter()
-                .find(|(n, _)| n == name)
+                .procs
+                .get(pid)
+                .filter(|(g, _)| g == group)
                 .map_or(0.0, |(_, s)| *s);
-            let p = pct(*secs, then);
-            ours += p;
-            parts.push(format!("{name} {p:.0}"));
+            let used = (secs - then).max(0.0);
+            match groups.iter_mut().find(|(g, _)| g == group) {
+                Some((_, s)) => *s += used,
+                None => groups.push((group.clone(), used)),
+            }
         }
-        let machine = pct(self.machine_busy, earlier.machine_busy);
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut ours = 0.0;
+        let mut parts: Vec<String> = groups
+            .iter()
+            .map(|(g, s)| {
+                let p = s / wall * 100.0;
+                ours += p;
+                format!("{g} {p:.0}")
+            })
+            .collect();
+        let machine = (self.machine_busy - earlier.machine_busy).max(0.0) / wall * 100.0;
         parts.push(format!("others {:.0}", (machine - ours).max(0.0)));
         parts.push(format!(
             "machine {machine:.0}/{}",
