@@ -1,6 +1,8 @@
 //! `external_events`: one row per event instance of a connected calendar. Upserts are
-//! keyed by (connection, provider event id), so a redelivered sync is harmless
-//! (invariant 3).
+//! keyed by (connection, calendar, provider event id), so a redelivered sync is harmless
+//! (invariant 3). The calendar is part of the key because Google gives an invited
+//! meeting the same event id in every calendar of the account that holds it; ICS feeds
+//! have no calendars (`NO_CALENDAR`).
 
 use crate::schema::external_events;
 use crate::DbError;
@@ -11,6 +13,9 @@ use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+/// The calendar id of events that belong to no calendar of an account (ICS feeds).
+pub const NO_CALENDAR: &str = "";
+
 /// Rows per INSERT: keeps bind parameters far below PostgreSQL's 65,535 limit.
 const UPSERT_CHUNK: usize = 1000;
 
@@ -19,6 +24,8 @@ const UPSERT_CHUNK: usize = 1000;
 pub struct EventRow {
     pub id: Uuid,
     pub connection_id: Uuid,
+    /// The account's calendar it is in (`NO_CALENDAR` for ICS feeds).
+    pub calendar_id: String,
     pub specialist_id: Uuid,
     pub provider_event_id: String,
     pub ical_uid: Option<String>,
@@ -37,6 +44,7 @@ pub struct EventRow {
 #[diesel(table_name = external_events)]
 struct NewEvent<'a> {
     connection_id: Uuid,
+    calendar_id: &'a str,
     specialist_id: Uuid,
     provider_event_id: &'a str,
     ical_uid: Option<&'a str>,
@@ -51,10 +59,22 @@ struct NewEvent<'a> {
     provider_updated_at: Option<DateTime<Utc>>,
 }
 
-/// Inserts or updates the given instances of one connection.
+/// Inserts or updates the given instances of a connection that has no calendars (an ICS
+/// feed, or a test's fixture).
 pub async fn upsert(
     conn: &mut AsyncPgConnection,
     connection_id: Uuid,
+    specialist_id: Uuid,
+    events: &[ExternalEvent],
+) -> Result<usize, DbError> {
+    upsert_in(conn, connection_id, NO_CALENDAR, specialist_id, events).await
+}
+
+/// Inserts or updates the given instances of one calendar of a connection.
+pub async fn upsert_in(
+    conn: &mut AsyncPgConnection,
+    connection_id: Uuid,
+    calendar_id: &str,
     specialist_id: Uuid,
     events: &[ExternalEvent],
 ) -> Result<usize, DbError> {
@@ -64,6 +84,7 @@ pub async fn upsert(
             .iter()
             .map(|e| NewEvent {
                 connection_id,
+                calendar_id,
                 specialist_id,
                 provider_event_id: &e.provider_event_id,
                 ical_uid: e.ical_uid.as_deref(),
@@ -82,6 +103,7 @@ pub async fn upsert(
             .values(&rows)
             .on_conflict((
                 external_events::connection_id,
+                external_events::calendar_id,
                 external_events::provider_event_id,
             ))
             .do_update()
@@ -107,10 +129,12 @@ pub async fn upsert(
     Ok(written)
 }
 
-/// Removes instances by provider event id (cancelled or deleted at the provider).
+/// Removes instances of one calendar by provider event id (cancelled or deleted at the
+/// provider).
 pub async fn remove(
     conn: &mut AsyncPgConnection,
     connection_id: Uuid,
+    calendar_id: &str,
     provider_event_ids: &[String],
 ) -> Result<usize, DbError> {
     if provider_event_ids.is_empty() {
@@ -119,22 +143,25 @@ pub async fn remove(
     Ok(diesel::delete(
         external_events::table
             .filter(external_events::connection_id.eq(connection_id))
+            .filter(external_events::calendar_id.eq(calendar_id))
             .filter(external_events::provider_event_id.eq_any(provider_event_ids)),
     )
     .execute(conn)
     .await?)
 }
 
-/// After a full sync: deletes every stored instance of the connection that the full
+/// After a full sync of a calendar: deletes every stored instance of it that the full
 /// result did not contain, so the stored set is replaced rather than merged.
 pub async fn retain_only(
     conn: &mut AsyncPgConnection,
     connection_id: Uuid,
+    calendar_id: &str,
     keep_provider_event_ids: &[String],
 ) -> Result<usize, DbError> {
     Ok(diesel::delete(
         external_events::table
             .filter(external_events::connection_id.eq(connection_id))
+            .filter(external_events::calendar_id.eq(calendar_id))
             .filter(diesel::dsl::not(
                 external_events::provider_event_id.eq_any(keep_provider_event_ids),
             )),

@@ -47,19 +47,10 @@ diesel::table! {
         token_expires_at -> Nullable<Timestamptz>,
         sync_enabled -> Bool,
         needs_reauth -> Bool,
-        sync_cursor -> Nullable<Text>,
         sync_window_start -> Nullable<Timestamptz>,
         ics_etag -> Nullable<Text>,
         ics_last_modified -> Nullable<Text>,
         ics_body_sha256 -> Nullable<Text>,
-        webhook_channel_id -> Nullable<Text>,
-        webhook_resource_id -> Nullable<Text>,
-        webhook_subscription_id -> Nullable<Text>,
-        webhook_expires_at -> Nullable<Timestamptz>,
-        webhook_last_error -> Nullable<Text>,
-        webhook_renew_after -> Timestamptz,
-        webhook_renew_requested -> Bool,
-        webhook_last_message -> Int8,
         last_sync_at -> Nullable<Timestamptz>,
         last_sync_attempt_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
@@ -79,9 +70,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    connection_calendars (connection_id, calendar_id) {
+        connection_id -> Uuid,
+        calendar_id -> Text,
+        name -> Text,
+        is_primary -> Bool,
+        blocking -> Bool,
+        write_to -> Bool,
+        sync_cursor -> Nullable<Text>,
+        sync_window_start -> Nullable<Timestamptz>,
+        webhook_channel_id -> Nullable<Text>,
+        webhook_resource_id -> Nullable<Text>,
+        webhook_subscription_id -> Nullable<Text>,
+        webhook_expires_at -> Nullable<Timestamptz>,
+        webhook_last_error -> Nullable<Text>,
+        webhook_renew_after -> Timestamptz,
+        webhook_renew_requested -> Bool,
+        webhook_last_message -> Int8,
+        last_sync_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     external_events (id) {
         id -> Uuid,
         connection_id -> Uuid,
+        calendar_id -> Text,
         specialist_id -> Uuid,
         provider_event_id -> Text,
         ical_uid -> Nullable<Text>,
@@ -113,6 +130,7 @@ diesel::joinable!(availability_rules -> specialists (specialist_id));
 diesel::joinable!(appointments -> specialists (specialist_id));
 diesel::joinable!(calendar_connections -> specialists (specialist_id));
 diesel::joinable!(external_events -> calendar_connections (connection_id));
+diesel::joinable!(connection_calendars -> calendar_connections (connection_id));
 diesel::joinable!(external_events -> specialists (specialist_id));
 diesel::joinable!(external_events -> appointments (appointment_id));
 diesel::joinable!(booking_idempotency_keys -> appointments (appointment_id));
@@ -122,6 +140,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     availability_rules,
     appointments,
     calendar_connections,
+    connection_calendars,
     external_events,
     booking_idempotency_keys,
 );

@@ -1,5 +1,6 @@
-//! The scheduler's claims: due polls and due webhook renewals, taken with
-//! `FOR UPDATE SKIP LOCKED` so that replicas never claim the same row.
+//! The scheduler's poll claims, taken with `FOR UPDATE SKIP LOCKED` so that replicas
+//! never claim the same row (webhook renewals are claimed per calendar, in
+//! `crate::calendars`).
 
 use crate::DbError;
 use chrono::{DateTime, Duration, Utc};
@@ -51,39 +52,6 @@ pub async fn claim_due_polls(
     )
     .bind::<Timestamptz, _>(now)
     .bind::<Interval, _>(interval)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-/// Claims up to `limit` push connections whose webhook is missing or expires before
-/// `renew_before`, and pushes each one's next renewal attempt to `retry_after`, so a
-/// renewal that keeps failing is retried at a pace rather than in a tight loop.
-pub async fn claim_webhook_renewals(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    renew_before: DateTime<Utc>,
-    retry_after: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<Uuid>, DbError> {
-    let rows: Vec<IdRow> = diesel::sql_query(
-        "WITH due AS (
-             SELECT id FROM calendar_connections
-             WHERE sync_enabled AND NOT needs_reauth AND provider <> 'ics'
-               AND (webhook_expires_at IS NULL OR webhook_expires_at < $2)
-               AND webhook_renew_after <= $1
-             ORDER BY webhook_expires_at NULLS FIRST
-             LIMIT $4
-             FOR UPDATE SKIP LOCKED
-         )
-         UPDATE calendar_connections c SET webhook_renew_after = $3
-         FROM due WHERE c.id = due.id
-         RETURNING c.id",
-    )
-    .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(renew_before)
-    .bind::<Timestamptz, _>(retry_after)
     .bind::<BigInt, _>(limit)
     .load(conn)
     .await?;

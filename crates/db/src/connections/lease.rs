@@ -54,22 +54,34 @@ pub async fn request_sync(
     // One statement so two racing notices cannot both pass the replay check.
     let rows: Vec<RequestRow> = diesel::sql_query(
         "WITH cur AS (
-             SELECT id, sync_enabled AND NOT needs_reauth AS active,
-                    ($3::text IS NOT NULL AND $4 > 0 AND webhook_channel_id = $3
-                     AND $4 <= webhook_last_message
-                     AND $4 > webhook_last_message - $6) AS duplicate
+             SELECT id, sync_enabled AND NOT needs_reauth AS active
              FROM calendar_connections WHERE id = $1 FOR UPDATE
+         ), chan AS (
+             -- The calendar whose channel pushed, if any (message numbers are per channel).
+             SELECT k.calendar_id, ($4 <= k.webhook_last_message
+                                    AND $4 > k.webhook_last_message - $6) AS duplicate
+             FROM connection_calendars k
+             WHERE $3::text IS NOT NULL AND $4 > 0
+               AND k.connection_id = $1 AND k.webhook_channel_id = $3
+             FOR UPDATE
          ), upd AS (
              UPDATE calendar_connections c SET
                  sync_pending = true,
                  sync_requested_at = $2,
-                 full_resync_requested = c.full_resync_requested OR $5,
-                 webhook_last_message = CASE WHEN $3::text IS NOT NULL AND c.webhook_channel_id = $3
-                     THEN GREATEST(c.webhook_last_message, $4) ELSE c.webhook_last_message END
-             FROM cur WHERE c.id = cur.id AND cur.active AND NOT cur.duplicate
+                 full_resync_requested = c.full_resync_requested OR $5
+             FROM cur WHERE c.id = cur.id AND cur.active
+               AND NOT EXISTS (SELECT 1 FROM chan WHERE chan.duplicate)
              RETURNING c.id
+         ), mark AS (
+             UPDATE connection_calendars k
+             SET webhook_last_message = GREATEST(k.webhook_last_message, $4)
+             FROM chan, cur
+             WHERE k.connection_id = $1 AND k.calendar_id = chan.calendar_id
+               AND cur.active AND NOT chan.duplicate
+             RETURNING k.calendar_id
          )
-         SELECT cur.duplicate, cur.active FROM cur",
+         SELECT COALESCE((SELECT bool_or(duplicate) FROM chan), false) AS duplicate,
+                cur.active FROM cur",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Timestamptz, _>(now)

@@ -1,6 +1,7 @@
-//! `calendar_connections`: one connected calendar, its encrypted tokens, sync cursor,
-//! webhook and the lease that keeps syncs of one connection one at a time. The row and
-//! its lifecycle live here; the other concerns have a module each.
+//! `calendar_connections`: one connected account (or ICS feed), its encrypted tokens,
+//! poll schedule, errors and the lease that keeps syncs of one connection one at a time.
+//! The row and its lifecycle live here; the other concerns have a module each. What is
+//! per calendar of an account (cursor, webhook, choices) is in `crate::calendars`.
 //!
 //! Every time is passed in (`now`) so that tests can drive a simulated clock.
 
@@ -8,16 +9,11 @@ mod claims;
 mod lease;
 mod outcome;
 mod tokens;
-mod webhooks;
 
-pub use claims::{claim_due_polls, claim_webhook_renewals};
+pub use claims::claim_due_polls;
 pub use lease::{extend_lease, release, request_sync, try_claim, try_lease, Claim, SyncRequest};
 pub use outcome::{record_failure, record_success, FailureKind, SyncSuccess};
 pub use tokens::store_tokens;
-pub use webhooks::{
-    record_webhook_error, request_webhook_renewal, store_webhook, webhook_state_counts, Webhook,
-    WebhookStateCount,
-};
 
 use crate::schema::calendar_connections as cc;
 use crate::DbError;
@@ -43,20 +39,12 @@ pub struct Connection {
     pub token_expires_at: Option<DateTime<Utc>>,
     pub sync_enabled: bool,
     pub needs_reauth: bool,
-    pub sync_cursor: Option<String>,
+    /// ICS feeds: start of the window the last expansion covered.
     pub sync_window_start: Option<DateTime<Utc>>,
     pub ics_etag: Option<String>,
     pub ics_last_modified: Option<String>,
     /// SHA-256 (hex) of the last feed body expanded.
     pub ics_body_sha256: Option<String>,
-    pub webhook_channel_id: Option<String>,
-    pub webhook_resource_id: Option<String>,
-    pub webhook_subscription_id: Option<String>,
-    pub webhook_expires_at: Option<DateTime<Utc>>,
-    pub webhook_last_error: Option<String>,
-    pub webhook_renew_after: DateTime<Utc>,
-    pub webhook_renew_requested: bool,
-    pub webhook_last_message: i64,
     pub last_sync_at: Option<DateTime<Utc>>,
     pub last_sync_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
@@ -87,8 +75,21 @@ pub struct NewConnection {
 }
 
 /// Creates the connection, or reconnects an existing one for the same calendar: new
-/// tokens, re-authorisation cleared, sync enabled, and a full sync asked for.
+/// tokens, re-authorisation cleared, sync enabled, and a full sync asked for. An OAuth
+/// connection gets its primary calendar's row (blocking, receiving bookings) if it has
+/// none yet.
 pub async fn upsert(
+    conn: &mut AsyncPgConnection,
+    new: &NewConnection,
+) -> Result<Connection, DbError> {
+    let row = insert_or_reconnect(conn, new).await?;
+    if row.provider.has_webhooks() {
+        crate::calendars::ensure_primary(conn, row.id, &row.external_calendar_id).await?;
+    }
+    Ok(row)
+}
+
+async fn insert_or_reconnect(
     conn: &mut AsyncPgConnection,
     new: &NewConnection,
 ) -> Result<Connection, DbError> {
@@ -120,14 +121,6 @@ pub async fn upsert(
         .returning(Connection::as_returning())
         .get_result(conn)
         .await?)
-}
-
-impl Connection {
-    /// Whether a webhook id is stored (Google channel or Graph subscription); whether it
-    /// is still alive is `calsync_core::webhook::WebhookState`'s business.
-    pub fn has_webhook(&self) -> bool {
-        self.webhook_channel_id.is_some() || self.webhook_subscription_id.is_some()
-    }
 }
 
 pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Connection, DbError> {

@@ -1,4 +1,4 @@
-//! What a sync leaves on its connection: cursor and validators with its events
+//! What a sync leaves on its connection: feed validators with its events
 //! (invariant 3: same transaction), or the failure and the back-off.
 
 use crate::schema::calendar_connections as cc;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// What a successful sync stores together with its events (invariant 3: same transaction).
 #[derive(Debug, Clone, Default)]
 pub struct SyncSuccess {
-    pub cursor: Option<String>,
+    /// ICS only (OAuth calendars keep theirs per calendar, in `crate::calendars`).
     pub window_start: Option<DateTime<Utc>>,
     pub ics_etag: Option<String>,
     pub ics_last_modified: Option<String>,
@@ -28,7 +28,6 @@ pub async fn record_success(
 ) -> Result<(), DbError> {
     diesel::update(cc::table.find(id))
         .set((
-            cc::sync_cursor.eq(&result.cursor),
             cc::sync_window_start.eq(result.window_start),
             cc::ics_etag.eq(&result.ics_etag),
             cc::ics_last_modified.eq(&result.ics_last_modified),

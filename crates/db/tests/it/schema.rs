@@ -4,6 +4,7 @@
 use crate::support::{conn, test_db, within};
 use calsync_db::schema::{
     appointments, availability_rules, booking_idempotency_keys, calendar_connections,
+    connection_calendars,
     external_events, oauth_states_used, specialists,
 };
 use diesel::sql_types::{is_nullable, Text};
@@ -155,6 +156,10 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
             "calendar_connections",
             declared::<calendar_connections::table>(),
         ),
+        (
+            "connection_calendars",
+            declared::<connection_calendars::table>(),
+        ),
         ("external_events", declared::<external_events::table>()),
         ("oauth_states_used", declared::<oauth_states_used::table>()),
         (
@@ -179,7 +184,7 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
     }
     assert_eq!(
         diesel_tables["calendar_connections"].len(),
-        38,
+        29,
         "the tuple walk sees every column"
     );
 }
