@@ -16,5 +16,5 @@ pub use availability::{
 };
 pub use event::{EventStatus, ExternalEvent};
 pub use ids::{AppointmentId, SpecialistId};
-pub use provider::Provider;
+pub use provider::{Provider, PRIMARY_CALENDAR};
 pub use time::TimeRange;

@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// The id calsync stores for an account's main calendar: Google takes `primary` in its
+/// paths, and Graph's `/me/calendar…` paths name the default calendar; so one alias
+/// serves both, whatever the calendar's real id is.
+pub const PRIMARY_CALENDAR: &str = "primary";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {

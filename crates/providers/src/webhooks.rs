@@ -19,8 +19,19 @@ use uuid::Uuid;
 
 /// Google's default (and usual maximum) life of an events channel.
 pub const GOOGLE_CHANNEL_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-/// What Graph subscriptions watch: the signed-in user's events.
+/// What the primary calendar's Graph subscription watches: the signed-in user's events
+/// (it predates several calendars per connection; a change in another calendar costs
+/// one sync that finds nothing new).
 pub const GRAPH_RESOURCE: &str = "me/events";
+
+/// The Graph subscription resource of one calendar (`PRIMARY_CALENDAR` → `me/events`).
+pub fn graph_resource(calendar_id: &str) -> String {
+    if calendar_id == calsync_core::PRIMARY_CALENDAR {
+        GRAPH_RESOURCE.to_owned()
+    } else {
+        format!("me/calendars/{calendar_id}/events")
+    }
+}
 
 /// A webhook as the provider granted it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +44,14 @@ pub struct OpenedWebhook {
     pub renewed: bool,
 }
 
-/// The webhook a connection has now, if any.
+/// The webhook a calendar has now, if any.
 #[derive(Debug, Clone, Default)]
 pub struct CurrentWebhook<'a> {
     pub channel_id: Option<&'a str>,
     pub resource_id: Option<&'a str>,
     pub subscription_id: Option<&'a str>,
+    /// The Graph subscriptions of the connection's other calendars: never reconciled away.
+    pub siblings: &'a [String],
 }
 
 fn join(base: &str, path: &str) -> Result<Url, ProviderError> {
@@ -116,6 +129,7 @@ pub async fn renew_google(
 pub async fn renew_graph(
     client: &MicrosoftClient,
     access_token: &SecretString,
+    resource: &str,
     connection_id: Uuid,
     signer: &WebhookSigner,
     ingest_public_url: &str,
@@ -126,6 +140,7 @@ pub async fn renew_graph(
     match open_graph(
         client,
         access_token,
+        resource,
         connection_id,
         signer,
         ingest_public_url,
@@ -145,6 +160,7 @@ pub async fn renew_graph(
                 open_graph(
                     client,
                     access_token,
+                    resource,
                     connection_id,
                     signer,
                     ingest_public_url,
@@ -164,6 +180,7 @@ pub async fn renew_graph(
 async fn open_graph(
     client: &MicrosoftClient,
     access_token: &SecretString,
+    resource: &str,
     connection_id: Uuid,
     signer: &WebhookSigner,
     ingest_public_url: &str,
@@ -188,7 +205,7 @@ async fn open_graph(
     let created = client
         .create_subscription(
             access_token,
-            GRAPH_RESOURCE,
+            resource,
             &notification_url,
             &join(ingest_public_url, "/webhooks/microsoft/lifecycle")?,
             &signer.sign(connection_id),
@@ -198,13 +215,9 @@ async fn open_graph(
     match created {
         Ok(s) => Ok(graph_webhook(s, false)),
         Err(e @ ProviderError::OutcomeUnknown(_)) => {
-            reconcile_graph(
-                client,
-                access_token,
-                &notification_url,
-                current.subscription_id,
-            )
-            .await;
+            let mut held: Vec<&str> = current.siblings.iter().map(String::as_str).collect();
+            held.extend(current.subscription_id);
+            reconcile_graph(client, access_token, &notification_url, &held).await;
             Err(e)
         }
         Err(e) => Err(e),
@@ -212,13 +225,13 @@ async fn open_graph(
 }
 
 /// After a create of unknown outcome: deletes this user's subscriptions that deliver to
-/// our URL but are not the one the connection holds, so no stray one delivers unrenewed.
+/// our URL but are none the connection holds, so no stray one delivers unrenewed.
 /// Best effort; a stray one left behind lapses within Graph's maximum.
 async fn reconcile_graph(
     client: &MicrosoftClient,
     access_token: &SecretString,
     notification_url: &Url,
-    held: Option<&str>,
+    held: &[&str],
 ) {
     let list = match client.list_subscriptions(access_token).await {
         Ok(l) => l,
@@ -229,7 +242,7 @@ async fn reconcile_graph(
     };
     for (id, url) in list {
         let ours = url.as_deref() == Some(notification_url.as_str());
-        if ours && held != Some(id.as_str()) {
+        if ours && !held.contains(&id.as_str()) {
             match client.delete_subscription(access_token, &id).await {
                 Ok(()) => {
                     tracing::info!(subscription.id = %id, "deleted a subscription we do not hold")

@@ -20,9 +20,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-/// The alias both providers accept for the account's main calendar; the primary row's
-/// id unless the connection was made for another calendar.
-pub const PRIMARY: &str = "primary";
+/// The primary row's id, unless the connection was made for another calendar.
+pub use calsync_core::PRIMARY_CALENDAR as PRIMARY;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = cal, check_for_backend(diesel::pg::Pg))]

@@ -9,6 +9,7 @@
 //! `singleEvents` and `maxResults`: the filters Google refuses next to a sync token are
 //! never sent.
 
+mod calendars;
 mod map;
 mod wire;
 

@@ -8,6 +8,7 @@
 //! and `fetch_appointment_id` reads the tag of one event when a caller must know. No extra
 //! request per changed event during a sync.
 
+mod calendars;
 mod map;
 mod subscriptions;
 mod wire;

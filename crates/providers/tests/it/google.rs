@@ -273,6 +273,7 @@ async fn a_watch_of_unknown_outcome_is_not_retried_and_the_tried_channel_is_stop
         channel_id: Some("old-channel"),
         resource_id: Some("res-1"),
         subscription_id: None,
+        siblings: &[],
     };
     let err = calsync_providers::webhooks::renew_google(
         &client(&server.base),

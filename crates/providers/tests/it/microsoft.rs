@@ -319,6 +319,7 @@ async fn a_refused_lifetime_is_asked_again_once_within_the_maximum_graph_names()
     let opened = calsync_providers::webhooks::renew_graph(
         &client(&server.base),
         &token(),
+        calsync_providers::webhooks::GRAPH_RESOURCE,
         uuid::Uuid::new_v4(),
         &signer,
         "https://i.example",
@@ -349,6 +350,7 @@ async fn a_subscription_create_of_unknown_outcome_deletes_the_strays_at_our_url(
             json!({"value": [
                 {"id": "stray", "expirationDateTime": "2026-01-04T10:00:00Z", "notificationUrl": "https://i.example/webhooks/microsoft"},
                 {"id": "held", "expirationDateTime": "2026-01-04T10:00:00Z", "notificationUrl": "https://i.example/webhooks/microsoft"},
+                {"id": "sibling", "expirationDateTime": "2026-01-04T10:00:00Z", "notificationUrl": "https://i.example/webhooks/microsoft"},
                 {"id": "elsewhere", "expirationDateTime": "2026-01-04T10:00:00Z", "notificationUrl": "https://other.example/hook"}
             ]}),
         ),
@@ -357,14 +359,18 @@ async fn a_subscription_create_of_unknown_outcome_deletes_the_strays_at_our_url(
     })
     .await;
     let signer = calsync_providers::security::WebhookSigner::new(SecretString::from("s"));
+    // Another calendar of the same connection holds "sibling": it is not a stray.
+    let siblings = vec!["sibling".to_owned()];
     let current = calsync_providers::webhooks::CurrentWebhook {
         channel_id: None,
         resource_id: None,
         subscription_id: Some("held"),
+        siblings: &siblings,
     };
     let err = calsync_providers::webhooks::renew_graph(
         &client(&server.base),
         &token(),
+        &calsync_providers::webhooks::graph_resource("cal-2"),
         uuid::Uuid::new_v4(),
         &signer,
         "https://i.example",
