@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod calendars;
 pub mod clients;
 pub mod clock;
 pub mod error;
@@ -8,6 +9,7 @@ pub mod requests;
 pub mod tokens;
 pub mod webhook;
 
+pub use calendars::{CalendarChoice, CalendarError};
 pub use clients::{ics_fetcher, OAuthApp, ProviderClients};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{error_chain, ConnectionError};

@@ -5,6 +5,7 @@
 
 use crate::{webhook, Connections};
 use calsync_core::Provider;
+use calsync_db::calendars;
 use calsync_db::connections::{self, SyncRequest};
 use calsync_db::{AsyncPgConnection, DbError};
 use calsync_mq::MqError;
@@ -127,14 +128,17 @@ impl Connections {
         let mut db = self.pool.get().await?;
         let now = self.clock.now();
         let mut report = FleetReport::default();
-        for c in connections::list(&mut db, filter).await? {
+        let list = connections::list(&mut db, filter).await?;
+        let ids: Vec<Uuid> = list.iter().map(|c| c.id).collect();
+        let cals = calendars::for_connections(&mut db, &ids).await?;
+        for c in list {
             if !c.sync_enabled || c.needs_reauth {
                 continue;
             }
             let renew = c.provider.has_webhooks()
-                && (force_renewal || webhook::state_of(&c, now).needs_renewal());
+                && (force_renewal || webhook::connection_state(&c, &cals, now).needs_renewal());
             if renew {
-                connections::request_webhook_renewal(&mut db, c.id, false).await?;
+                calendars::request_webhook_renewal(&mut db, c.id, None, false).await?;
                 report.webhooks_to_renew += 1;
             }
             if !(renew || sync_everything) {
