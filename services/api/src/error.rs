@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use calsync_connections::ConnectionError;
+use calsync_connections::{CalendarError, ConnectionError};
 use calsync_core::{AvailabilityError, Provider};
 use calsync_db::{error::APPOINTMENTS_NO_OVERLAP, DbError};
 use calsync_providers::ics::IcsFetchError;
@@ -29,6 +29,12 @@ pub enum ApiError {
     /// notice, buffers, the past, the stale policy), and overlaps nothing (422).
     #[error("the requested time is not a slot that availability offers now")]
     SlotUnavailable,
+    /// A well-formed request the current state refuses (422), with a stable code.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// The resource is busy or in a state that forbids the request now (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// The `Idempotency-Key` was first used with another request (422).
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
@@ -60,7 +66,9 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::Conflict { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound { .. } => "not_found",
@@ -88,9 +96,37 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<CalendarError> for ApiError {
+    fn from(e: CalendarError) -> Self {
+        let message = e.to_string();
+        let (code, conflict) = match e {
+            CalendarError::Connection(c) => return c.into(),
+            CalendarError::Unsupported(_) => ("calendars_not_supported", false),
+            CalendarError::WriteToRequired => ("write_to_required", false),
+            CalendarError::UnknownCalendar(_) => ("unknown_calendar", false),
+            CalendarError::NotWritable(_) => ("calendar_not_writable", false),
+            CalendarError::NeedsReauth => ("needs_reauth", true),
+            _ => ("calendar_choice_refused", false),
+        };
+        if conflict {
+            Self::Conflict { code, message }
+        } else {
+            Self::Unprocessable { code, message }
+        }
+    }
+}
+
 impl From<ConnectionError> for ApiError {
     fn from(e: ConnectionError) -> Self {
         match e {
+            ConnectionError::Busy => Self::Conflict {
+                code: "connection_busy",
+                message: "a sync holds the connection; try again in a few seconds".into(),
+            },
+            ConnectionError::Reauth(_) => Self::Conflict {
+                code: "needs_reauth",
+                message: "the connection needs re-authorisation by the agent".into(),
+            },
             ConnectionError::NotConfigured(p) => Self::ProviderNotConfigured(p),
             ConnectionError::Provider(p) => Self::Provider(p),
             ConnectionError::Db(d) => d.into(),
@@ -149,7 +185,8 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::SlotTaken => StatusCode::CONFLICT,
+            Self::SlotTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::SlotUnavailable | Self::IdempotencyKeyReused | Self::FeedRefused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }

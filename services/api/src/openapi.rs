@@ -199,6 +199,8 @@ impl Modify for Security {
         routes::integrations::ics::handle,
         routes::integrations::setup_webhooks::status,
         routes::integrations::setup_webhooks::setup,
+        routes::integrations::calendars::list,
+        routes::integrations::calendars::choose,
         routes::integrations::sync::handle,
         handle,
         healthz,

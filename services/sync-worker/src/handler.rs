@@ -13,6 +13,7 @@
 use crate::context::WorkerContext;
 use crate::sync;
 use calsync_connections::requests::from_wire;
+use calsync_db::calendars;
 use calsync_db::connections::{self, SyncRequest};
 use calsync_db::DbError;
 use calsync_mq::{BatchHandler, HandleError};
@@ -171,12 +172,14 @@ impl NoticeHandler {
         let now = self.ctx.clock.now();
         let mut db = self.ctx.pool.get().await?;
         for n in lifecycle {
+            // The notice names the subscription: only its calendar is renewed.
+            let subscription = Some(n.channel_id.as_str());
             match n.resource_state.as_str() {
                 "reauthorizationRequired" => {
-                    connections::request_webhook_renewal(&mut db, id, false).await?
+                    calendars::request_webhook_renewal(&mut db, id, subscription, false).await?
                 }
                 "subscriptionRemoved" => {
-                    connections::request_webhook_renewal(&mut db, id, true).await?
+                    calendars::request_webhook_renewal(&mut db, id, subscription, true).await?
                 }
                 _ => {}
             }

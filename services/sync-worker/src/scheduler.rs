@@ -9,7 +9,7 @@ use crate::context::WorkerContext;
 pub use calsync_connections::webhook::RENEW_CLAIM;
 use calsync_core::webhook::{WebhookState, RENEW_AHEAD};
 use calsync_core::Provider;
-use calsync_db::{connections, events, DbError};
+use calsync_db::{calendars, connections, events, DbError};
 use calsync_proto::v1::NoticeReason;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
@@ -71,7 +71,7 @@ impl Scheduler {
         let mut db = ctx.pool.get().await?;
         report.polled =
             connections::claim_due_polls(&mut db, now, ctx.poll_interval(), BATCH).await?;
-        report.renewals = connections::claim_webhook_renewals(
+        report.renewals = calendars::claim_webhook_renewals(
             &mut db,
             now,
             now + RENEW_AHEAD,
@@ -116,7 +116,7 @@ impl Scheduler {
 
     async fn refresh_webhook_gauge(&self, now: DateTime<Utc>) -> Result<(), DbError> {
         let mut db = self.ctx.pool.get().await?;
-        let counts = connections::webhook_state_counts(&mut db, now, now + RENEW_AHEAD).await?;
+        let counts = calendars::webhook_state_counts(&mut db, now, now + RENEW_AHEAD).await?;
         // Every known pair is set, zero included, so a state that emptied reads 0
         // rather than its last count.
         let gauge = &self.ctx.metrics.webhooks;

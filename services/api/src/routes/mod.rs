@@ -83,12 +83,21 @@ impl Endpoint {
     {
         self.on(Method::DELETE, handler)
     }
+
+    fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PUT, handler)
+    }
 }
 
 /// Every endpoint of this crate (health, readiness and metrics are calsync-runtime's:
 /// `HEALTH_ROUTES`).
 pub fn endpoints() -> Vec<Endpoint> {
-    use integrations::{callback, connect, ics, setup_webhooks, sync};
+    use integrations::{calendars, callback, connect, ics, setup_webhooks, sync};
     use Audience::*;
     vec![
         Endpoint::new("/api/specialists", Operator).post(specialists::post::handle),
@@ -102,6 +111,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new("/api/integrations/setup-webhooks", Operator)
             .get(setup_webhooks::status)
             .post(setup_webhooks::setup),
+        Endpoint::new("/api/integrations/connections/{id}/calendars", Portal)
+            .get(calendars::list)
+            .put(calendars::choose),
         Endpoint::new("/api/integrations/sync", Operator)
             .get(sync::handle)
             .post(sync::handle),

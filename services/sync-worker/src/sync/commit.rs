@@ -1,12 +1,11 @@
-//! Invariant 3: a sync's events and its new cursor are committed in one transaction. A
-//! full sync replaces the stored set (what it did not return is deleted); an
-//! incremental one applies upserts and removals.
+//! Invariant 3: a calendar's synced events and its new cursor are committed in one
+//! transaction. A full sync replaces the calendar's stored set (what it did not return is
+//! deleted); an incremental one applies upserts and removals.
 
 use super::SyncError;
 use crate::context::WorkerContext;
 use calsync_connections::Lease;
-use calsync_db::connections::{self, SyncSuccess};
-use calsync_db::{events, DbError};
+use calsync_db::{calendars, events, DbError};
 use calsync_providers::{SyncBatch, SyncChange};
 use chrono::{DateTime, Utc};
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -15,8 +14,8 @@ use uuid::Uuid;
 
 pub struct Target {
     pub connection_id: Uuid,
+    pub calendar_id: String,
     pub specialist_id: Uuid,
-    pub next_poll_at: DateTime<Utc>,
 }
 
 pub async fn apply(
@@ -24,7 +23,7 @@ pub async fn apply(
     lease: &Lease,
     target: &Target,
     batch: SyncBatch,
-    success: SyncSuccess,
+    window_start: DateTime<Utc>,
 ) -> Result<(), SyncError> {
     // A provider may report one instance several times in a round (changed, then
     // deleted): only its last state counts, and one INSERT … ON CONFLICT cannot touch a
@@ -46,26 +45,22 @@ pub async fn apply(
     let now = ctx.clock.now();
     let mut db = ctx.pool.get().await.map_err(DbError::from)?;
     let full = batch.full;
+    let cursor = batch.next_cursor;
+    let (id, cal) = (target.connection_id, target.calendar_id.as_str());
+    let cursor = cursor.as_str();
     db.transaction::<_, DbError, _>(|tx| {
         async move {
-            events::upsert(tx, target.connection_id, target.specialist_id, &upserts).await?;
+            events::upsert_in(tx, id, cal, target.specialist_id, &upserts).await?;
             if full {
                 let keep: Vec<String> = upserts
                     .iter()
                     .map(|e| e.provider_event_id.clone())
                     .collect();
-                events::retain_only(tx, target.connection_id, &keep).await?;
+                events::retain_only(tx, id, cal, &keep).await?;
             } else {
-                events::remove(tx, target.connection_id, &removes).await?;
+                events::remove(tx, id, cal, &removes).await?;
             }
-            connections::record_success(
-                tx,
-                target.connection_id,
-                &success,
-                now,
-                target.next_poll_at,
-            )
-            .await
+            calendars::record_synced(tx, id, cal, cursor, window_start, now).await
         }
         .scope_boxed()
     })

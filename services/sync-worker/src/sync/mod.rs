@@ -108,7 +108,7 @@ pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<()
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "sync committed"
                 );
-                ctx.conns.maintain_webhook(lease).await
+                ctx.conns.maintain_webhooks(lease).await
             }
             Err(SyncError::Connection(ConnectionError::Db(e))) => Err(e),
             Err(SyncError::Connection(ConnectionError::LeaseLost)) => {

@@ -1,5 +1,6 @@
-//! Google and Microsoft syncs: both are "incremental from a stored cursor, full when
-//! there is none or it expired", with one token refresh on a 401.
+//! Google and Microsoft syncs: every blocking calendar of the account in turn, each
+//! "incremental from its stored cursor, full when there is none or it expired", with
+//! one token refresh on a 401.
 //!
 //! Graph delta windows are fixed when a round starts, and events that enter the window
 //! later raise no notification: once the stored window start is a day behind the
@@ -8,29 +9,76 @@
 use super::commit::{self, Target};
 use super::SyncError;
 use crate::context::WorkerContext;
-use calsync_connections::{ConnectionError, Lease, Tokens};
+use calsync_connections::{error_chain, ConnectionError, Lease, Tokens};
 use calsync_core::event::BusyPolicy;
-use calsync_core::{Provider, TimeRange};
-use calsync_db::connections::{Claim, SyncSuccess};
+use calsync_core::{Provider, TimeRange, PRIMARY_CALENDAR};
+use calsync_db::calendars::{self, Calendar};
+use calsync_db::connections::{self, Claim, SyncSuccess};
 use calsync_db::specialists;
 use calsync_providers::{ProviderError, SyncBatch, SyncWindow};
 use chrono::Duration;
 use secrecy::SecretString;
+use tracing::Instrument;
 
 /// How far the Graph delta window may lag before it is moved forward.
 const WINDOW_SLACK: Duration = Duration::days(1);
 
 pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(), SyncError> {
     let c = &claim.connection;
-    let provider = c.provider;
     let now = ctx.clock.now();
-    let tz = {
+    let (tz, blocking) = {
         let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
         let s = specialists::get(&mut db, c.specialist_id).await?;
-        s.time_zone
+        let tz = s
+            .time_zone
             .parse::<chrono_tz::Tz>()
-            .map_err(|_| SyncError::UnknownZone(s.time_zone.clone()))?
+            .map_err(|_| SyncError::UnknownZone(s.time_zone.clone()))?;
+        (tz, calendars::blocking(&mut db, c.id).await?)
     };
+    let mut tokens = Tokens::of(c);
+    let mut token = tokens.access(ctx, lease, false).await?;
+    // Each blocking calendar with its own cursor and its own commit: one that fails
+    // leaves the others' progress in place, and the sync as a whole is then a failure.
+    for k in &blocking {
+        let span = tracing::info_span!("calendar", calendar.id = %k.calendar_id);
+        let synced = sync_calendar(ctx, lease, claim, k, tz, now, &mut tokens, &mut token)
+            .instrument(span)
+            .await;
+        if let Err(e) = synced {
+            if !matches!(e, SyncError::Connection(ConnectionError::Db(_) | ConnectionError::LeaseLost)) {
+                let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
+                calendars::record_sync_error(&mut db, c.id, &k.calendar_id, &error_chain(&e))
+                    .await?;
+            }
+            return Err(e);
+        }
+    }
+    lease.ensure_held()?;
+    let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
+    connections::record_success(
+        &mut db,
+        c.id,
+        &SyncSuccess::default(),
+        ctx.clock.now(),
+        ctx.next_poll_at(c.provider, now),
+    )
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_calendar(
+    ctx: &WorkerContext,
+    lease: &Lease,
+    claim: &Claim,
+    k: &Calendar,
+    tz: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+    tokens: &mut Tokens,
+    token: &mut SecretString,
+) -> Result<(), SyncError> {
+    let c = &claim.connection;
+    let provider = c.provider;
     let desired = TimeRange {
         start: now - Duration::days(ctx.settings.worker.window_past_days),
         end: now + Duration::days(ctx.settings.worker.window_future_days),
@@ -38,10 +86,10 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
     let mut cursor = if claim.full_resync {
         None
     } else {
-        c.sync_cursor.clone()
+        k.sync_cursor.clone()
     };
     if provider == Provider::Microsoft
-        && c.sync_window_start
+        && k.sync_window_start
             .is_some_and(|s| desired.start - s > WINDOW_SLACK)
     {
         tracing::info!("moving the Graph delta window forward");
@@ -49,7 +97,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
     }
     let window = SyncWindow {
         // An incremental Graph round keeps the window it started with.
-        range: match (cursor.is_some(), c.sync_window_start) {
+        range: match (cursor.is_some(), k.sync_window_start) {
             (true, Some(start)) => TimeRange {
                 start,
                 end: desired.end,
@@ -61,9 +109,6 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
             tentative_blocks: ctx.settings.availability.tentative_blocks,
         },
     };
-
-    let mut tokens = Tokens::of(c);
-    let mut token = tokens.access(ctx, lease, false).await?;
     let mut refreshed = false;
     let batch = loop {
         ctx.metrics
@@ -73,8 +118,8 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
         match fetch(
             ctx,
             provider,
-            &token,
-            &c.external_calendar_id,
+            token,
+            &k.calendar_id,
             cursor.as_deref(),
             &window,
         )
@@ -83,7 +128,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
             Ok(b) => break b,
             Err(ConnectionError::Provider(ProviderError::Unauthorized)) if !refreshed => {
                 refreshed = true;
-                token = tokens.access(ctx, lease, true).await?;
+                *token = tokens.access(ctx, lease, true).await?;
             }
             Err(ConnectionError::Provider(ProviderError::SyncStateExpired)) if cursor.is_some() => {
                 tracing::info!("sync state expired; running a full sync");
@@ -96,19 +141,14 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
     let window_start = if batch.full {
         window.range.start
     } else {
-        c.sync_window_start.unwrap_or(window.range.start)
-    };
-    let success = SyncSuccess {
-        cursor: Some(batch.next_cursor.clone()),
-        window_start: Some(window_start),
-        ..SyncSuccess::default()
+        k.sync_window_start.unwrap_or(window.range.start)
     };
     let target = Target {
         connection_id: c.id,
+        calendar_id: k.calendar_id.clone(),
         specialist_id: c.specialist_id,
-        next_poll_at: ctx.next_poll_at(provider, now),
     };
-    commit::apply(ctx, lease, &target, batch, success).await
+    commit::apply(ctx, lease, &target, batch, window_start).await
 }
 
 async fn fetch(
@@ -127,7 +167,9 @@ async fn fetch(
                 .await?
         }
         Provider::Microsoft => {
-            let cal = (!calendar_id.is_empty() && calendar_id != "primary").then_some(calendar_id);
+            // The primary calendar is Graph's default one: `/me/calendarView/delta`.
+            let cal = (!calendar_id.is_empty() && calendar_id != PRIMARY_CALENDAR)
+                .then_some(calendar_id);
             ctx.clients
                 .microsoft()?
                 .sync_events(token, cal, cursor, window)

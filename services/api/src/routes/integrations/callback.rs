@@ -164,20 +164,26 @@ pub async fn handle(
     // The webhook first: a push during the first (full) sync then only causes one
     // more sync, and the worker never sees a connection without its webhook and opens
     // a second one.
-    let report = match state
+    let opened = state
         .conns
-        .open_webhook(&connection, &tokens.access_token)
-        .await?
-    {
-        Ok(w) => WebhookReport {
-            status: "created",
-            expires_at: Some(rfc3339_utc(w.expires_at)),
-            error: None,
-        },
-        Err(e) => WebhookReport {
+        .open_webhooks(&connection, &tokens.access_token)
+        .await?;
+    // One report for the connection: the first failure, else the earliest expiry.
+    let failed = opened.iter().find_map(|w| w.outcome.as_ref().err());
+    let report = match failed {
+        Some(e) => WebhookReport {
             status: "failed",
             expires_at: None,
-            error: Some(error_chain(&e)),
+            error: Some(error_chain(e)),
+        },
+        None => WebhookReport {
+            status: "created",
+            expires_at: opened
+                .iter()
+                .filter_map(|w| w.outcome.as_ref().ok().map(|o| o.expires_at))
+                .min()
+                .map(rfc3339_utc),
+            error: None,
         },
     };
     state

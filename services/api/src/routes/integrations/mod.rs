@@ -1,6 +1,7 @@
 //! Integration endpoints: OAuth connect and callback, ICS connect, webhook setup and
 //! status, and manual sync.
 
+pub mod calendars;
 pub mod callback;
 pub mod connect;
 pub mod ics;
@@ -24,7 +25,7 @@ pub fn oauth_provider(segment: &str) -> Result<Provider, ApiError> {
 
 /// Calendar id stored for OAuth connections: each connects the account's main calendar,
 /// `primary` for both providers so the unique key reads the same.
-pub const PRIMARY_CALENDAR: &str = "primary";
+pub use calsync_core::PRIMARY_CALENDAR;
 
 /// The cookie that binds an OAuth `state` to the browser that started the connect: it
 /// holds the state's nonce, and the callback accepts the state only alongside it.
