@@ -3,6 +3,7 @@
 
 use calsync_connections::{webhook, Connections, SystemClock};
 use calsync_core::webhook::WebhookState;
+use calsync_db::calendars::{self, Calendar};
 use calsync_db::{build_pool, connections, DbPool, PoolSettings};
 use calsync_mq::{Publisher, Topology};
 use calsync_runtime::Settings;
@@ -68,14 +69,21 @@ impl Health {
 
 struct StatusRow<'a> {
     connection: &'a connections::Connection,
+    calendars: Vec<&'a Calendar>,
     webhook: WebhookState,
     health: Health,
     /// What needs attention, if anything: re-authorisation, else the last error.
     error: Option<String>,
 }
 
-fn assess(c: &connections::Connection, now: DateTime<Utc>, stale_after: Duration) -> StatusRow<'_> {
-    let webhook = webhook::state_of(c, now);
+fn assess<'a>(
+    c: &'a connections::Connection,
+    cals: &'a [Calendar],
+    now: DateTime<Utc>,
+    stale_after: Duration,
+) -> StatusRow<'a> {
+    let webhook = webhook::connection_state(c, cals, now);
+    let mine: Vec<&Calendar> = cals.iter().filter(|k| k.connection_id == c.id).collect();
     let stale = c.last_sync_at.is_none_or(|t| now - t > stale_after);
     let health = if c.needs_reauth || c.last_error.is_some() || stale {
         Health::Failing
@@ -89,14 +97,29 @@ fn assess(c: &connections::Connection, now: DateTime<Utc>, stale_after: Duration
     } else {
         c.last_error
             .clone()
-            .or_else(|| c.webhook_last_error.clone())
+            .or_else(|| mine.iter().find_map(|k| k.webhook_last_error.clone()))
     };
     StatusRow {
         connection: c,
+        calendars: mine,
         webhook,
         health,
         error,
     }
+}
+
+/// The earliest expiry among the connection's blocking calendars' webhooks.
+fn earliest_expiry(r: &StatusRow<'_>) -> Option<DateTime<Utc>> {
+    r.calendars
+        .iter()
+        .filter(|k| k.blocking)
+        .filter_map(|k| k.webhook_expires_at)
+        .min()
+}
+
+fn expiry_text(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 /// The table for people, or with `json` one document for scripts:
@@ -105,9 +128,14 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let pool = pool(settings)?;
     let mut db = pool.get().await?;
     let all = connections::list(&mut db, None).await?;
+    let ids: Vec<Uuid> = all.iter().map(|c| c.id).collect();
+    let cals = calendars::for_connections(&mut db, &ids).await?;
     let now = Utc::now();
     let stale_after = Duration::minutes(settings.availability.stale_after_minutes);
-    let rows: Vec<StatusRow<'_>> = all.iter().map(|c| assess(c, now, stale_after)).collect();
+    let rows: Vec<StatusRow<'_>> = all
+        .iter()
+        .map(|c| assess(c, &cals, now, stale_after))
+        .collect();
     let count = |h: Health| rows.iter().filter(|r| r.health == h).count();
     let (healthy, expiring, failing) = (
         count(Health::Healthy),
@@ -119,6 +147,22 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|r| {
                 let c = r.connection;
+                let calendars: Vec<serde_json::Value> = r
+                    .calendars
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "calendarId": k.calendar_id,
+                            "primary": k.is_primary,
+                            "blocking": k.blocking,
+                            "writeTo": k.write_to,
+                            "webhook": webhook::state_of(c.provider, k, now).as_str(),
+                            "webhookExpiresAt": k.webhook_expires_at,
+                            "lastSyncAt": k.last_sync_at,
+                            "error": k.last_error.clone().or_else(|| k.webhook_last_error.clone()),
+                        })
+                    })
+                    .collect();
                 serde_json::json!({
                     "id": c.id,
                     "specialistId": c.specialist_id,
@@ -126,7 +170,8 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
                     "syncEnabled": c.sync_enabled,
                     "health": r.health.as_str(),
                     "webhook": r.webhook.as_str(),
-                    "webhookExpiresAt": c.webhook_expires_at,
+                    "webhookExpiresAt": earliest_expiry(r),
+                    "calendars": calendars,
                     "lastSyncAt": c.last_sync_at,
                     "needsReauth": c.needs_reauth,
                     "consecutiveFailures": c.consecutive_failures,
@@ -157,9 +202,7 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
             c.id,
             c.provider,
             r.webhook.as_str(),
-            c.webhook_expires_at
-                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_else(|| "-".into()),
+            expiry_text(earliest_expiry(r)),
             ago(c.last_sync_at, now),
             r.error
                 .as_deref()
@@ -168,6 +211,27 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
                 .take(80)
                 .collect::<String>()
         );
+        // Each calendar of an account on its own line under its connection.
+        for k in r.calendars.iter().filter(|k| k.blocking || k.has_webhook()) {
+            println!(
+                "  {:<34}  {:<9}  {:<14}  {:<20}  {:<10}  {}",
+                format!("calendar {}", k.calendar_id)
+                    .chars()
+                    .take(34)
+                    .collect::<String>(),
+                if k.blocking { "blocking" } else { "-" },
+                webhook::state_of(c.provider, k, now).as_str(),
+                expiry_text(k.webhook_expires_at),
+                ago(k.last_sync_at, now),
+                k.last_error
+                    .as_deref()
+                    .or(k.webhook_last_error.as_deref())
+                    .unwrap_or_default()
+                    .chars()
+                    .take(80)
+                    .collect::<String>()
+            );
+        }
     }
     println!(
         "{} connections: {healthy} healthy, {expiring} expiring, {failing} failing",
