@@ -3,7 +3,7 @@
 
 use crate::connections::webhook;
 use crate::support::{conn, connection, new_connection, specialist, test_db, within};
-use calsync_db::connections;
+use calsync_db::{calendars, connections};
 use chrono::{Duration, Utc};
 use std::collections::HashSet;
 
@@ -80,7 +80,7 @@ async fn webhook_renewal_claims_wait_for_webhook_renew_after() {
     let now = Utc::now();
     within(
         "webhook",
-        connections::store_webhook(&mut c, fresh, &webhook("sub"), now),
+        calendars::store_webhook(&mut c, fresh, "fresh", &webhook("sub"), now),
     )
     .await
     .expect("store");
@@ -89,7 +89,7 @@ async fn webhook_renewal_claims_wait_for_webhook_renew_after() {
 
     let first = within(
         "claim",
-        connections::claim_webhook_renewals(&mut c, now, renew_before, retry_after, 10),
+        calendars::claim_webhook_renewals(&mut c, now, renew_before, retry_after, 10),
     )
     .await
     .expect("claim");
@@ -100,7 +100,7 @@ async fn webhook_renewal_claims_wait_for_webhook_renew_after() {
     );
     let soon = within(
         "claim",
-        connections::claim_webhook_renewals(
+        calendars::claim_webhook_renewals(
             &mut c,
             now + Duration::minutes(9),
             renew_before,
@@ -113,7 +113,7 @@ async fn webhook_renewal_claims_wait_for_webhook_renew_after() {
     assert!(soon.is_empty(), "a claimed renewal waits until retry_after");
     let later = within(
         "claim",
-        connections::claim_webhook_renewals(
+        calendars::claim_webhook_renewals(
             &mut c,
             now + Duration::minutes(10),
             renew_before,
@@ -127,13 +127,19 @@ async fn webhook_renewal_claims_wait_for_webhook_renew_after() {
 
     within(
         "error",
-        connections::record_webhook_error(&mut c, missing, "boom", now + Duration::hours(1)),
+        calendars::record_webhook_error(
+            &mut c,
+            missing,
+            "no-webhook",
+            "boom",
+            now + Duration::hours(1),
+        ),
     )
     .await
     .expect("record");
     let paused = within(
         "claim",
-        connections::claim_webhook_renewals(
+        calendars::claim_webhook_renewals(
             &mut c,
             now + Duration::minutes(30),
             renew_before,
@@ -150,13 +156,13 @@ async fn webhook_renewal_claims_wait_for_webhook_renew_after() {
 
     within(
         "renewal request",
-        connections::request_webhook_renewal(&mut c, fresh, false),
+        calendars::request_webhook_renewal(&mut c, fresh, None, false),
     )
     .await
     .expect("request");
     let expiring = within(
         "claim",
-        connections::claim_webhook_renewals(&mut c, now, now + Duration::days(30), retry_after, 10),
+        calendars::claim_webhook_renewals(&mut c, now, now + Duration::days(30), retry_after, 10),
     )
     .await
     .expect("claim");

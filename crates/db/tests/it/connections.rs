@@ -2,7 +2,8 @@
 //! replay detection.
 
 use crate::support::{conn, connection, specialist, test_db, within};
-use calsync_db::connections::{self, SyncRequest, Webhook};
+use calsync_db::calendars::{self, Webhook};
+use calsync_db::connections::{self, SyncRequest};
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 
@@ -140,7 +141,7 @@ async fn a_replayed_push_message_is_a_duplicate_and_a_new_channel_starts_over() 
     let now = Utc::now();
     within(
         "webhook",
-        connections::store_webhook(&mut c, id, &webhook("ch-1"), now),
+        calendars::store_webhook(&mut c, id, "primary", &webhook("ch-1"), now),
     )
     .await
     .expect("store");
@@ -169,13 +170,14 @@ async fn a_replayed_push_message_is_a_duplicate_and_a_new_channel_starts_over() 
 
     within(
         "new channel",
-        connections::store_webhook(&mut c, id, &webhook("ch-2"), now),
+        calendars::store_webhook(&mut c, id, "primary", &webhook("ch-2"), now),
     )
     .await
     .expect("store");
-    let row = within("get", connections::get(&mut c, id))
+    let row = within("calendars", calendars::list(&mut c, id))
         .await
-        .expect("get");
+        .expect("calendars")
+        .remove(0);
     assert_eq!(
         row.webhook_last_message, 0,
         "a new channel restarts its numbering"

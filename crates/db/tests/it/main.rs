@@ -4,6 +4,7 @@
 
 mod appointments;
 mod availability;
+mod calendars;
 mod claims;
 mod connections;
 mod events;

@@ -69,7 +69,12 @@ async fn connecting_google_stores_encrypted_tokens_requests_a_sync_and_opens_a_c
     );
     assert!(c.refresh_token_enc.is_some());
     assert!(c.sync_pending, "the first sync is recorded");
-    assert!(c.webhook_channel_id.is_some());
+    let k = calsync_db::calendars::list(&mut conn, connection_id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(k.is_primary && k.blocking && k.write_to, "the primary calendar blocks and receives: {k:?}");
+    assert!(k.webhook_channel_id.is_some());
 
     let channels = app.env.google().state().channels();
     assert_eq!(channels.len(), 1);
@@ -102,7 +107,12 @@ async fn a_webhook_failure_is_recorded_and_does_not_fail_the_connection() {
     let c = calsync_db::connections::get(&mut conn, connection_id)
         .await
         .unwrap();
-    assert!(c.webhook_last_error.is_some());
+    let k = calsync_db::calendars::list(&mut conn, connection_id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(k.is_primary && k.blocking && k.write_to, "the primary calendar blocks and receives: {k:?}");
+    assert!(k.webhook_last_error.is_some());
     assert!(c.sync_enabled && !c.needs_reauth);
     let queued = app.env.drain_work_queue().await.unwrap();
     assert_eq!(queued.len(), 1, "the first sync is requested all the same");

@@ -61,7 +61,12 @@ async fn connecting_microsoft_creates_a_validated_subscription_signed_for_the_co
         (c.provider.as_str(), c.external_calendar_id.as_str()),
         ("microsoft", "primary")
     );
-    assert!(c.webhook_subscription_id.is_some() && c.webhook_expires_at.is_some());
+    let k = calsync_db::calendars::list(&mut conn, connection_id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(k.is_primary && k.blocking && k.write_to, "the primary calendar blocks and receives: {k:?}");
+    assert!(k.webhook_subscription_id.is_some() && k.webhook_expires_at.is_some());
     assert!(c.sync_pending);
     let queued = app.env.drain_work_queue().await.unwrap();
     assert_eq!(queued.len(), 1, "the first sync is requested");

@@ -608,7 +608,7 @@ async fn push_maker(
 ) -> anyhow::Result<raw::MakeRequest> {
     let ch = sys.google_channel(&agent.user).await?;
     // The system signed the token; the row must name the same channel.
-    let row = sys.connection(agent.connection).await?;
+    let row = sys.primary_calendar(agent.connection).await?;
     if row.webhook_channel_id.as_deref() != Some(ch.id.as_str()) {
         bail!(
             "connection {} stores channel {:?} but the sandbox's live one is {}",
@@ -638,12 +638,7 @@ async fn spread_maker(
     reserved: &[usize],
 ) -> anyhow::Result<(raw::MakeRequest, usize)> {
     let channels = sys.google_channels().await?;
-    let rows: HashMap<Uuid, calsync_db::connections::Connection> = sys
-        .all_connections()
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
+    let rows: HashMap<Uuid, calsync_db::calendars::Calendar> = sys.primary_calendars().await?;
     let (_, host) = socket(&sys.ingest)?;
     let expiration = channel_expiration();
     let mut requests = Vec::new();

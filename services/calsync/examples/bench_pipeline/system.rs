@@ -200,6 +200,34 @@ impl Sys {
         Ok(connections::get(&mut db, id).await?)
     }
 
+    /// The primary calendar's row of an OAuth connection (its cursor and webhook).
+    pub async fn primary_calendar(&self, id: Uuid) -> anyhow::Result<calsync_db::calendars::Calendar> {
+        let mut db = self.pool.get().await?;
+        calsync_db::calendars::list(&mut db, id)
+            .await?
+            .into_iter()
+            .find(|k| k.is_primary)
+            .ok_or_else(|| anyhow::anyhow!("connection {id} has no primary calendar"))
+    }
+
+    /// The primary calendar rows of every OAuth connection, by connection.
+    pub async fn primary_calendars(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<Uuid, calsync_db::calendars::Calendar>> {
+        let mut db = self.pool.get().await?;
+        let ids: Vec<Uuid> = connections::list(&mut db, None)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        Ok(calsync_db::calendars::for_connections(&mut db, &ids)
+            .await?
+            .into_iter()
+            .filter(|k| k.is_primary)
+            .map(|k| (k.connection_id, k))
+            .collect())
+    }
+
     pub async fn all_connections(&self) -> anyhow::Result<Vec<Connection>> {
         let mut db = self.pool.get().await?;
         Ok(connections::list(&mut db, None).await?)

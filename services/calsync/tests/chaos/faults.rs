@@ -326,7 +326,7 @@ async fn one(sys: &System, agents: &[Agent], p: &Planned) -> anyhow::Result<Stri
                 anyhow::bail!("no {prov:?} agent");
             }
             let agent = of[p.count as usize % of.len()];
-            let c = sys.connection(agent.connection).await?;
+            let c = sys.primary_calendar(agent.connection).await?;
             let (id, found) = match prov {
                 Prov::Google => {
                     let id = c.webhook_channel_id.unwrap_or_default();

@@ -429,6 +429,28 @@ impl System {
         Ok(connections::list(&mut db, None).await?)
     }
 
+    /// The primary calendar's row of an OAuth connection: its cursor and webhook.
+    pub async fn primary_calendar(
+        &self,
+        id: Uuid,
+    ) -> anyhow::Result<calsync_db::calendars::Calendar> {
+        let mut db = self.db.pool().get().await?;
+        calsync_db::calendars::list(&mut db, id)
+            .await?
+            .into_iter()
+            .find(|k| k.is_primary)
+            .ok_or_else(|| anyhow::anyhow!("connection {id} has no primary calendar"))
+    }
+
+    /// Every known calendar of a connection, primary first.
+    pub async fn calendars(
+        &self,
+        id: Uuid,
+    ) -> anyhow::Result<Vec<calsync_db::calendars::Calendar>> {
+        let mut db = self.db.pool().get().await?;
+        Ok(calsync_db::calendars::list(&mut db, id).await?)
+    }
+
     pub async fn events(&self, connection: Uuid) -> anyhow::Result<Vec<EventRow>> {
         let mut db = self.db.pool().get().await?;
         Ok(events::for_connection(&mut db, connection).await?)

@@ -125,7 +125,7 @@ async fn a_replayed_google_push_costs_no_extra_fetch() -> anyhow::Result<()> {
         sys.google.list_calls(GOOGLE_USER) - before
     );
     assert_eq!(
-        sys.connection(connection).await?.webhook_last_message,
+        sys.primary_calendar(connection).await?.webhook_last_message,
         i64::try_from(number)?
     );
     sys.shutdown().await
@@ -224,9 +224,16 @@ async fn an_invalidated_sync_token_leads_to_a_full_resync_that_replaces_the_stor
     };
     {
         let mut db = sys.env.pool().get().await?;
-        calsync_db::events::upsert(&mut db, connection, specialist, &[ghost]).await?;
+        calsync_db::events::upsert_in(
+            &mut db,
+            connection,
+            calsync_core::PRIMARY_CALENDAR,
+            specialist,
+            &[ghost],
+        )
+        .await?;
     }
-    let cursor_before = sys.connection(connection).await?.sync_cursor;
+    let cursor_before = sys.primary_calendar(connection).await?.sync_cursor;
 
     sys.google.invalidate_sync_tokens();
     sys.google.delete_event(GOOGLE_USER, &gone)?;
@@ -241,7 +248,8 @@ async fn an_invalidated_sync_token_leads_to_a_full_resync_that_replaces_the_stor
     })
     .await?;
     let c = sys.connection(connection).await?;
-    assert_ne!(c.sync_cursor, cursor_before, "a new sync token was stored");
+    let k = sys.primary_calendar(connection).await?;
+    assert_ne!(k.sync_cursor, cursor_before, "a new sync token was stored");
     assert!(c.last_error.is_none(), "{c:?}");
     sys.wait_slot(specialist, at(day, 15, 0), true).await?;
     sys.shutdown().await

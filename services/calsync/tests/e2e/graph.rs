@@ -94,7 +94,7 @@ async fn a_removed_graph_subscription_is_recreated_and_notifications_flow_again(
     assert_eq!(status, Some(202));
     eventually("a new subscription", || async {
         let subs = sys.graph.subscriptions();
-        let stored = sys.connection(connection).await?.webhook_subscription_id;
+        let stored = sys.primary_calendar(connection).await?.webhook_subscription_id;
         Ok(subs.len() == 1
             && subs[0].id != old.id
             && stored.as_deref() == Some(subs[0].id.as_str()))
@@ -124,7 +124,7 @@ async fn an_expired_delta_token_leads_to_a_new_initial_round_that_replaces_the_s
     })
     .await?;
     sys.wait_idle(connection).await?;
-    let cursor_before = sys.connection(connection).await?.sync_cursor;
+    let cursor_before = sys.primary_calendar(connection).await?.sync_cursor;
 
     sys.graph.invalidate_delta_tokens();
     // The deletion's notification is lost too: only the new initial round can notice it.
@@ -144,7 +144,8 @@ async fn an_expired_delta_token_leads_to_a_new_initial_round_that_replaces_the_s
     })
     .await?;
     let c = sys.connection(connection).await?;
-    assert_ne!(c.sync_cursor, cursor_before);
+    let k = sys.primary_calendar(connection).await?;
+    assert_ne!(k.sync_cursor, cursor_before);
     assert!(c.last_error.is_none(), "{c:?}");
     sys.shutdown().await
 }
@@ -182,7 +183,7 @@ async fn a_reauthorization_required_lifecycle_event_renews_the_subscription_in_p
     })
     .await?;
     eventually("the connection to store the renewed expiry", || async {
-        let c = sys.connection(connection).await?;
+        let c = sys.primary_calendar(connection).await?;
         Ok(!c.webhook_renew_requested
             && c.webhook_subscription_id.as_deref() == Some(sub.id.as_str())
             && c.webhook_expires_at.is_some_and(|t| t > sub.expiration))

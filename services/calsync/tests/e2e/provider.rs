@@ -3,7 +3,7 @@
 //! clock), so that each shared scenario in `shared.rs` is written once and run for both.
 
 use crate::support::TestSystem;
-use calsync_db::connections::Connection;
+use calsync_db::calendars::Calendar;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
@@ -47,7 +47,7 @@ pub trait SandboxProvider {
     /// Webhooks live at the provider now (open and unexpired).
     fn open_webhooks(sys: &TestSystem) -> Vec<Webhook>;
     /// The webhook id the connection stored.
-    fn stored_webhook(c: &Connection) -> Option<String>;
+    fn stored_webhook(c: &Calendar) -> Option<String>;
     /// Moves the sandbox's clock, by which its webhooks expire.
     fn advance_clock(sys: &TestSystem, by: std::time::Duration);
     /// The provider named in a queue message.
@@ -124,7 +124,7 @@ impl SandboxProvider for Google {
             .collect()
     }
 
-    fn stored_webhook(c: &Connection) -> Option<String> {
+    fn stored_webhook(c: &Calendar) -> Option<String> {
         c.webhook_channel_id.clone()
     }
 
@@ -197,7 +197,7 @@ impl SandboxProvider for Graph {
             .collect()
     }
 
-    fn stored_webhook(c: &Connection) -> Option<String> {
+    fn stored_webhook(c: &Calendar) -> Option<String> {
         c.webhook_subscription_id.clone()
     }
 

@@ -235,7 +235,7 @@ impl TestSystem {
         self.wait_idle(id).await?;
         // The api opens the webhook and the worker keeps it alive: between them exactly
         // one must be open at the provider, and it must be the one stored.
-        let stored = self.connection(id).await?;
+        let stored = self.primary_calendar(id).await?;
         let open = self.open_webhooks(provider);
         let expected = match provider {
             "google" => Google::stored_webhook(&stored),
@@ -327,6 +327,28 @@ impl TestSystem {
     pub async fn connection(&self, id: Uuid) -> anyhow::Result<Connection> {
         let mut db = self.env.pool().get().await?;
         Ok(connections::get(&mut db, id).await?)
+    }
+
+    /// The primary calendar's row of an OAuth connection: its cursor and webhook.
+    pub async fn primary_calendar(
+        &self,
+        id: Uuid,
+    ) -> anyhow::Result<calsync_db::calendars::Calendar> {
+        let mut db = self.env.pool().get().await?;
+        calsync_db::calendars::list(&mut db, id)
+            .await?
+            .into_iter()
+            .find(|k| k.is_primary)
+            .ok_or_else(|| anyhow::anyhow!("connection {id} has no primary calendar"))
+    }
+
+    /// Every known calendar of a connection, primary first.
+    pub async fn calendars(
+        &self,
+        id: Uuid,
+    ) -> anyhow::Result<Vec<calsync_db::calendars::Calendar>> {
+        let mut db = self.env.pool().get().await?;
+        Ok(calsync_db::calendars::list(&mut db, id).await?)
     }
 
     pub async fn events(&self, connection: Uuid) -> anyhow::Result<Vec<EventRow>> {

@@ -239,6 +239,10 @@ async fn a_simulated_week_renews_every_webhook_in_time_and_misses_no_change() {
             connections::get(&mut db, pushed).await.unwrap(),
             connections::get(&mut db, polled_only).await.unwrap(),
         );
+        let (pk, qk) = (
+            calsync_db::calendars::list(&mut db, pushed).await.unwrap().remove(0),
+            calsync_db::calendars::list(&mut db, polled_only).await.unwrap().remove(0),
+        );
         drop(db);
         assert!(
             p.last_error.is_none() && q.last_error.is_none(),
@@ -252,11 +256,11 @@ async fn a_simulated_week_renews_every_webhook_in_time_and_misses_no_change() {
             "hour {hour}: polling keeps the webhook-less connection current"
         );
         assert!(
-            q.webhook_channel_id.is_none() && q.webhook_last_error.is_some(),
+            qk.webhook_channel_id.is_none() && qk.webhook_last_error.is_some(),
             "hour {hour}: its channel keeps failing"
         );
 
-        let channel = p
+        let channel = pk
             .webhook_channel_id
             .clone()
             .unwrap_or_else(|| panic!("hour {hour}: pushed connection has no channel"));
@@ -326,9 +330,11 @@ async fn a_simulated_week_renews_every_webhook_in_time_and_misses_no_change() {
 
 async fn connection_channel(ctx: &WorkerContext, id: Uuid) -> String {
     let mut db = ctx.pool.get().await.unwrap();
-    connections::get(&mut db, id)
+    calsync_db::calendars::list(&mut db, id)
         .await
         .unwrap()
-        .webhook_channel_id
+        .into_iter()
+        .find(|k| k.is_primary)
+        .and_then(|k| k.webhook_channel_id)
         .unwrap_or_default()
 }
