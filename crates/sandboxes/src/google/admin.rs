@@ -65,6 +65,20 @@ async fn delete(st: web::Data<GoogleState>, path: web::Path<(String, String)>) -
     }
 }
 
+#[derive(Deserialize)]
+struct NewCalendar {
+    summary: String,
+}
+
+async fn add_calendar(
+    st: web::Data<GoogleState>,
+    path: web::Path<String>,
+    body: web::Json<NewCalendar>,
+) -> HttpResponse {
+    let id = st.add_calendar(&path, &body.summary);
+    HttpResponse::Ok().json(json!({"id": id, "summary": body.summary}))
+}
+
 async fn events(st: web::Data<GoogleState>, path: web::Path<String>) -> HttpResponse {
     let inner = st.lock();
     let items: Vec<Value> = inner
@@ -137,6 +151,7 @@ pub(crate) fn config(cfg: &mut web::ServiceConfig) {
             .route("/sync-tokens/invalidate", web::post().to(invalidate))
             .route("/access-tokens/expire", web::post().to(expire_tokens))
             .route("/users/{user}/revoke", web::post().to(revoke))
+            .route("/users/{user}/calendars", web::post().to(add_calendar))
             .route("/faults", web::post().to(fault)),
     );
 }

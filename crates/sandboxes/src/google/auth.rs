@@ -14,6 +14,8 @@ pub(crate) struct Caller {
     pub user: String,
     pub client_id: String,
     pub scopes: Vec<String>,
+    /// The secondary calendars the user owns.
+    pub owned: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,11 +38,14 @@ impl Caller {
         }
     }
 
-    /// The calendar a path id names, if the caller may use it: the sandbox gives each
-    /// user exactly one calendar (their email), as no calendar sharing is modelled.
+    /// The calendar a path id names, if the caller may use it: their primary calendar
+    /// (`primary` or their email) or a secondary calendar they own. No calendar sharing
+    /// is modelled: anything else is 404, as Google answers for a calendar one cannot see.
     pub fn calendar(&self, path_id: &str) -> Result<String, ApiError> {
         if path_id == "primary" || path_id.eq_ignore_ascii_case(&self.user) {
             Ok(self.user.clone())
+        } else if let Some(id) = self.owned.iter().find(|c| c.eq_ignore_ascii_case(path_id)) {
+            Ok(id.clone())
         } else {
             Err(ApiError::not_found())
         }
@@ -87,8 +92,10 @@ pub(crate) async fn prelude(
         .get(token)
         .filter(|t| t.expires > now)
         .ok_or_else(ApiError::auth_error)?;
+    let user = t.user.clone();
     let caller = Caller {
-        user: t.user.clone(),
+        owned: inner.owned_calendars(&user),
+        user,
         client_id: t.client_id.clone(),
         scopes: t.scopes.clone(),
     };

@@ -39,6 +39,20 @@ impl GoogleState {
         inner.clock_offset += by;
     }
 
+    /// Creates a secondary calendar owned by `user` (as Google's `calendars.insert`
+    /// would) and answers its id; events go into it with `insert_event(id, …)`.
+    pub fn add_calendar(&self, user: &str, summary: &str) -> String {
+        let id = format!(
+            "{}@group.calendar.google.com",
+            super::state::random_token(26).to_ascii_lowercase()
+        );
+        let mut inner = self.lock();
+        let cal = inner.calendar_mut(&id);
+        cal.owner = Some(user.to_ascii_lowercase());
+        cal.summary = Some(summary.to_owned());
+        id
+    }
+
     /// Inserts an event into `calendar` (a user's email) as a coworker would, with the
     /// same validation as the API; returns the new event id.
     pub fn insert_event(&self, calendar: &str, event: Value) -> anyhow::Result<String> {

@@ -17,10 +17,14 @@
 //!   `invalid_client`; revoked/unknown refresh token → 400 `invalid_grant`
 //!   "Token has been expired or revoked.". A refresh grant never returns a new refresh
 //!   token. `POST /revoke?token=` revokes.
+//! - `GET /calendar/v3/users/me/calendarList` — the caller's calendars, primary first
+//!   (`primary: true`), paged with `maxResults`/`pageToken`.
 //! - `/calendar/v3/calendars/{calendarId}/events` — list (GET), insert (POST);
 //!   `…/events/{eventId}` — get, patch, update (PUT), delete; `…/events/watch`;
 //!   `POST /calendar/v3/channels/stop`.
-//! - `/_sandbox/*` — not Google, no auth, for the demo: `POST|GET
+//! - `/_sandbox/*` — not Google, no auth, for the demo: `POST
+//!   /_sandbox/users/{user}/calendars {"summary"}` (a secondary calendar; answers its
+//!   id), `POST|GET
 //!   /_sandbox/calendars/{cal}/events`, `PATCH|DELETE …/events/{id}` (writes as a
 //!   coworker, pushing like any change), `GET /_sandbox/channels`, `GET
 //!   /_sandbox/deliveries`, `POST /_sandbox/clock/advance {"seconds"}`, `POST
@@ -36,8 +40,11 @@
 //! # Faithful points
 //! - Bearer tokens expire after `access_token_ttl` of sandbox time; missing, unknown or
 //!   expired → 401 `authError`. Read-only scopes cannot write (403
-//!   `insufficientPermissions`). `primary` is the caller's calendar (their email); other
-//!   users' calendars are 404 (no sharing is modelled).
+//!   `insufficientPermissions`). `primary` is the caller's calendar (their email); a
+//!   user may own secondary calendars (`GoogleState::add_calendar`, ids like
+//!   `…@group.calendar.google.com`), each with its own events, sync tokens, channels and
+//!   `resourceId`; other users' calendars and unknown ids are 404 (no sharing is
+//!   modelled).
 //! - A refresh token is issued only with `access_type=offline`, and only on the first
 //!   grant of that user to that app or when `prompt=consent` is sent (as Google does), so
 //!   a client that reconnects without `prompt=consent` gets no new refresh token.
@@ -97,6 +104,7 @@
 
 mod admin;
 mod auth;
+mod calendar_list;
 mod channels;
 mod error;
 mod events;
@@ -175,6 +183,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/calendar/v3")
                 .route("/channels/stop", web::post().to(channels::stop))
+                .route(
+                    "/users/me/calendarList",
+                    web::get().to(calendar_list::list),
+                )
                 .route(
                     "/calendars/{cal}/events/watch",
                     web::post().to(channels::watch),

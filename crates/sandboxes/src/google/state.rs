@@ -69,6 +69,11 @@ pub(crate) struct StoredEvent {
 #[derive(Debug, Clone)]
 pub(crate) struct Calendar {
     pub id: String,
+    /// A secondary calendar's owner (its creator); `None` for a user's primary calendar,
+    /// whose id is the user's email.
+    pub owner: Option<String>,
+    /// The calendar's title (`summary`); the primary one's is the user's email.
+    pub summary: Option<String>,
     pub time_zone: String,
     pub resource_id: String,
     pub seq: u64,
@@ -180,6 +185,8 @@ pub(crate) struct Inner {
     pub sync_tokens: HashMap<String, SyncCursor>,
     pub sync_token_of: HashMap<SyncCursor, String>,
     pub pages: HashMap<String, PageState>,
+    /// `calendarList` page tokens: (user, offset of the next page).
+    pub calendar_list_pages: HashMap<String, (String, usize)>,
     pub channels: Vec<(ChannelInfo, u64)>,
     pub used_channel_ids: HashSet<String>,
     pub deliveries: Vec<Delivery>,
@@ -210,6 +217,7 @@ impl Inner {
             sync_tokens: HashMap::new(),
             sync_token_of: HashMap::new(),
             pages: HashMap::new(),
+            calendar_list_pages: HashMap::new(),
             channels: Vec::new(),
             used_channel_ids: HashSet::new(),
             deliveries: Vec::new(),
@@ -232,12 +240,26 @@ impl Inner {
             .entry(id.to_owned())
             .or_insert_with(|| Calendar {
                 id: id.to_owned(),
+                owner: None,
+                summary: None,
                 time_zone: "UTC".to_owned(),
                 resource_id: random_token(27),
                 seq: 0,
                 next_order: 0,
                 events: HashMap::new(),
             })
+    }
+
+    /// The secondary calendars `user` owns, by id.
+    pub fn owned_calendars(&self, user: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .calendars
+            .values()
+            .filter(|c| c.owner.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(user)))
+            .map(|c| c.id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// The opaque token for a sync position. The same position yields the same token,
