@@ -214,7 +214,13 @@ pub async fn choose(
             .filter(cal::calendar_id.eq_any(blocking))
             .filter(diesel::dsl::not(cal::blocking)),
     )
-    .set((cal::blocking.eq(true), cal::updated_at.eq(now)))
+    // Its webhook is opened by the sync this choice asks for.
+    .set((
+        cal::blocking.eq(true),
+        cal::webhook_renew_requested.eq(true),
+        cal::webhook_renew_after.eq(DateTime::<Utc>::UNIX_EPOCH),
+        cal::updated_at.eq(now),
+    ))
     .execute(conn)
     .await?;
     // Two statements: the partial unique index on write_to is checked row by row.

@@ -320,3 +320,8 @@ async fn a_change_during_a_dead_workers_lease_is_synced_once_the_lease_runs_out(
     sys.wait_slot(specialist, ten, false).await?;
     sys.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_google_calendar_blocks_only_while_chosen() -> anyhow::Result<()> {
+    shared::a_second_calendar_blocks_only_while_chosen::<Google>("agent-google-two-cals").await
+}

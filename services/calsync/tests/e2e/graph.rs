@@ -191,3 +191,8 @@ async fn a_reauthorization_required_lifecycle_event_renews_the_subscription_in_p
     .await?;
     sys.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_outlook_calendar_blocks_only_while_chosen() -> anyhow::Result<()> {
+    shared::a_second_calendar_blocks_only_while_chosen::<Graph>("agent-graph-two-cals").await
+}

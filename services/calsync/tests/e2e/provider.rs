@@ -58,6 +58,18 @@ pub trait SandboxProvider {
     fn revoke_grant(sys: &TestSystem);
     /// Event fetches so far (Google `events.list`, Graph `calendarView/delta` pages).
     fn fetch_calls(sys: &TestSystem) -> u64;
+    /// The agent's account gets a second calendar named `name`; its provider id.
+    fn add_calendar(sys: &TestSystem, name: &str) -> anyhow::Result<String>;
+    /// A coworker books `minutes` from `start` in the given calendar; the event's id.
+    fn coworker_inserts_in(
+        sys: &TestSystem,
+        calendar: &str,
+        title: &str,
+        start: DateTime<Utc>,
+        minutes: i64,
+    ) -> anyhow::Result<String>;
+    /// Change notifications the provider delivered (2xx) through the webhook `id`.
+    fn deliveries_through(sys: &TestSystem, id: &str) -> usize;
 }
 
 pub struct Google;
@@ -145,6 +157,30 @@ impl SandboxProvider for Google {
     fn fetch_calls(sys: &TestSystem) -> u64 {
         sys.google.list_calls(GOOGLE_USER)
     }
+
+    fn add_calendar(sys: &TestSystem, name: &str) -> anyhow::Result<String> {
+        Ok(sys.google.add_calendar(GOOGLE_USER, name))
+    }
+
+    fn coworker_inserts_in(
+        sys: &TestSystem,
+        calendar: &str,
+        title: &str,
+        start: DateTime<Utc>,
+        minutes: i64,
+    ) -> anyhow::Result<String> {
+        sys.google
+            .insert_event(calendar, google_event(title, start, minutes))
+    }
+
+    fn deliveries_through(sys: &TestSystem, id: &str) -> usize {
+        sys.google
+            .deliveries()
+            .iter()
+            .filter(|d| d.channel_id == id && d.resource_state == "exists")
+            .filter(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
+            .count()
+    }
 }
 
 impl SandboxProvider for Graph {
@@ -217,6 +253,38 @@ impl SandboxProvider for Graph {
 
     fn fetch_calls(sys: &TestSystem) -> u64 {
         sys.graph.delta_calls()
+    }
+
+    fn add_calendar(sys: &TestSystem, name: &str) -> anyhow::Result<String> {
+        Ok(sys.graph.add_calendar(GRAPH_USER, name))
+    }
+
+    fn coworker_inserts_in(
+        sys: &TestSystem,
+        calendar: &str,
+        title: &str,
+        start: DateTime<Utc>,
+        minutes: i64,
+    ) -> anyhow::Result<String> {
+        Ok(sys.graph.create_event_in(
+            GRAPH_USER,
+            Some(calendar),
+            graph_event(title, start, minutes),
+        )?)
+    }
+
+    fn deliveries_through(sys: &TestSystem, id: &str) -> usize {
+        sys.graph
+            .deliveries()
+            .iter()
+            .filter(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
+            .filter(|d| {
+                d.body["value"].as_array().is_some_and(|v| {
+                    v.iter()
+                        .any(|n| n["subscriptionId"] == id && n["changeType"].is_string())
+                })
+            })
+            .count()
     }
 }
 

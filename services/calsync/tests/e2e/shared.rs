@@ -6,6 +6,7 @@ use crate::support::{at, eventually, stays, test_day, Options, TestSystem};
 use calsync_sync_worker::clock::{Clock, ManualClock};
 use calsync_sync_worker::scheduler::Scheduler;
 use chrono::Utc;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -224,5 +225,124 @@ pub async fn an_expired_token_is_refreshed_and_a_revoked_grant_pauses_the_connec
     assert!(!c.needs_reauth && c.sync_enabled, "{c:?}");
     let (_, body) = sys.availability(specialist, day).await?;
     assert_eq!(body["calendarsFresh"], true, "{body}");
+    sys.shutdown().await
+}
+
+/// An account with two calendars: by default only the primary one blocks and receives
+/// bookings; choosing the second as blocking syncs it (its own cursor) and opens its own
+/// webhook, through which a coworker's later meeting there withdraws its slot; choosing
+/// it non-blocking again frees its slots at once and stops its webhook. Bad choices are
+/// refused with a clear code.
+pub async fn a_second_calendar_blocks_only_while_chosen<P: SandboxProvider>(
+    user_id: &str,
+) -> anyhow::Result<()> {
+    let sys = TestSystem::start(Options::default()).await?;
+    let specialist = sys.create_specialist(user_id).await?;
+    let connection = sys.connect_and_sync(P::NAME, specialist).await?;
+    let second = P::add_calendar(&sys, "Team")?;
+    let day = test_day();
+    let (ten, two) = (at(day, 10, 0), at(day, 14, 0));
+
+    let (status, listed) = sys.calendars_api(connection, None).await?;
+    assert_eq!(status, 200, "{listed}");
+    let cals = listed["calendars"].as_array().cloned().unwrap_or_default();
+    assert_eq!(cals.len(), 2, "both calendars listed: {listed}");
+    assert_eq!(cals[0]["id"], "primary", "{listed}");
+    assert_eq!(cals[0]["primary"], true);
+    assert_eq!(cals[0]["blocking"], true, "the primary blocks by default");
+    assert_eq!(cals[0]["writeTo"], true, "the primary receives bookings by default");
+    assert_eq!(cals[1]["id"], second.as_str());
+    assert_eq!(cals[1]["name"], "Team");
+    assert_eq!(cals[1]["blocking"], false);
+    assert_eq!(cals[1]["writeTo"], false);
+
+    // Not chosen yet: a meeting there blocks nothing.
+    P::coworker_inserts_in(&sys, &second, "Team standup", ten, 60)?;
+    sys.wait_idle(connection).await?;
+    assert!(
+        sys.slot_starts(specialist, day).await?.contains(&ten),
+        "a non-blocking calendar's meeting leaves the slot free"
+    );
+
+    for (body, code) in [
+        (json!({"blocking": ["nope"], "writeTo": "primary"}), "unknown_calendar"),
+        (json!({"blocking": ["primary"], "writeTo": ""}), "write_to_required"),
+        (json!({"blocking": ["primary"], "writeTo": "nope"}), "unknown_calendar"),
+    ] {
+        let (status, answer) = sys.calendars_api(connection, Some(body)).await?;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+    }
+
+    let (status, chosen) = sys
+        .calendars_api(
+            connection,
+            Some(json!({"blocking": ["primary", second], "writeTo": "primary"})),
+        )
+        .await?;
+    assert_eq!(status, 200, "{chosen}");
+    assert_eq!(chosen["calendars"][1]["blocking"], true, "{chosen}");
+    sys.wait_slot(specialist, ten, false).await?;
+    eventually("the second calendar's own webhook", || async {
+        let k = sys
+            .calendars(connection)
+            .await?
+            .into_iter()
+            .find(|k| k.calendar_id == second);
+        Ok(k.as_ref().and_then(P::stored_webhook).is_some()
+            && sys.open_webhooks(P::NAME).len() == 2)
+    })
+    .await?;
+    let webhook = sys
+        .calendars(connection)
+        .await?
+        .iter()
+        .find(|k| k.calendar_id == second)
+        .and_then(P::stored_webhook)
+        .ok_or_else(|| anyhow::anyhow!("no webhook stored"))?;
+    sys.wait_idle(connection).await?;
+
+    let before = P::deliveries_through(&sys, &webhook);
+    P::coworker_inserts_in(&sys, &second, "Team review", two, 60)?;
+    sys.wait_slot(specialist, two, false).await?;
+    assert!(
+        P::deliveries_through(&sys, &webhook) > before,
+        "the change came through the second calendar's webhook"
+    );
+    let stored = sys.events(connection).await?;
+    assert_eq!(
+        stored.iter().filter(|e| e.calendar_id == second).count(),
+        2,
+        "both meetings stored under their calendar: {stored:?}"
+    );
+
+    let (status, released) = sys
+        .calendars_api(
+            connection,
+            Some(json!({"blocking": ["primary"], "writeTo": "primary"})),
+        )
+        .await?;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["calendars"][1]["blocking"], false, "{released}");
+    let slots = sys.slot_starts(specialist, day).await?;
+    assert!(
+        slots.contains(&ten) && slots.contains(&two),
+        "releasing the calendar frees its slots at once: {slots:?}"
+    );
+    eventually("the second calendar's webhook stopped", || async {
+        let k = sys
+            .calendars(connection)
+            .await?
+            .into_iter()
+            .find(|k| k.calendar_id == second);
+        Ok(k.is_some_and(|k| !k.has_webhook()) && sys.open_webhooks(P::NAME).len() == 1)
+    })
+    .await?;
+    sys.wait_idle(connection).await?;
+    assert!(sys
+        .events(connection)
+        .await?
+        .iter()
+        .all(|e| e.calendar_id != second));
     sys.shutdown().await
 }

@@ -218,6 +218,26 @@ impl TestSystem {
         Ok(body)
     }
 
+    /// `GET` (no body) or `PUT` (a body) `/api/integrations/connections/{id}/calendars`
+    /// as the operator; the status and the JSON answer.
+    pub async fn calendars_api(
+        &self,
+        connection: Uuid,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = format!(
+            "{}/api/integrations/connections/{connection}/calendars",
+            self.api_url
+        );
+        let req = match &body {
+            None => self.http.get(url),
+            Some(b) => self.http.put(url).json(b),
+        };
+        let resp = req.bearer_auth(self.operator_token()).send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await?))
+    }
+
     /// Connects and waits for the first full sync; returns the connection id.
     pub async fn connect_and_sync(&self, provider: &str, specialist: Uuid) -> anyhow::Result<Uuid> {
         let body = self.connect(provider, specialist).await?;
