@@ -7,6 +7,8 @@ use calsync_sandboxes::google::{GoogleSandbox, GoogleSandboxConfig, GoogleState}
 use serde_json::Value;
 use std::collections::HashMap;
 
+#[path = "google_sandbox/calendars.rs"]
+mod calendars;
 #[path = "google_sandbox/oauth.rs"]
 mod oauth;
 #[path = "google_sandbox/push.rs"]

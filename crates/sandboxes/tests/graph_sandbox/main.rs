@@ -7,6 +7,7 @@
 
 mod support;
 
+mod calendars;
 mod delta;
 mod oauth;
 mod subscriptions;
