@@ -122,10 +122,8 @@ impl Connections {
         let (known, chosen_refs, target) = (&known, &chosen_refs, &target);
         let released = db
             .transaction::<_, DbError, _>(|tx| {
-                async move {
-                    calendars::choose(tx, c.id, known, chosen_refs, target, now).await
-                }
-                .scope_boxed()
+                async move { calendars::choose(tx, c.id, known, chosen_refs, target, now).await }
+                    .scope_boxed()
             })
             .await?;
         tracing::info!(connection.id = %c.id, blocking = ?chosen, write_to = %target,

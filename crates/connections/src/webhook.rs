@@ -114,8 +114,14 @@ impl Connections {
                 let retry_at = now + RETRY_AFTER_FAILURE;
                 let mut db = self.pool.get().await.map_err(DbError::from)?;
                 for k in cals.iter().filter(|k| wanted(k)) {
-                    calendars::record_webhook_error(&mut db, c.id, &k.calendar_id, &message, retry_at)
-                        .await?;
+                    calendars::record_webhook_error(
+                        &mut db,
+                        c.id,
+                        &k.calendar_id,
+                        &message,
+                        retry_at,
+                    )
+                    .await?;
                 }
                 return Err(e);
             }
@@ -276,19 +282,31 @@ impl Connections {
 
     /// Stops the webhook of a calendar that no longer blocks and forgets it. A failure
     /// is recorded and retried later; the webhook lapses by itself at the latest.
-    async fn stop(&self, c: &Connection, k: &Calendar, token: &SecretString) -> Result<(), DbError> {
+    async fn stop(
+        &self,
+        c: &Connection,
+        k: &Calendar,
+        token: &SecretString,
+    ) -> Result<(), DbError> {
         let stopped: Result<(), ConnectionError> = async {
             match c.provider {
                 Provider::Google => {
-                    if let (Some(id), Some(resource)) =
-                        (k.webhook_channel_id.as_deref(), k.webhook_resource_id.as_deref())
-                    {
-                        self.clients.google()?.stop_channel(token, id, resource).await?;
+                    if let (Some(id), Some(resource)) = (
+                        k.webhook_channel_id.as_deref(),
+                        k.webhook_resource_id.as_deref(),
+                    ) {
+                        self.clients
+                            .google()?
+                            .stop_channel(token, id, resource)
+                            .await?;
                     }
                 }
                 Provider::Microsoft => {
                     if let Some(id) = k.webhook_subscription_id.as_deref() {
-                        self.clients.microsoft()?.delete_subscription(token, id).await?;
+                        self.clients
+                            .microsoft()?
+                            .delete_subscription(token, id)
+                            .await?;
                     }
                 }
                 Provider::Ics => {}

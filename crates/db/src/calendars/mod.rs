@@ -97,11 +97,7 @@ pub async fn for_connections(
 ) -> Result<Vec<Calendar>, DbError> {
     Ok(cal::table
         .filter(cal::connection_id.eq_any(connection_ids))
-        .order((
-            cal::connection_id,
-            cal::is_primary.desc(),
-            cal::calendar_id,
-        ))
+        .order((cal::connection_id, cal::is_primary.desc(), cal::calendar_id))
         .select(Calendar::as_select())
         .load(conn)
         .await?)

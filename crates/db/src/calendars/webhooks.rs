@@ -96,22 +96,24 @@ pub async fn request_webhook_renewal(
     gone: bool,
 ) -> Result<(), DbError> {
     let named = match webhook_id.filter(|w| !w.is_empty()) {
-        Some(w) => diesel::update(
-            cal::table
-                .filter(cal::connection_id.eq(connection_id))
-                .filter(
-                    cal::webhook_subscription_id
-                        .eq(w)
-                        .or(cal::webhook_channel_id.eq(w)),
-                ),
-        )
-        .set((
-            cal::webhook_renew_requested.eq(true),
-            cal::webhook_renew_after.eq(DateTime::<Utc>::UNIX_EPOCH),
-        ))
-        .returning(cal::calendar_id)
-        .get_results::<String>(conn)
-        .await?,
+        Some(w) => {
+            diesel::update(
+                cal::table
+                    .filter(cal::connection_id.eq(connection_id))
+                    .filter(
+                        cal::webhook_subscription_id
+                            .eq(w)
+                            .or(cal::webhook_channel_id.eq(w)),
+                    ),
+            )
+            .set((
+                cal::webhook_renew_requested.eq(true),
+                cal::webhook_renew_after.eq(DateTime::<Utc>::UNIX_EPOCH),
+            ))
+            .returning(cal::calendar_id)
+            .get_results::<String>(conn)
+            .await?
+        }
         None => Vec::new(),
     };
     if named.is_empty() {

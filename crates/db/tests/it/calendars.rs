@@ -38,7 +38,9 @@ async fn an_oauth_connection_starts_with_its_primary_calendar_blocking_and_recei
     // Reconnecting keeps the row (and would keep the agent's choices).
     connection(&mut c, s, "google", "primary").await;
 
-    let cals = within("list", calendars::list(&mut c, id)).await.expect("list");
+    let cals = within("list", calendars::list(&mut c, id))
+        .await
+        .expect("list");
     assert_eq!(cals.len(), 1, "{cals:?}");
     assert!(cals[0].is_primary && cals[0].blocking && cals[0].write_to);
     assert_eq!(cals[0].calendar_id, "primary");
@@ -46,7 +48,9 @@ async fn an_oauth_connection_starts_with_its_primary_calendar_blocking_and_recei
         .await
         .expect("target");
     assert_eq!(target.as_deref(), Some("primary"));
-    let none = within("ics", calendars::list(&mut c, ics)).await.expect("list");
+    let none = within("ics", calendars::list(&mut c, ics))
+        .await
+        .expect("list");
     assert!(none.is_empty(), "an ICS feed has no calendars");
 }
 
@@ -71,7 +75,14 @@ async fn a_meeting_in_two_calendars_is_stored_twice_and_a_released_calendar_lose
     let now = Utc::now();
     let released = within(
         "choose both",
-        calendars::choose(&mut c, id, &known, &["primary", "team@group"], "team@group", now),
+        calendars::choose(
+            &mut c,
+            id,
+            &known,
+            &["primary", "team@group"],
+            "team@group",
+            now,
+        ),
     )
     .await
     .expect("choose");
@@ -106,11 +117,15 @@ async fn a_meeting_in_two_calendars_is_stored_twice_and_a_released_calendar_lose
         .await
         .expect("events");
     assert_eq!(
-        rows.iter().map(|r| r.calendar_id.as_str()).collect::<Vec<_>>(),
+        rows.iter()
+            .map(|r| r.calendar_id.as_str())
+            .collect::<Vec<_>>(),
         vec!["primary"],
         "the released calendar's events are gone"
     );
-    let cals = within("list", calendars::list(&mut c, id)).await.expect("list");
+    let cals = within("list", calendars::list(&mut c, id))
+        .await
+        .expect("list");
     let team = cals
         .iter()
         .find(|k| k.calendar_id == "team@group")

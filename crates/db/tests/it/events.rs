@@ -129,15 +129,21 @@ async fn retain_only_replaces_the_stored_set_of_one_connection() {
         .expect("upsert");
 
     let keep = vec!["a".to_owned(), "c".to_owned()];
-    let removed = within("retain", events::retain_only(&mut c, cid, events::NO_CALENDAR, &keep))
-        .await
-        .expect("retain");
+    let removed = within(
+        "retain",
+        events::retain_only(&mut c, cid, events::NO_CALENDAR, &keep),
+    )
+    .await
+    .expect("retain");
     assert_eq!(removed, 1);
     assert_eq!(ids(&stored(&mut c, cid).await), ["a", "c"]);
 
-    let removed = within("retain none", events::retain_only(&mut c, cid, events::NO_CALENDAR, &[]))
-        .await
-        .expect("retain");
+    let removed = within(
+        "retain none",
+        events::retain_only(&mut c, cid, events::NO_CALENDAR, &[]),
+    )
+    .await
+    .expect("retain");
     assert_eq!(removed, 2, "an empty full result empties the calendar");
     assert!(stored(&mut c, cid).await.is_empty());
     assert_eq!(

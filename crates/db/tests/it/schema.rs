@@ -4,8 +4,7 @@
 use crate::support::{conn, test_db, within};
 use calsync_db::schema::{
     appointments, availability_rules, booking_idempotency_keys, calendar_connections,
-    connection_calendars,
-    external_events, oauth_states_used, specialists,
+    connection_calendars, external_events, oauth_states_used, specialists,
 };
 use diesel::sql_types::{is_nullable, Text};
 use diesel::{Column, Expression, Table};

@@ -52,11 +52,16 @@ impl GoogleClient {
                         .query(&query)
                 })
                 .await?;
-            out.extend(page.items.into_iter().map(|e| CalendarInfo {
-                name: e.summary_override.or(e.summary).unwrap_or_else(|| e.id.clone()),
-                can_write: matches!(e.access_role.as_deref(), Some("owner" | "writer")),
-                primary: e.primary,
-                id: e.id,
+            out.extend(page.items.into_iter().map(|e| {
+                CalendarInfo {
+                    name: e
+                        .summary_override
+                        .or(e.summary)
+                        .unwrap_or_else(|| e.id.clone()),
+                    can_write: matches!(e.access_role.as_deref(), Some("owner" | "writer")),
+                    primary: e.primary,
+                    id: e.id,
+                }
             }));
             match page.next_page_token {
                 Some(next) => page_token = Some(next),

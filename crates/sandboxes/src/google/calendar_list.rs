@@ -39,7 +39,12 @@ pub(crate) async fn list(
         None => 0,
         Some(token) => match inner.calendar_list_pages.get(&token) {
             Some((user, offset)) if user.eq_ignore_ascii_case(&caller.user) => *offset,
-            _ => return Err(ApiError::invalid_param("pageToken", "Invalid page token value.")),
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "pageToken",
+                    "Invalid page token value.",
+                ))
+            }
         },
     };
     // The primary calendar exists from the user's first request on.

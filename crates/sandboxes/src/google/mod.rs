@@ -183,10 +183,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/calendar/v3")
                 .route("/channels/stop", web::post().to(channels::stop))
-                .route(
-                    "/users/me/calendarList",
-                    web::get().to(calendar_list::list),
-                )
+                .route("/users/me/calendarList", web::get().to(calendar_list::list))
                 .route(
                     "/calendars/{cal}/events/watch",
                     web::post().to(channels::watch),

@@ -255,7 +255,11 @@ impl Inner {
         let mut ids: Vec<String> = self
             .calendars
             .values()
-            .filter(|c| c.owner.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(user)))
+            .filter(|c| {
+                c.owner
+                    .as_deref()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(user))
+            })
             .map(|c| c.id.clone())
             .collect();
         ids.sort();

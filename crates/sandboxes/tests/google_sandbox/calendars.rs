@@ -21,7 +21,10 @@ async fn calendar_list_pages_through_the_primary_and_secondary_calendars() {
     assert_eq!(items[0]["id"], USER);
     assert_eq!(items[0]["primary"], true);
     assert_eq!(items[0]["accessRole"], "owner");
-    assert!(items[1].get("primary").is_none(), "only the primary says so");
+    assert!(
+        items[1].get("primary").is_none(),
+        "only the primary says so"
+    );
     let next = first["nextPageToken"].as_str().unwrap().to_owned();
     let (status, second) = env
         .get(
@@ -40,7 +43,10 @@ async fn calendar_list_pages_through_the_primary_and_secondary_calendars() {
     ids.sort();
     let mut want = vec![USER.to_owned(), team.clone(), home.clone()];
     want.sort();
-    assert_eq!(ids, want, "another user's calendar ({strangers}) is not listed");
+    assert_eq!(
+        ids, want,
+        "another user's calendar ({strangers}) is not listed"
+    );
 
     let (status, bad) = env
         .get(&token, "/users/me/calendarList", &[("pageToken", "bogus")])
@@ -72,9 +78,7 @@ async fn each_calendar_has_its_own_events_and_unknown_calendars_are_404() {
 
     let path = format!("/calendars/{team}/events");
     let (items, sync_token, _) = {
-        let (status, body) = env
-            .get(&token, &path, &[("singleEvents", "true")])
-            .await;
+        let (status, body) = env.get(&token, &path, &[("singleEvents", "true")]).await;
         assert_eq!(status, 200, "{body}");
         (
             body["items"].as_array().unwrap().clone(),

@@ -89,7 +89,9 @@ async fn a_mailbox_lists_its_calendars_and_each_has_its_own_delta() {
             }))
             .send()
     };
-    let res = sub(format!("me/calendars/{team}/events")).await.expect("sub");
+    let res = sub(format!("me/calendars/{team}/events"))
+        .await
+        .expect("sub");
     assert_eq!(res.status(), 201);
     let res = sub("me/calendars/AAMkAGI-unknown/events".into())
         .await

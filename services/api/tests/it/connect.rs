@@ -73,7 +73,10 @@ async fn connecting_google_stores_encrypted_tokens_requests_a_sync_and_opens_a_c
         .await
         .unwrap()
         .remove(0);
-    assert!(k.is_primary && k.blocking && k.write_to, "the primary calendar blocks and receives: {k:?}");
+    assert!(
+        k.is_primary && k.blocking && k.write_to,
+        "the primary calendar blocks and receives: {k:?}"
+    );
     assert!(k.webhook_channel_id.is_some());
 
     let channels = app.env.google().state().channels();
@@ -111,7 +114,10 @@ async fn a_webhook_failure_is_recorded_and_does_not_fail_the_connection() {
         .await
         .unwrap()
         .remove(0);
-    assert!(k.is_primary && k.blocking && k.write_to, "the primary calendar blocks and receives: {k:?}");
+    assert!(
+        k.is_primary && k.blocking && k.write_to,
+        "the primary calendar blocks and receives: {k:?}"
+    );
     assert!(k.webhook_last_error.is_some());
     assert!(c.sync_enabled && !c.needs_reauth);
     let queued = app.env.drain_work_queue().await.unwrap();

@@ -5,8 +5,8 @@
 mod abuse;
 mod appointments;
 mod availability;
-mod calendars;
 mod booking;
+mod calendars;
 mod connect;
 mod cors;
 mod freshness;

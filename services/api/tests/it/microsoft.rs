@@ -65,7 +65,10 @@ async fn connecting_microsoft_creates_a_validated_subscription_signed_for_the_co
         .await
         .unwrap()
         .remove(0);
-    assert!(k.is_primary && k.blocking && k.write_to, "the primary calendar blocks and receives: {k:?}");
+    assert!(
+        k.is_primary && k.blocking && k.write_to,
+        "the primary calendar blocks and receives: {k:?}"
+    );
     assert!(k.webhook_subscription_id.is_some() && k.webhook_expires_at.is_some());
     assert!(c.sync_pending);
     let queued = app.env.drain_work_queue().await.unwrap();

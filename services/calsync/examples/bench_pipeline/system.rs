@@ -201,7 +201,10 @@ impl Sys {
     }
 
     /// The primary calendar's row of an OAuth connection (its cursor and webhook).
-    pub async fn primary_calendar(&self, id: Uuid) -> anyhow::Result<calsync_db::calendars::Calendar> {
+    pub async fn primary_calendar(
+        &self,
+        id: Uuid,
+    ) -> anyhow::Result<calsync_db::calendars::Calendar> {
         let mut db = self.pool.get().await?;
         calsync_db::calendars::list(&mut db, id)
             .await?

@@ -419,11 +419,6 @@ impl System {
 
     // ---- what the system stored (read directly, not through the proxy) ----
 
-    pub async fn connection(&self, id: Uuid) -> anyhow::Result<Connection> {
-        let mut db = self.db.pool().get().await?;
-        Ok(connections::get(&mut db, id).await?)
-    }
-
     pub async fn connections(&self) -> anyhow::Result<Vec<Connection>> {
         let mut db = self.db.pool().get().await?;
         Ok(connections::list(&mut db, None).await?)
@@ -440,15 +435,6 @@ impl System {
             .into_iter()
             .find(|k| k.is_primary)
             .ok_or_else(|| anyhow::anyhow!("connection {id} has no primary calendar"))
-    }
-
-    /// Every known calendar of a connection, primary first.
-    pub async fn calendars(
-        &self,
-        id: Uuid,
-    ) -> anyhow::Result<Vec<calsync_db::calendars::Calendar>> {
-        let mut db = self.db.pool().get().await?;
-        Ok(calsync_db::calendars::list(&mut db, id).await?)
     }
 
     pub async fn events(&self, connection: Uuid) -> anyhow::Result<Vec<EventRow>> {

@@ -94,7 +94,10 @@ async fn a_removed_graph_subscription_is_recreated_and_notifications_flow_again(
     assert_eq!(status, Some(202));
     eventually("a new subscription", || async {
         let subs = sys.graph.subscriptions();
-        let stored = sys.primary_calendar(connection).await?.webhook_subscription_id;
+        let stored = sys
+            .primary_calendar(connection)
+            .await?
+            .webhook_subscription_id;
         Ok(subs.len() == 1
             && subs[0].id != old.id
             && stored.as_deref() == Some(subs[0].id.as_str()))

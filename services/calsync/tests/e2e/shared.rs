@@ -145,7 +145,10 @@ pub async fn the_webhook_is_renewed_before_it_expires<P: SandboxProvider>(
     assert_eq!(P::stored_webhook(&k).as_ref(), Some(&open[0].id));
     assert_eq!(k.webhook_expires_at, Some(open[0].expiration));
     let c = sys.connection(connection).await?;
-    assert!(k.webhook_last_error.is_none() && !c.needs_reauth, "{k:?} {c:?}");
+    assert!(
+        k.webhook_last_error.is_none() && !c.needs_reauth,
+        "{k:?} {c:?}"
+    );
 
     // Changes still arrive through the renewed webhook.
     let day = (clock.now() + chrono::Duration::days(2)).date_naive();
@@ -250,7 +253,10 @@ pub async fn a_second_calendar_blocks_only_while_chosen<P: SandboxProvider>(
     assert_eq!(cals[0]["id"], "primary", "{listed}");
     assert_eq!(cals[0]["primary"], true);
     assert_eq!(cals[0]["blocking"], true, "the primary blocks by default");
-    assert_eq!(cals[0]["writeTo"], true, "the primary receives bookings by default");
+    assert_eq!(
+        cals[0]["writeTo"], true,
+        "the primary receives bookings by default"
+    );
     assert_eq!(cals[1]["id"], second.as_str());
     assert_eq!(cals[1]["name"], "Team");
     assert_eq!(cals[1]["blocking"], false);
@@ -265,9 +271,18 @@ pub async fn a_second_calendar_blocks_only_while_chosen<P: SandboxProvider>(
     );
 
     for (body, code) in [
-        (json!({"blocking": ["nope"], "writeTo": "primary"}), "unknown_calendar"),
-        (json!({"blocking": ["primary"], "writeTo": ""}), "write_to_required"),
-        (json!({"blocking": ["primary"], "writeTo": "nope"}), "unknown_calendar"),
+        (
+            json!({"blocking": ["nope"], "writeTo": "primary"}),
+            "unknown_calendar",
+        ),
+        (
+            json!({"blocking": ["primary"], "writeTo": ""}),
+            "write_to_required",
+        ),
+        (
+            json!({"blocking": ["primary"], "writeTo": "nope"}),
+            "unknown_calendar",
+        ),
     ] {
         let (status, answer) = sys.calendars_api(connection, Some(body)).await?;
         assert_eq!(status, 422, "{answer}");

@@ -62,7 +62,6 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
                 ics_etag: c.ics_etag.clone(),
                 ics_last_modified: c.ics_last_modified.clone(),
                 ics_body_sha256: c.ics_body_sha256.clone(),
-                ..SyncSuccess::default()
             };
             lease.ensure_held()?;
             let mut db = ctx.pool.get().await.map_err(DbError::from)?;
@@ -89,7 +88,6 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
             ics_etag: etag,
             ics_last_modified: last_modified,
             ics_body_sha256: Some(digest),
-            ..SyncSuccess::default()
         };
         lease.ensure_held()?;
         let mut db = ctx.pool.get().await.map_err(DbError::from)?;
@@ -121,7 +119,6 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
         ics_etag: etag,
         ics_last_modified: last_modified,
         ics_body_sha256: Some(digest),
-        ..SyncSuccess::default()
     };
     let (id, specialist, stored) = (c.id, c.specialist_id, keep.len());
     let (instances, keep, success) = (&instances, &keep, &success);

@@ -45,7 +45,10 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
             .instrument(span)
             .await;
         if let Err(e) = synced {
-            if !matches!(e, SyncError::Connection(ConnectionError::Db(_) | ConnectionError::LeaseLost)) {
+            if !matches!(
+                e,
+                SyncError::Connection(ConnectionError::Db(_) | ConnectionError::LeaseLost)
+            ) {
                 let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
                 calendars::record_sync_error(&mut db, c.id, &k.calendar_id, &error_chain(&e))
                     .await?;
@@ -168,8 +171,8 @@ async fn fetch(
         }
         Provider::Microsoft => {
             // The primary calendar is Graph's default one: `/me/calendarView/delta`.
-            let cal = (!calendar_id.is_empty() && calendar_id != PRIMARY_CALENDAR)
-                .then_some(calendar_id);
+            let cal =
+                (!calendar_id.is_empty() && calendar_id != PRIMARY_CALENDAR).then_some(calendar_id);
             ctx.clients
                 .microsoft()?
                 .sync_events(token, cal, cursor, window)

@@ -240,8 +240,14 @@ async fn a_simulated_week_renews_every_webhook_in_time_and_misses_no_change() {
             connections::get(&mut db, polled_only).await.unwrap(),
         );
         let (pk, qk) = (
-            calsync_db::calendars::list(&mut db, pushed).await.unwrap().remove(0),
-            calsync_db::calendars::list(&mut db, polled_only).await.unwrap().remove(0),
+            calsync_db::calendars::list(&mut db, pushed)
+                .await
+                .unwrap()
+                .remove(0),
+            calsync_db::calendars::list(&mut db, polled_only)
+                .await
+                .unwrap()
+                .remove(0),
         );
         drop(db);
         assert!(

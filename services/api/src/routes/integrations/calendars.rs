@@ -61,14 +61,12 @@ fn answer(list: Vec<CalendarChoice>) -> HttpResponse {
 }
 
 /// The connection, if the caller may manage it.
-async fn authorised(
-    caller: &Caller,
-    state: &AppState,
-    id: &str,
-) -> Result<Connection, ApiError> {
+async fn authorised(caller: &Caller, state: &AppState, id: &str) -> Result<Connection, ApiError> {
     let id = params::uuid(id, "id")?;
     let mut db = state.pool.get().await.map_err(DbError::from)?;
-    let c = connections::get(&mut db, id).await.or_not_found("connection")?;
+    let c = connections::get(&mut db, id)
+        .await
+        .or_not_found("connection")?;
     let s = specialists::get(&mut db, c.specialist_id)
         .await
         .or_not_found("specialist")?;
