@@ -17,7 +17,8 @@ use crate::schema::{connection_calendars as cal, external_events};
 use crate::DbError;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 /// The primary row's id, unless the connection was made for another calendar.
@@ -238,6 +239,46 @@ pub async fn choose(
     .execute(conn)
     .await?;
     Ok(released)
+}
+
+/// A calendar the provider no longer has (deleted, unshared): it stops blocking and its
+/// events go, in one transaction; `error` says why on the row. The worker forgets its
+/// webhook by the usual stop.
+pub async fn release_gone(
+    conn: &mut AsyncPgConnection,
+    connection_id: Uuid,
+    calendar_id: &str,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    conn.transaction::<_, DbError, _>(|tx| {
+        async move {
+            diesel::update(
+                cal::table
+                    .filter(cal::connection_id.eq(connection_id))
+                    .filter(cal::calendar_id.eq(calendar_id)),
+            )
+            .set((
+                cal::blocking.eq(false),
+                cal::sync_cursor.eq(None::<String>),
+                cal::sync_window_start.eq(None::<DateTime<Utc>>),
+                cal::last_error.eq(error),
+                cal::updated_at.eq(now),
+            ))
+            .execute(tx)
+            .await?;
+            diesel::delete(
+                external_events::table
+                    .filter(external_events::connection_id.eq(connection_id))
+                    .filter(external_events::calendar_id.eq(calendar_id)),
+            )
+            .execute(tx)
+            .await?;
+            Ok(())
+        }
+        .scope_boxed()
+    })
+    .await
 }
 
 /// What a successful sync of one calendar stores with its events (same transaction).

@@ -137,3 +137,55 @@ async fn a_meeting_in_two_calendars_is_stored_twice_and_a_released_calendar_lose
         .expect("blocking");
     assert_eq!(blocking.len(), 1);
 }
+
+#[tokio::test]
+async fn a_calendar_gone_at_the_provider_stops_blocking_and_loses_its_events() {
+    let db = test_db().await;
+    let mut c = conn(&db).await;
+    let s = specialist(&mut c, "agent-1").await;
+    let id = connection(&mut c, s, "microsoft", "primary").await.id;
+    let known = [Known {
+        calendar_id: "AAMk-team",
+        name: "Team",
+        is_primary: false,
+    }];
+    within(
+        "choose",
+        calendars::choose(
+            &mut c,
+            id,
+            &known,
+            &["primary", "AAMk-team"],
+            "primary",
+            Utc::now(),
+        ),
+    )
+    .await
+    .expect("choose");
+    within(
+        "upsert",
+        events::upsert_in(&mut c, id, "AAMk-team", s, &[meeting("m-1")]),
+    )
+    .await
+    .expect("upsert");
+    within(
+        "release",
+        calendars::release_gone(&mut c, id, "AAMk-team", "gone", Utc::now()),
+    )
+    .await
+    .expect("release");
+    let blocking = within("blocking", calendars::blocking(&mut c, id))
+        .await
+        .expect("blocking");
+    assert_eq!(
+        blocking
+            .iter()
+            .map(|k| k.calendar_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["primary"]
+    );
+    let rows = within("events", events::for_connection(&mut c, id))
+        .await
+        .expect("events");
+    assert!(rows.is_empty(), "{rows:?}");
+}

@@ -44,6 +44,25 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
         let synced = sync_calendar(ctx, lease, claim, k, tz, now, &mut tokens, &mut token)
             .instrument(span)
             .await;
+        if let Err(SyncError::Connection(ConnectionError::Provider(ProviderError::NotFound))) =
+            &synced
+        {
+            if !k.is_primary {
+                // A secondary calendar deleted (or unshared) at the provider would fail
+                // every sync of the account: it stops blocking and its events go.
+                tracing::warn!("calendar gone at the provider; it no longer blocks");
+                let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
+                calendars::release_gone(
+                    &mut db,
+                    c.id,
+                    &k.calendar_id,
+                    "the calendar no longer exists at the provider",
+                    ctx.clock.now(),
+                )
+                .await?;
+                continue;
+            }
+        }
         if let Err(e) = synced {
             if !matches!(
                 e,
