@@ -4,6 +4,7 @@
 
 pub mod appointments;
 pub mod availability;
+pub mod calendar_writes;
 pub mod connections;
 pub mod error;
 pub mod events;

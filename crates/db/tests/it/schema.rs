@@ -3,7 +3,7 @@
 
 use crate::support::{conn, test_db, within};
 use calsync_db::schema::{
-    appointments, availability_rules, booking_idempotency_keys, calendar_connections,
+    appointments, availability_rules, booking_idempotency_keys, calendar_connections, calendar_writes,
     external_events, oauth_states_used, specialists,
 };
 use diesel::sql_types::{is_nullable, Text};
@@ -161,6 +161,7 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
             "booking_idempotency_keys",
             declared::<booking_idempotency_keys::table>(),
         ),
+        ("calendar_writes", declared::<calendar_writes::table>()),
     ]
     .into_iter()
     .map(|(t, cols)| (t.to_owned(), cols))
