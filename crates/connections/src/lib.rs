@@ -7,6 +7,7 @@ pub mod lease;
 pub mod requests;
 pub mod tokens;
 pub mod webhook;
+pub mod writeback;
 
 pub use clients::{ics_fetcher, OAuthApp, ProviderClients};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -14,6 +15,7 @@ pub use error::{error_chain, ConnectionError};
 pub use lease::Lease;
 pub use requests::Enqueued;
 pub use tokens::Tokens;
+pub use writeback::WriteBack;
 
 use calsync_db::DbPool;
 use calsync_mq::Publisher;

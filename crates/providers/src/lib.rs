@@ -4,6 +4,7 @@
 //! OAuth state), and the mapping of provider events to `calsync_core::ExternalEvent`.
 #![doc = include_str!("../README.md")]
 
+pub mod booking;
 pub mod clients;
 pub mod error;
 pub mod google;
@@ -15,6 +16,7 @@ pub mod security;
 pub mod sync;
 pub mod webhooks;
 
+pub use booking::BookingEvent;
 pub use error::ProviderError;
 pub use oauth::{GoogleConfig, MicrosoftConfig, TokenSet};
 pub use sync::{SyncBatch, SyncChange, SyncWindow};
