@@ -6,7 +6,7 @@ use super::SyncError;
 use crate::context::WorkerContext;
 use calsync_connections::Lease;
 use calsync_db::connections::{self, SyncSuccess};
-use calsync_db::{events, DbError};
+use calsync_db::{calendar_writes, events, DbError};
 use calsync_providers::{SyncBatch, SyncChange};
 use chrono::{DateTime, Utc};
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -46,8 +46,12 @@ pub async fn apply(
     let now = ctx.clock.now();
     let mut db = ctx.pool.get().await.map_err(DbError::from)?;
     let full = batch.full;
+    let mut upserts = upserts;
     db.transaction::<_, DbError, _>(|tx| {
         async move {
+            // The copies of events we wrote for bookings are stored as ours, blocking
+            // nothing: the booking already blocks its time.
+            calendar_writes::mark_copies(tx, target.connection_id, &mut upserts).await?;
             events::upsert(tx, target.connection_id, target.specialist_id, &upserts).await?;
             if full {
                 let keep: Vec<String> = upserts
