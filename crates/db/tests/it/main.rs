@@ -4,6 +4,7 @@
 
 mod appointments;
 mod availability;
+mod calendar_writes;
 mod claims;
 mod connections;
 mod events;

@@ -58,6 +58,16 @@ pub trait SandboxProvider {
     fn revoke_grant(sys: &TestSystem);
     /// Event fetches so far (Google `events.list`, Graph `calendarView/delta` pages).
     fn fetch_calls(sys: &TestSystem) -> u64;
+    /// An event as calsync's app sees it (extended properties included); `None` once
+    /// deleted.
+    fn app_event(sys: &TestSystem, id: &str) -> Option<Value>;
+    /// The appointment id an event is tagged with.
+    fn tag_of(event: &Value) -> Option<String>;
+    /// The title an event shows.
+    fn title_of(event: &Value) -> Option<String>;
+    /// Every API call answers 503 from now until `recover`.
+    fn outage(sys: &TestSystem);
+    fn recover(sys: &TestSystem);
 }
 
 pub struct Google;
@@ -145,6 +155,32 @@ impl SandboxProvider for Google {
     fn fetch_calls(sys: &TestSystem) -> u64 {
         sys.google.list_calls(GOOGLE_USER)
     }
+
+    fn app_event(sys: &TestSystem, id: &str) -> Option<Value> {
+        let client = sys.settings().google.client_id.clone();
+        sys.google
+            .event_as(GOOGLE_USER, id, &client)
+            .filter(|e| e["status"] != "cancelled")
+    }
+
+    fn tag_of(event: &Value) -> Option<String> {
+        event["extendedProperties"]["private"]["calsyncAppointmentId"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    fn title_of(event: &Value) -> Option<String> {
+        event["summary"].as_str().map(str::to_owned)
+    }
+
+    fn outage(sys: &TestSystem) {
+        use calsync_sandboxes::google::Fault;
+        sys.google.inject(Fault::new(503, "backendError", 1_000_000));
+    }
+
+    fn recover(sys: &TestSystem) {
+        sys.google.clear_faults();
+    }
 }
 
 impl SandboxProvider for Graph {
@@ -217,6 +253,35 @@ impl SandboxProvider for Graph {
 
     fn fetch_calls(sys: &TestSystem) -> u64 {
         sys.graph.delta_calls()
+    }
+
+    fn app_event(sys: &TestSystem, id: &str) -> Option<Value> {
+        sys.graph.get_event(GRAPH_USER, id)
+    }
+
+    fn tag_of(event: &Value) -> Option<String> {
+        event["singleValueExtendedProperties"]
+            .as_array()?
+            .iter()
+            .find(|p| {
+                p["id"].as_str().is_some_and(|id| {
+                    id.eq_ignore_ascii_case(calsync_providers::microsoft::APPOINTMENT_PROPERTY_ID)
+                })
+            })
+            .and_then(|p| p["value"].as_str())
+            .map(str::to_owned)
+    }
+
+    fn title_of(event: &Value) -> Option<String> {
+        event["subject"].as_str().map(str::to_owned)
+    }
+
+    fn outage(sys: &TestSystem) {
+        sys.graph.inject_unavailable(1_000_000, 0);
+    }
+
+    fn recover(sys: &TestSystem) {
+        sys.graph.inject_unavailable(0, 0);
     }
 }
 
