@@ -20,3 +20,4 @@ mod openapi;
 mod operator;
 mod schedule;
 mod specialists;
+mod writeback;
