@@ -25,17 +25,40 @@ async fn creates(sys: &TestSystem, appointment: Uuid) -> anyhow::Result<Vec<Cale
 
 /// The written event's id, once the create is done.
 async fn written_id(sys: &TestSystem, appointment: Uuid) -> anyhow::Result<String> {
-    let mut id = None;
     eventually("the booking's event to be written", || async {
-        let w = creates(sys, appointment).await?;
-        id = w
-            .first()
-            .filter(|w| w.state == "done")
-            .and_then(|w| w.provider_event_id.clone());
-        Ok(id.is_some())
+        Ok(done_id(sys, appointment).await?.is_some())
     })
     .await?;
-    id.ok_or_else(|| anyhow::anyhow!("no event id"))
+    done_id(sys, appointment)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no event id"))
+}
+
+async fn done_id(sys: &TestSystem, appointment: Uuid) -> anyhow::Result<Option<String>> {
+    Ok(creates(sys, appointment)
+        .await?
+        .into_iter()
+        .find(|w| w.state == "done")
+        .and_then(|w| w.provider_event_id))
+}
+
+/// Waits until the sync read the written event back and stored it as ours (the drain
+/// asks for that sync after each write, so a test ends only once it ran).
+async fn read_back(
+    sys: &TestSystem,
+    connection: Uuid,
+    event: &str,
+    appointment: Uuid,
+) -> anyhow::Result<()> {
+    eventually("the copy to be stored as ours", || async {
+        Ok(sys.events(connection).await?.iter().any(|e| {
+            e.provider_event_id == event
+                && e.is_soradin_created
+                && e.appointment_id == Some(appointment)
+                && !e.blocks_availability
+        }))
+    })
+    .await
 }
 
 /// The portal's item of a booking, and how many items the agent sees at its start.
@@ -76,15 +99,7 @@ async fn a_booking_is_written_read_back_once_and_deleted_on_cancel<P: SandboxPro
     assert_eq!(P::tag_of(&event), Some(booked.to_string()), "{event}");
     assert_eq!(P::title_of(&event).as_deref(), Some("Booking: Ada"));
 
-    eventually("the copy to be stored as ours", || async {
-        Ok(sys.events(conn).await?.iter().any(|e| {
-            e.provider_event_id == id
-                && e.is_soradin_created
-                && e.appointment_id == Some(booked)
-                && !e.blocks_availability
-        }))
-    })
-    .await?;
+    read_back(&sys, conn, &id, booked).await?;
     eventually("the portal to list the booking once, in the calendar", || async {
         Ok(portal_item(&sys, specialist, booked).await? == (Some(CalendarEvent::Synced), 1))
     })
@@ -141,7 +156,7 @@ async fn drift_is_flagged_and_the_booking_stands<P: SandboxProvider>() -> anyhow
 async fn an_outage_delays_the_event_not_the_booking<P: SandboxProvider>() -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
     let specialist = sys.create_specialist("agent-outage").await?;
-    sys.connect_and_sync(P::NAME, specialist).await?;
+    let conn = sys.connect_and_sync(P::NAME, specialist).await?;
     P::outage(&sys);
     let started = std::time::Instant::now();
     let booked = book(&sys, specialist, 11).await?;
@@ -175,6 +190,7 @@ async fn an_outage_delays_the_event_not_the_booking<P: SandboxProvider>() -> any
         P::app_event(&sys, &id).and_then(|e| P::tag_of(&e)),
         Some(booked.to_string())
     );
+    read_back(&sys, conn, &id, booked).await?;
     sys.shutdown().await
 }
 
@@ -198,6 +214,7 @@ async fn a_booking_made_while_reauthorisation_is_needed_is_written_after_reconne
     sys.connect(P::NAME, specialist).await?;
     let id = written_id(&sys, booked).await?;
     assert!(P::app_event(&sys, &id).is_some());
+    read_back(&sys, conn, &id, booked).await?;
     sys.shutdown().await
 }
 
