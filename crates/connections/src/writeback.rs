@@ -41,10 +41,10 @@ use calsync_providers::{BookingEvent, ProviderError};
 use calsync_runtime::settings::WritebackSettings;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
-use tracing::Instrument;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Writes claimed per pass; a pass that fills it runs again at once.
@@ -175,10 +175,7 @@ impl WriteBack {
             return Ok(writes.iter().map(|_| Outcome::Wait(BUSY_RETRY)).collect());
         };
         let span = tracing::info_span!("writeback", connection.id = %id, writes = writes.len());
-        let result = self
-            .perform_all(&lease, id, &writes)
-            .instrument(span)
-            .await;
+        let result = self.perform_all(&lease, id, &writes).instrument(span).await;
         // A sync asked for while we held the lease is owed one more: the read-back below.
         let again = lease.release(conns).await.unwrap_or_else(|e| {
             tracing::warn!(connection.id = %id, error.message = %e, "lease release failed; it lapses");
@@ -275,7 +272,15 @@ impl WriteBack {
             return Ok(Outcome::Skipped);
         }
         let id = self
-            .write_event(lease, c, tokens, w, &appointment.customer, appointment.starts_at, appointment.ends_at)
+            .write_event(
+                lease,
+                c,
+                tokens,
+                w,
+                &appointment.customer,
+                appointment.starts_at,
+                appointment.ends_at,
+            )
             .await?;
         Ok(Outcome::Done(Some(id)))
     }
@@ -386,8 +391,16 @@ impl WriteBack {
                     let mut db = self.conns.pool.get().await.map_err(DbError::from)?;
                     appointments::get(&mut db, w.appointment_id).await?
                 };
-                self.write_event(lease, c, tokens, &create, &appointment.customer, appointment.starts_at, appointment.ends_at)
-                    .await?
+                self.write_event(
+                    lease,
+                    c,
+                    tokens,
+                    &create,
+                    &appointment.customer,
+                    appointment.starts_at,
+                    appointment.ends_at,
+                )
+                .await?
             }
         };
         let calendar = create.calendar_id.as_deref();

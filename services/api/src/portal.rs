@@ -96,11 +96,12 @@ async fn calendar_events(
         return Ok(HashMap::new());
     }
     let copies = calendar_writes::synced_copies(conn, &ids).await?;
-    let last_sync: HashMap<Uuid, Option<DateTime<Utc>>> = connections::list(conn, Some(specialist_id))
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.last_sync_at))
-        .collect();
+    let last_sync: HashMap<Uuid, Option<DateTime<Utc>>> =
+        connections::list(conn, Some(specialist_id))
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.last_sync_at))
+            .collect();
     let times: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)> = booked
         .iter()
         .map(|a| (a.id, (a.starts_at, a.ends_at)))

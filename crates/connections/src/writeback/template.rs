@@ -71,7 +71,8 @@ impl Template {
             let after = &rest[open + 1..];
             let close = after.find('}').ok_or(TemplateError::Unclosed)?;
             let name = &after[..close];
-            let field = Field::parse(name).ok_or_else(|| TemplateError::Unknown(name.to_owned()))?;
+            let field =
+                Field::parse(name).ok_or_else(|| TemplateError::Unknown(name.to_owned()))?;
             pieces.push(Piece::Field(field));
             rest = &after[close + 1..];
         }
@@ -144,6 +145,9 @@ mod tests {
             Template::parse("Hi {name}"),
             Err(TemplateError::Unknown("name".into()))
         );
-        assert_eq!(Template::parse("Hi {customer_name"), Err(TemplateError::Unclosed));
+        assert_eq!(
+            Template::parse("Hi {customer_name"),
+            Err(TemplateError::Unclosed)
+        );
     }
 }

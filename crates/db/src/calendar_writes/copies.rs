@@ -52,10 +52,8 @@ pub async fn mark_copies(
         .iter()
         .filter_map(|(a, e)| e.as_deref().map(|e| (e, *a)))
         .collect();
-    let by_booking: HashMap<Uuid, Option<&str>> = creates
-        .iter()
-        .map(|(a, e)| (*a, e.as_deref()))
-        .collect();
+    let by_booking: HashMap<Uuid, Option<&str>> =
+        creates.iter().map(|(a, e)| (*a, e.as_deref())).collect();
     let mut found = 0;
     for e in events.iter_mut() {
         let by_id = by_event.get(e.provider_event_id.as_str()).copied();
@@ -102,7 +100,12 @@ pub async fn synced_copies(
     let rows: Vec<(Option<Uuid>, Uuid, DateTime<Utc>, DateTime<Utc>)> = ev::table
         .filter(ev::appointment_id.eq_any(appointment_ids))
         .filter(ev::is_soradin_created.eq(true))
-        .select((ev::appointment_id, ev::connection_id, ev::starts_at, ev::ends_at))
+        .select((
+            ev::appointment_id,
+            ev::connection_id,
+            ev::starts_at,
+            ev::ends_at,
+        ))
         .load(conn)
         .await?;
     Ok(rows

@@ -61,10 +61,15 @@ async fn a_booking_queues_one_create_per_google_or_microsoft_connection_in_its_t
     let mut rows = writes(&mut c, id).await;
     rows.sort_by_key(|w| w.connection_id == m.id);
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert!(rows.iter().all(|w| w.op == OP_CREATE && w.state == "pending"));
+    assert!(rows
+        .iter()
+        .all(|w| w.op == OP_CREATE && w.state == "pending"));
     assert_eq!(rows[0].connection_id, g.id);
     assert_eq!(rows[0].calendar_id.as_deref(), Some("primary"));
-    assert_eq!(rows[1].calendar_id, None, "Graph writes to the default calendar");
+    assert_eq!(
+        rows[1].calendar_id, None,
+        "Graph writes to the default calendar"
+    );
 
     // A booking whose transaction rolls back leaves no write behind.
     let failed = within(
@@ -116,14 +121,12 @@ async fn cancelling_skips_untried_creates_and_deletes_the_rest_once() {
     .await
     .expect("claim");
     assert_eq!(claimed.len(), 1);
-    assert!(
-        within(
-            "finishing",
-            cw::finish_done(&mut c, claimed[0].id, "w1", Some("ev-1"), false, now)
-        )
-        .await
-        .expect("done")
-    );
+    assert!(within(
+        "finishing",
+        cw::finish_done(&mut c, claimed[0].id, "w1", Some("ev-1"), false, now)
+    )
+    .await
+    .expect("done"));
     for _ in 0..2 {
         within("cancelling", cw::enqueue_deletes(&mut c, written, now))
             .await
@@ -145,13 +148,19 @@ async fn claims_are_exclusive_fenced_and_wait_while_the_connection_needs_reautho
     let now = Utc::now();
     book(&mut c, s, 10).await.expect("booked");
 
-    let mine = within("claim", cw::claim_due(&mut c, "w1", now, Duration::minutes(1), 10))
-        .await
-        .expect("claim");
+    let mine = within(
+        "claim",
+        cw::claim_due(&mut c, "w1", now, Duration::minutes(1), 10),
+    )
+    .await
+    .expect("claim");
     assert_eq!(mine.len(), 1);
-    let theirs = within("claim", cw::claim_due(&mut c, "w2", now, Duration::minutes(1), 10))
-        .await
-        .expect("claim");
+    let theirs = within(
+        "claim",
+        cw::claim_due(&mut c, "w2", now, Duration::minutes(1), 10),
+    )
+    .await
+    .expect("claim");
     assert!(theirs.is_empty(), "a held claim is not taken");
     let stolen = within(
         "finish by a stranger",
@@ -174,14 +183,20 @@ async fn claims_are_exclusive_fenced_and_wait_while_the_connection_needs_reautho
     )
     .await
     .expect("failure");
-    let waiting = within("claim", cw::claim_due(&mut c, "w1", now, Duration::minutes(1), 10))
-        .await
-        .expect("claim");
+    let waiting = within(
+        "claim",
+        cw::claim_due(&mut c, "w1", now, Duration::minutes(1), 10),
+    )
+    .await
+    .expect("claim");
     assert!(waiting.is_empty(), "{waiting:?}");
     connection(&mut c, s, "google", "primary").await;
-    let after = within("claim", cw::claim_due(&mut c, "w1", now, Duration::minutes(1), 10))
-        .await
-        .expect("claim");
+    let after = within(
+        "claim",
+        cw::claim_due(&mut c, "w1", now, Duration::minutes(1), 10),
+    )
+    .await
+    .expect("claim");
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].attempts, 1);
 }
@@ -211,9 +226,12 @@ async fn a_synced_copy_is_ours_by_recorded_id_or_tag_and_a_foreign_tag_blocks() 
     let g = connection(&mut c, s, "google", "primary").await;
     let now = Utc::now();
     let booked = book(&mut c, s, 10).await.expect("booked");
-    let claimed = within("claim", cw::claim_due(&mut c, "w1", now, Duration::minutes(1), 10))
-        .await
-        .expect("claim");
+    let claimed = within(
+        "claim",
+        cw::claim_due(&mut c, "w1", now, Duration::minutes(1), 10),
+    )
+    .await
+    .expect("claim");
     let graph_write = claimed
         .iter()
         .find(|w| w.connection_id == m.id)

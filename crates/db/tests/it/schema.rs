@@ -3,8 +3,8 @@
 
 use crate::support::{conn, test_db, within};
 use calsync_db::schema::{
-    appointments, availability_rules, booking_idempotency_keys, calendar_connections, calendar_writes,
-    external_events, oauth_states_used, specialists,
+    appointments, availability_rules, booking_idempotency_keys, calendar_connections,
+    calendar_writes, external_events, oauth_states_used, specialists,
 };
 use diesel::sql_types::{is_nullable, Text};
 use diesel::{Column, Expression, Table};

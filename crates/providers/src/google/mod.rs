@@ -14,8 +14,8 @@ mod wire;
 
 pub use map::map_event;
 
-use crate::error::{Api, ProviderError};
 use crate::booking::BookingEvent;
+use crate::error::{Api, ProviderError};
 use crate::http::{endpoint, HttpClient, RetryPolicy};
 use crate::oauth::{self, GoogleConfig, TokenSet};
 use crate::sync::{SyncBatch, SyncWindow};

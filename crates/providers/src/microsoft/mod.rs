@@ -15,8 +15,8 @@ mod wire;
 pub use map::map_event;
 pub use subscriptions::{Subscription, MAX_EVENT_SUBSCRIPTION_MINUTES};
 
-use crate::error::{Api, ProviderError};
 use crate::booking::BookingEvent;
+use crate::error::{Api, ProviderError};
 use crate::http::{endpoint, HttpClient, RetryPolicy};
 use crate::oauth::{self, MicrosoftConfig, TokenSet};
 use crate::sync::{SyncBatch, SyncWindow};
@@ -35,7 +35,6 @@ pub const APPOINTMENT_PROPERTY_ID: &str =
 pub const PREFER_HEADER: &str = "outlook.timezone=\"UTC\", odata.maxpagesize=200";
 /// Guard against a server that never ends a round.
 pub const MAX_PAGES_PER_ROUND: usize = 2000;
-
 
 #[derive(Debug, Clone)]
 pub struct MicrosoftClient {

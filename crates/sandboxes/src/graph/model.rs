@@ -393,7 +393,14 @@ impl Event {
 /// property tag (`0x…`) or a property set GUID in braces followed by `Name <name>` or
 /// `Id 0x<hex>`.
 fn valid_property_id(id: &str) -> bool {
-    const TYPES: [&str; 6] = ["String", "Integer", "Boolean", "SystemTime", "Long", "Double"];
+    const TYPES: [&str; 6] = [
+        "String",
+        "Integer",
+        "Boolean",
+        "SystemTime",
+        "Long",
+        "Double",
+    ];
     let mut parts = id.splitn(2, ' ');
     let (Some(kind), Some(rest)) = (parts.next(), parts.next()) else {
         return false;

@@ -356,7 +356,11 @@ async fn a_deleted_event_answers_404_and_malformed_property_ids_are_refused() {
         .json()
         .await
         .expect("json");
-    let url = format!("{}/me/events/{}", sb.graph_base(), created["id"].as_str().expect("id"));
+    let url = format!(
+        "{}/me/events/{}",
+        sb.graph_base(),
+        created["id"].as_str().expect("id")
+    );
     for expected in [204, 404] {
         let res = http()
             .delete(&url)
@@ -366,7 +370,12 @@ async fn a_deleted_event_answers_404_and_malformed_property_ids_are_refused() {
             .expect("delete");
         assert_eq!(res.status(), expected);
     }
-    let res = http().get(&url).bearer_auth(&access).send().await.expect("get");
+    let res = http()
+        .get(&url)
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status(), 404);
     sb.stop().await;
 }

@@ -43,7 +43,10 @@ async fn a_booking_commits_its_calendar_writes_and_never_waits_for_the_provider(
     targets.sort();
     let mut expected = vec![google, microsoft];
     expected.sort();
-    assert_eq!(targets, expected, "one create per Google/Microsoft connection");
+    assert_eq!(
+        targets, expected,
+        "one create per Google/Microsoft connection"
+    );
     assert!(writes.iter().all(|w| w.is_create() && w.state == "pending"));
 
     let token = app.agent_token("agent-wb", Duration::minutes(5));

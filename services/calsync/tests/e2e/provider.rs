@@ -175,7 +175,8 @@ impl SandboxProvider for Google {
 
     fn outage(sys: &TestSystem) {
         use calsync_sandboxes::google::Fault;
-        sys.google.inject(Fault::new(503, "backendError", 1_000_000));
+        sys.google
+            .inject(Fault::new(503, "backendError", 1_000_000));
     }
 
     fn recover(sys: &TestSystem) {

@@ -100,9 +100,12 @@ async fn a_booking_is_written_read_back_once_and_deleted_on_cancel<P: SandboxPro
     assert_eq!(P::title_of(&event).as_deref(), Some("Booking: Ada"));
 
     read_back(&sys, conn, &id, booked).await?;
-    eventually("the portal to list the booking once, in the calendar", || async {
-        Ok(portal_item(&sys, specialist, booked).await? == (Some(CalendarEvent::Synced), 1))
-    })
+    eventually(
+        "the portal to list the booking once, in the calendar",
+        || async {
+            Ok(portal_item(&sys, specialist, booked).await? == (Some(CalendarEvent::Synced), 1))
+        },
+    )
     .await?;
     sys.wait_slot(specialist, ten, false).await?;
     assert!(sys
@@ -117,7 +120,11 @@ async fn a_booking_is_written_read_back_once_and_deleted_on_cancel<P: SandboxPro
     .await?;
     sys.wait_slot(specialist, ten, true).await?;
     eventually("the copy to go", || async {
-        Ok(!sys.events(conn).await?.iter().any(|e| e.provider_event_id == id))
+        Ok(!sys
+            .events(conn)
+            .await?
+            .iter()
+            .any(|e| e.provider_event_id == id))
     })
     .await?;
     sys.shutdown().await
@@ -141,15 +148,24 @@ async fn drift_is_flagged_and_the_booking_stands<P: SandboxProvider>() -> anyhow
     })
     .await?;
     let slots = sys.slot_starts(specialist, day).await?;
-    assert!(!slots.contains(&at(day, 10, 0)), "the booking still holds 10:00");
-    assert!(slots.contains(&at(day, 14, 0)), "our moved copy blocks nothing");
+    assert!(
+        !slots.contains(&at(day, 10, 0)),
+        "the booking still holds 10:00"
+    );
+    assert!(
+        slots.contains(&at(day, 14, 0)),
+        "our moved copy blocks nothing"
+    );
 
     P::coworker_deletes(&sys, &id)?;
     eventually("the portal to flag the deletion", || async {
         Ok(portal_item(&sys, specialist, booked).await?.0 == Some(CalendarEvent::Deleted))
     })
     .await?;
-    assert!(!sys.slot_starts(specialist, day).await?.contains(&at(day, 10, 0)));
+    assert!(!sys
+        .slot_starts(specialist, day)
+        .await?
+        .contains(&at(day, 10, 0)));
     sys.shutdown().await
 }
 
@@ -169,10 +185,15 @@ async fn an_outage_delays_the_event_not_the_booking<P: SandboxProvider>() -> any
     let deadline = tokio::time::Instant::now() + OUTAGE_SETTLE;
     loop {
         let w = creates(&sys, booked).await?;
-        if w.first().is_some_and(|w| w.attempts >= 1 && w.last_error.is_some()) {
+        if w.first()
+            .is_some_and(|w| w.attempts >= 1 && w.last_error.is_some())
+        {
             break;
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no failed try: {w:?}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no failed try: {w:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(creates(&sys, booked).await?[0].state, "pending");
@@ -180,10 +201,17 @@ async fn an_outage_delays_the_event_not_the_booking<P: SandboxProvider>() -> any
     let deadline = tokio::time::Instant::now() + OUTAGE_SETTLE;
     let id = loop {
         let w = creates(&sys, booked).await?;
-        if let Some(id) = w.first().filter(|w| w.state == "done").and_then(|w| w.provider_event_id.clone()) {
+        if let Some(id) = w
+            .first()
+            .filter(|w| w.state == "done")
+            .and_then(|w| w.provider_event_id.clone())
+        {
             break id;
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "not written after recovery: {w:?}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "not written after recovery: {w:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert_eq!(

@@ -436,7 +436,10 @@ mod tests {
         moved.calendar_event = Some(CalendarEvent::Moved);
         let html = page(&[synced, moved], &[]);
         assert!(html.contains("also in your calendar"), "{html}");
-        assert!(html.contains("moved in your calendar: the booking stands"), "{html}");
+        assert!(
+            html.contains("moved in your calendar: the booking stands"),
+            "{html}"
+        );
         assert!(!html.contains("deleted from your calendar"), "{html}");
     }
 

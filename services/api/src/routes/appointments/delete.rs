@@ -13,9 +13,9 @@ use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use calsync_db::{appointments, calendar_writes, specialists, DbError};
 use chrono::Utc;
+use chrono_tz::Tz;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::AsyncConnection;
-use chrono_tz::Tz;
 
 /// Cancels a booking.
 #[utoipa::path(
