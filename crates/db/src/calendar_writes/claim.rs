@@ -109,7 +109,7 @@ pub async fn finish_done(
     .bind::<Bool, _>(skipped)
     .load(conn)
     .await?;
-    Ok(rows.iter().next().is_some_and(|r| r.n == 1))
+    Ok(rows.as_slice().first().is_some_and(|r| r.n == 1))
 }
 
 /// Records a failed try: back to pending, tried again at `next_attempt_at`. `counted`
@@ -189,5 +189,5 @@ pub async fn skip_unclaimed_create(
     .bind::<Timestamptz, _>(now)
     .load(conn)
     .await?;
-    Ok(rows.iter().next().is_some_and(|r| r.state != "pending"))
+    Ok(rows.as_slice().first().is_some_and(|r| r.state != "pending"))
 }

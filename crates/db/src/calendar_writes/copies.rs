@@ -89,6 +89,9 @@ pub struct SyncedCopy {
     pub ends_at: DateTime<Utc>,
 }
 
+/// appointment, connection, start, end.
+type CopyRow = (Option<Uuid>, Uuid, DateTime<Utc>, DateTime<Utc>);
+
 /// The stored copies of the given bookings' events, wherever they are now.
 pub async fn synced_copies(
     conn: &mut AsyncPgConnection,
@@ -97,7 +100,7 @@ pub async fn synced_copies(
     if appointment_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(Option<Uuid>, Uuid, DateTime<Utc>, DateTime<Utc>)> = ev::table
+    let rows: Vec<CopyRow> = ev::table
         .filter(ev::appointment_id.eq_any(appointment_ids))
         .filter(ev::is_soradin_created.eq(true))
         .select((

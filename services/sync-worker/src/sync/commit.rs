@@ -46,7 +46,6 @@ pub async fn apply(
     let now = ctx.clock.now();
     let mut db = ctx.pool.get().await.map_err(DbError::from)?;
     let full = batch.full;
-    let mut upserts = upserts;
     db.transaction::<_, DbError, _>(|tx| {
         async move {
             // The copies of events we wrote for bookings are stored as ours, blocking
