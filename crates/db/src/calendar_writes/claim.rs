@@ -189,5 +189,8 @@ pub async fn skip_unclaimed_create(
     .bind::<Timestamptz, _>(now)
     .load(conn)
     .await?;
-    Ok(rows.as_slice().first().is_some_and(|r| r.state != "pending"))
+    Ok(rows
+        .as_slice()
+        .first()
+        .is_some_and(|r| r.state != "pending"))
 }
