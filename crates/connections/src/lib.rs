@@ -8,6 +8,7 @@ pub mod lease;
 pub mod requests;
 pub mod tokens;
 pub mod webhook;
+pub mod writeback;
 
 pub use calendars::{CalendarChoice, CalendarError};
 pub use clients::{ics_fetcher, OAuthApp, ProviderClients};
@@ -16,6 +17,7 @@ pub use error::{error_chain, ConnectionError};
 pub use lease::Lease;
 pub use requests::Enqueued;
 pub use tokens::Tokens;
+pub use writeback::WriteBack;
 
 use calsync_db::DbPool;
 use calsync_mq::Publisher;

@@ -5,6 +5,7 @@
 pub mod appointments;
 pub mod availability;
 pub mod calendars;
+pub mod calendar_writes;
 pub mod connections;
 pub mod error;
 pub mod events;

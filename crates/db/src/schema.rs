@@ -126,6 +126,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    calendar_writes (id) {
+        id -> Uuid,
+        appointment_id -> Uuid,
+        connection_id -> Uuid,
+        op -> Text,
+        calendar_id -> Nullable<Text>,
+        provider_event_id -> Nullable<Text>,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        done_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(availability_rules -> specialists (specialist_id));
 diesel::joinable!(appointments -> specialists (specialist_id));
 diesel::joinable!(calendar_connections -> specialists (specialist_id));
@@ -134,6 +154,8 @@ diesel::joinable!(connection_calendars -> calendar_connections (connection_id));
 diesel::joinable!(external_events -> specialists (specialist_id));
 diesel::joinable!(external_events -> appointments (appointment_id));
 diesel::joinable!(booking_idempotency_keys -> appointments (appointment_id));
+diesel::joinable!(calendar_writes -> appointments (appointment_id));
+diesel::joinable!(calendar_writes -> calendar_connections (connection_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     specialists,
@@ -143,6 +165,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     connection_calendars,
     external_events,
     booking_idempotency_keys,
+    calendar_writes,
 );
 
 diesel::table! {

@@ -48,6 +48,10 @@ pub enum ProviderError {
     Forbidden { reason: String, message: String },
     #[error("bad request: {message}")]
     BadRequest { message: String },
+    /// 409: the resource exists already (Google `duplicate`: an event id we chose is
+    /// taken, which after a retried insert means the first try went through).
+    #[error("conflict ({reason}): {message}")]
+    Conflict { reason: String, message: String },
     #[error("unexpected status {status}: {message}")]
     Http { status: u16, message: String },
     #[error("transport error")]
@@ -190,6 +194,10 @@ pub fn classify(api: Api, status: StatusCode, headers: &HeaderMap, body: &str) -
         410 if api == Api::Google && has("deleted") => ProviderError::Gone,
         410 => ProviderError::SyncStateExpired,
         400 => ProviderError::BadRequest { message },
+        409 => ProviderError::Conflict {
+            reason: reasons.first().copied().unwrap_or("conflict").to_owned(),
+            message,
+        },
         s if status.is_server_error() => ProviderError::Server {
             status: s,
             retry_after,

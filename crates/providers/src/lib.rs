@@ -5,6 +5,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod calendars;
+pub mod booking;
 pub mod clients;
 pub mod error;
 pub mod google;
@@ -17,6 +18,7 @@ pub mod sync;
 pub mod webhooks;
 
 pub use calendars::CalendarInfo;
+pub use booking::BookingEvent;
 pub use error::ProviderError;
 pub use oauth::{GoogleConfig, MicrosoftConfig, TokenSet};
 pub use sync::{SyncBatch, SyncChange, SyncWindow};

@@ -25,6 +25,7 @@ pub struct Settings {
     pub microsoft: MicrosoftApp,
     pub availability: AvailabilitySettings,
     pub ics: IcsSettings,
+    pub writeback: WritebackSettings,
     pub log: LogSettings,
 }
 
@@ -151,6 +152,17 @@ pub struct IcsSettings {
     pub poll_interval_secs: u64,
     pub max_bytes: u64,
     pub timeout_secs: u64,
+}
+
+/// Write-back of bookings into the agents' calendars.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WritebackSettings {
+    /// Title of the event written for a booking; `{placeholders}` as in the defaults file.
+    pub title_template: String,
+    pub description_template: String,
+    /// How often sync-worker looks for due writes.
+    pub poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 pub struct WorkerContext {
     pub conns: Arc<Connections>,
+    /// The write-back drain (bookings into the agents' calendars).
+    pub writeback: Arc<calsync_connections::WriteBack>,
     /// The SSRF-guarded ICS fetcher (its own client: it resolves through the guard).
     pub ics: IcsFetcher,
     pub settings: Settings,

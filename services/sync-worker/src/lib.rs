@@ -1,6 +1,7 @@
 //! sync-worker: consumes change notices, fetches changed events from the providers
 //! (Google sync tokens, Graph delta links, ICS conditional GET), commits them, and runs
-//! the scheduler (polling fallback, webhook renewal, cleanup). Replicas coordinate only
+//! the scheduler (polling fallback, webhook renewal, cleanup), and drains the write-back
+//! outbox (bookings written into the agents' calendars). Replicas coordinate only
 //! through PostgreSQL: sync leases per connection and `SKIP LOCKED` claims.
 
 pub mod clock;
@@ -30,6 +31,7 @@ pub struct WorkerServer {
     port: u16,
     ctx: Arc<WorkerContext>,
     run_scheduler: bool,
+    run_writeback: bool,
 }
 
 impl WorkerServer {
@@ -69,8 +71,14 @@ impl WorkerServer {
         });
         let health = HealthState::new("sync-worker", readiness);
         let metrics = metrics::WorkerMetrics::new(&health.registry);
+        let conns = Arc::new(conns);
+        let writeback = Arc::new(calsync_connections::WriteBack::new(
+            Arc::clone(&conns),
+            &settings.writeback,
+        )?);
         let ctx = Arc::new(WorkerContext {
-            conns: Arc::new(conns),
+            conns,
+            writeback,
             ics,
             settings: settings.clone(),
             metrics,
@@ -89,12 +97,19 @@ impl WorkerServer {
             port,
             ctx,
             run_scheduler: true,
+            run_writeback: true,
         })
     }
 
     /// Leaves the scheduler out (tests that drive `Scheduler::run_once` themselves).
     pub fn without_scheduler(mut self) -> Self {
         self.run_scheduler = false;
+        self
+    }
+
+    /// Leaves the write-back drain out (tests that call `WriteBack::run_once` themselves).
+    pub fn without_writeback(mut self) -> Self {
+        self.run_writeback = false;
         self
     }
 
@@ -126,11 +141,20 @@ impl WorkerServer {
         let scheduler = self.run_scheduler.then(|| {
             tokio::spawn(scheduler::Scheduler::new(Arc::clone(&self.ctx)).run(shutdown.clone()))
         });
+        let writeback = self.run_writeback.then(|| {
+            tokio::spawn(scheduler::drain_writes(
+                Arc::clone(&self.ctx),
+                shutdown.clone(),
+            ))
+        });
         http::run_until(self.server, shutdown.clone()).await?;
         let _ = consumer.await;
         handler.finish(DRAIN_DRIVES).await;
         if let Some(s) = scheduler {
             let _ = s.await;
+        }
+        if let Some(w) = writeback {
+            let _ = w.await;
         }
         self.ctx.publisher.close().await;
         Ok(())

@@ -191,3 +191,21 @@ impl Scheduler {
         }
     }
 }
+
+/// Drains the write-back outbox on its own short tick (`writeback.poll_ms`), so a
+/// booking's event is written within about that long; a full pass runs again at once.
+/// Claims are in PostgreSQL, so every replica may run it.
+pub async fn drain_writes(ctx: Arc<WorkerContext>, shutdown: CancellationToken) {
+    let tick = std::time::Duration::from_millis(ctx.settings.writeback.poll_ms.max(20));
+    loop {
+        match ctx.writeback.run_once().await {
+            Ok(r) if r.full() && !shutdown.is_cancelled() => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error.message = %e, "write-back pass failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(tick) => {}
+        }
+    }
+}

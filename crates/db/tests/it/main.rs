@@ -5,6 +5,7 @@
 mod appointments;
 mod availability;
 mod calendars;
+mod calendar_writes;
 mod claims;
 mod connections;
 mod events;

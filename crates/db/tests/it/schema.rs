@@ -4,7 +4,7 @@
 use crate::support::{conn, test_db, within};
 use calsync_db::schema::{
     appointments, availability_rules, booking_idempotency_keys, calendar_connections,
-    connection_calendars, external_events, oauth_states_used, specialists,
+    calendar_writes, connection_calendars, external_events, oauth_states_used, specialists,
 };
 use diesel::sql_types::{is_nullable, Text};
 use diesel::{Column, Expression, Table};
@@ -165,6 +165,7 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
             "booking_idempotency_keys",
             declared::<booking_idempotency_keys::table>(),
         ),
+        ("calendar_writes", declared::<calendar_writes::table>()),
     ]
     .into_iter()
     .map(|(t, cols)| (t.to_owned(), cols))

@@ -15,6 +15,7 @@ mod wire;
 
 pub use map::map_event;
 
+use crate::booking::BookingEvent;
 use crate::error::{Api, ProviderError};
 use crate::http::{endpoint, HttpClient, RetryPolicy};
 use crate::oauth::{self, GoogleConfig, TokenSet};
@@ -41,13 +42,12 @@ pub struct WatchChannel {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A booking mirror to write to the specialist's calendar.
-#[derive(Debug, Clone)]
-pub struct BookingEvent<'a> {
-    pub summary: &'a str,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub appointment_id: AppointmentId,
+/// Google's id of the event written for a booking. Chosen by us (Google accepts a
+/// client id of 5–1024 base32hex characters, `0-9a-v`; a UUID's hex digits are among
+/// them), so that an insert retried after an unknown outcome answers 409 `duplicate`
+/// instead of writing a second event.
+pub fn booking_event_id(appointment_id: AppointmentId) -> String {
+    format!("cs{}", appointment_id.0.simple())
 }
 
 #[derive(Debug, Clone)]
@@ -238,9 +238,11 @@ impl GoogleClient {
         }
     }
 
-    /// Writes a booking mirror tagged with the appointment id; returns Google's event id.
+    /// Writes a booking's event, busy and tagged with the appointment id, under the id
+    /// `booking_event_id` chooses; returns it. Safe to repeat: a duplicate (the first
+    /// try went through) is the event written.
     #[tracing::instrument(skip_all, fields(calendar.id = %calendar_id, appointment.id = %event.appointment_id))]
-    pub async fn insert_event(
+    pub async fn insert_booking(
         &self,
         access_token: &SecretString,
         calendar_id: &str,
@@ -257,20 +259,53 @@ impl GoogleClient {
             APPOINTMENT_PROPERTY.into(),
             event.appointment_id.to_string(),
         );
+        let id = booking_event_id(event.appointment_id);
         let body = wire::NewEvent {
-            summary: event.summary,
+            id: &id,
+            summary: event.title,
+            description: event.description,
             start: at(event.start),
             end: at(event.end),
+            transparency: "opaque",
             extended_properties: props,
         };
-        let created: wire::Created = self
+        let created: Result<wire::Created, _> = self
             .http
             .json(Api::Google, "google.events.insert", |c| {
                 c.post(url.clone())
                     .bearer_auth(access_token.expose_secret())
                     .json(&body)
             })
-            .await?;
-        Ok(created.id)
+            .await;
+        match created {
+            Ok(c) => Ok(c.id),
+            Err(ProviderError::Conflict { reason, .. }) if reason == "duplicate" => Ok(id),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes an event. One already deleted (410) or unknown (404) is gone: `Ok`.
+    #[tracing::instrument(skip_all, fields(calendar.id = %calendar_id, event.id = %event_id))]
+    pub async fn delete_event(
+        &self,
+        access_token: &SecretString,
+        calendar_id: &str,
+        event_id: &str,
+    ) -> Result<(), ProviderError> {
+        let url = endpoint(
+            &self.cfg.api_base,
+            &["calendars", calendar_id, "events", event_id],
+        )?;
+        let res = self
+            .http
+            .no_content(Api::Google, "google.events.delete", |c| {
+                c.delete(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+            })
+            .await;
+        match res {
+            Err(ProviderError::NotFound | ProviderError::Gone) => Ok(()),
+            other => other,
+        }
     }
 }

@@ -95,7 +95,11 @@ pub struct StopRequest<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewEvent<'a> {
+    pub id: &'a str,
     pub summary: &'a str,
+    pub description: &'a str,
+    /// `opaque`: busy.
+    pub transparency: &'static str,
     pub start: EventTime,
     pub end: EventTime,
     pub extended_properties: ExtendedProperties,

@@ -16,6 +16,7 @@ mod wire;
 pub use map::map_event;
 pub use subscriptions::{Subscription, MAX_EVENT_SUBSCRIPTION_MINUTES};
 
+use crate::booking::BookingEvent;
 use crate::error::{Api, ProviderError};
 use crate::http::{endpoint, HttpClient, RetryPolicy};
 use crate::oauth::{self, MicrosoftConfig, TokenSet};
@@ -35,14 +36,6 @@ pub const APPOINTMENT_PROPERTY_ID: &str =
 pub const PREFER_HEADER: &str = "outlook.timezone=\"UTC\", odata.maxpagesize=200";
 /// Guard against a server that never ends a round.
 pub const MAX_PAGES_PER_ROUND: usize = 2000;
-
-#[derive(Debug, Clone)]
-pub struct BookingEvent<'a> {
-    pub subject: &'a str,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub appointment_id: AppointmentId,
-}
 
 #[derive(Debug, Clone)]
 pub struct MicrosoftClient {
@@ -248,20 +241,31 @@ impl MicrosoftClient {
             .and_then(|v| v.parse().ok()))
     }
 
-    /// Writes a booking mirror on the default calendar; `transactionId` (the appointment
-    /// id) makes a retried create return the same event. Returns the Graph event id.
+    /// Writes a booking's event, busy and tagged with the appointment id, into
+    /// `calendar_id` (`None`: the default calendar). `transactionId` (the appointment id)
+    /// makes a repeated create answer the first event, so a retry after an unknown
+    /// outcome writes no second one. Returns the Graph event id.
+    #[tracing::instrument(skip_all, fields(appointment.id = %event.appointment_id))]
     pub async fn create_booking_event(
         &self,
         access_token: &SecretString,
+        calendar_id: Option<&str>,
         event: &BookingEvent<'_>,
     ) -> Result<String, ProviderError> {
-        let url = endpoint(&self.cfg.graph_base, &["me", "events"])?;
+        let url = match calendar_id {
+            Some(id) => endpoint(&self.cfg.graph_base, &["me", "calendars", id, "events"])?,
+            None => endpoint(&self.cfg.graph_base, &["me", "events"])?,
+        };
         let at = |t: DateTime<Utc>| wire::DateTimeTimeZone {
             date_time: t.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string(),
             time_zone: Some("UTC".into()),
         };
         let body = wire::NewEvent {
-            subject: event.subject,
+            subject: event.title,
+            body: wire::ItemBody {
+                content_type: "text",
+                content: event.description,
+            },
             start: at(event.start),
             end: at(event.end),
             show_as: "busy",
@@ -280,6 +284,28 @@ impl MicrosoftClient {
             })
             .await?;
         Ok(created.id)
+    }
+
+    /// Deletes an event (of any calendar of the account). One Graph no longer knows
+    /// (404) is gone: `Ok`.
+    #[tracing::instrument(skip_all, fields(event.id = %event_id))]
+    pub async fn delete_event(
+        &self,
+        access_token: &SecretString,
+        event_id: &str,
+    ) -> Result<(), ProviderError> {
+        let url = endpoint(&self.cfg.graph_base, &["me", "events", event_id])?;
+        let res = self
+            .http
+            .no_content(Api::Graph, "graph.events.delete", |c| {
+                c.delete(url.clone())
+                    .bearer_auth(access_token.expose_secret())
+            })
+            .await;
+        match res {
+            Err(ProviderError::NotFound) => Ok(()),
+            other => other,
+        }
     }
 }
 

@@ -90,6 +90,7 @@ pub struct SubscriptionList {
 #[serde(rename_all = "camelCase")]
 pub struct NewEvent<'a> {
     pub subject: &'a str,
+    pub body: ItemBody<'a>,
     pub start: DateTimeTimeZone,
     pub end: DateTimeTimeZone,
     pub show_as: &'static str,
@@ -101,4 +102,12 @@ pub struct NewEvent<'a> {
 #[derive(Debug, Deserialize)]
 pub struct Created {
     pub id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemBody<'a> {
+    /// `text` or `html`.
+    pub content_type: &'static str,
+    pub content: &'a str,
 }

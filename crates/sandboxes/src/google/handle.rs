@@ -100,6 +100,18 @@ impl GoogleState {
         Some(render(ev, COWORKER_CLIENT))
     }
 
+    /// The stored event as the OAuth app `client_id` sees it (its private properties
+    /// included), deleted ones too (`status: cancelled`).
+    pub fn event_as(&self, calendar: &str, event_id: &str, client_id: &str) -> Option<Value> {
+        let inner = self.lock();
+        let ev = inner
+            .calendars
+            .get(&calendar.to_ascii_lowercase())?
+            .events
+            .get(event_id)?;
+        Some(render(ev, client_id))
+    }
+
     /// Sets the zone all-day events and the list's `timeZone` use (default UTC).
     pub fn set_calendar_time_zone(&self, calendar: &str, tz: &str) -> anyhow::Result<()> {
         if parse_tz(tz).is_none() {

@@ -337,18 +337,8 @@ impl Event {
         })?;
         for item in items {
             let id = item.get("id").and_then(Value::as_str).unwrap_or("");
-            let valid_type = [
-                "String ",
-                "Integer ",
-                "Boolean ",
-                "SystemTime ",
-                "Long ",
-                "Double ",
-            ]
-            .iter()
-            .any(|t| id.starts_with(t));
-            let valid_name = id.contains(" Name ") || id.contains(" Id ") || id.contains(" 0x");
-            if !valid_type || !valid_name {
+            let valid = valid_property_id(id);
+            if !valid {
                 return Err(GraphError::bad_request(
                     "ErrorInvalidProperty",
                     format!("The extended property id '{id}' is not valid."),
@@ -396,5 +386,57 @@ impl Event {
 
     pub fn etag(&self) -> String {
         format!("W/\"{}\"", self.change_key)
+    }
+}
+
+/// A single-value extended property id as Graph accepts it: a type, then either a
+/// property tag (`0x…`) or a property set GUID in braces followed by `Name <name>` or
+/// `Id 0x<hex>`.
+fn valid_property_id(id: &str) -> bool {
+    const TYPES: [&str; 6] = [
+        "String",
+        "Integer",
+        "Boolean",
+        "SystemTime",
+        "Long",
+        "Double",
+    ];
+    let mut parts = id.splitn(2, ' ');
+    let (Some(kind), Some(rest)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    if !TYPES.contains(&kind) {
+        return false;
+    }
+    let is_hex = |s: &str| {
+        s.strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if is_hex(rest) {
+        return true;
+    }
+    let Some(after_open) = rest.strip_prefix('{') else {
+        return false;
+    };
+    let Some((guid, tail)) = after_open.split_once('}') else {
+        return false;
+    };
+    let groups: Vec<&str> = guid.split('-').collect();
+    let guid_ok = groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !guid_ok {
+        return false;
+    }
+    match tail.strip_prefix(' ') {
+        Some(t) => match t.split_once(' ') {
+            Some(("Name", name)) => !name.trim().is_empty(),
+            Some(("Id", tag)) => is_hex(tag),
+            _ => false,
+        },
+        None => false,
     }
 }

@@ -321,3 +321,61 @@ async fn extended_properties_come_back_only_when_expanded() {
     );
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn a_deleted_event_answers_404_and_malformed_property_ids_are_refused() {
+    let sb = sandbox().await;
+    let (access, _) = connect(&sb).await;
+    let mut body = crate::support::event("Booking", "2026-01-05T10:00:00", "2026-01-05T11:00:00");
+    body["singleValueExtendedProperties"] =
+        serde_json::json!([{"id": "String {not-a-guid} Name calsyncAppointmentId", "value": "x"}]);
+    let res = http()
+        .post(format!("{}/me/events", sb.graph_base()))
+        .bearer_auth(&access)
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.expect("json")["error"]["code"],
+        "ErrorInvalidProperty"
+    );
+
+    body["singleValueExtendedProperties"] = serde_json::json!([{
+        "id": "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name calsyncAppointmentId",
+        "value": "appt-9",
+    }]);
+    let created: Value = http()
+        .post(format!("{}/me/events", sb.graph_base()))
+        .bearer_auth(&access)
+        .json(&body)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let url = format!(
+        "{}/me/events/{}",
+        sb.graph_base(),
+        created["id"].as_str().expect("id")
+    );
+    for expected in [204, 404] {
+        let res = http()
+            .delete(&url)
+            .bearer_auth(&access)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(res.status(), expected);
+    }
+    let res = http()
+        .get(&url)
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 404);
+    sb.stop().await;
+}

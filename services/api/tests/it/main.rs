@@ -21,3 +21,4 @@ mod openapi;
 mod operator;
 mod schedule;
 mod specialists;
+mod writeback;

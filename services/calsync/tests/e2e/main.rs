@@ -11,3 +11,4 @@ mod latency;
 mod provider;
 mod shared;
 mod support;
+mod writeback;

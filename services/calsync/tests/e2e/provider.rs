@@ -70,6 +70,16 @@ pub trait SandboxProvider {
     ) -> anyhow::Result<String>;
     /// Change notifications the provider delivered (2xx) through the webhook `id`.
     fn deliveries_through(sys: &TestSystem, id: &str) -> usize;
+    /// An event as calsync's app sees it (extended properties included); `None` once
+    /// deleted.
+    fn app_event(sys: &TestSystem, id: &str) -> Option<Value>;
+    /// The appointment id an event is tagged with.
+    fn tag_of(event: &Value) -> Option<String>;
+    /// The title an event shows.
+    fn title_of(event: &Value) -> Option<String>;
+    /// Every API call answers 503 from now until `recover`.
+    fn outage(sys: &TestSystem);
+    fn recover(sys: &TestSystem);
 }
 
 pub struct Google;
@@ -181,6 +191,33 @@ impl SandboxProvider for Google {
             .filter(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
             .count()
     }
+
+    fn app_event(sys: &TestSystem, id: &str) -> Option<Value> {
+        let client = sys.settings().google.client_id.clone();
+        sys.google
+            .event_as(GOOGLE_USER, id, &client)
+            .filter(|e| e["status"] != "cancelled")
+    }
+
+    fn tag_of(event: &Value) -> Option<String> {
+        event["extendedProperties"]["private"]["calsyncAppointmentId"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    fn title_of(event: &Value) -> Option<String> {
+        event["summary"].as_str().map(str::to_owned)
+    }
+
+    fn outage(sys: &TestSystem) {
+        use calsync_sandboxes::google::Fault;
+        sys.google
+            .inject(Fault::new(503, "backendError", 1_000_000));
+    }
+
+    fn recover(sys: &TestSystem) {
+        sys.google.clear_faults();
+    }
 }
 
 impl SandboxProvider for Graph {
@@ -285,6 +322,35 @@ impl SandboxProvider for Graph {
                 })
             })
             .count()
+    }
+
+    fn app_event(sys: &TestSystem, id: &str) -> Option<Value> {
+        sys.graph.get_event(GRAPH_USER, id)
+    }
+
+    fn tag_of(event: &Value) -> Option<String> {
+        event["singleValueExtendedProperties"]
+            .as_array()?
+            .iter()
+            .find(|p| {
+                p["id"].as_str().is_some_and(|id| {
+                    id.eq_ignore_ascii_case(calsync_providers::microsoft::APPOINTMENT_PROPERTY_ID)
+                })
+            })
+            .and_then(|p| p["value"].as_str())
+            .map(str::to_owned)
+    }
+
+    fn title_of(event: &Value) -> Option<String> {
+        event["subject"].as_str().map(str::to_owned)
+    }
+
+    fn outage(sys: &TestSystem) {
+        sys.graph.inject_unavailable(1_000_000, 0);
+    }
+
+    fn recover(sys: &TestSystem) {
+        sys.graph.inject_unavailable(0, 0);
     }
 }
 

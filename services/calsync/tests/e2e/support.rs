@@ -32,6 +32,9 @@ pub use crate::provider::{GOOGLE_USER, GRAPH_USER};
 /// the measured push → availability latency is tens of milliseconds.
 pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The marketplace's bearer token in these tests.
+pub const MARKETPLACE_TOKEN: &str = "e2e-marketplace-token";
+
 /// What to start.
 pub struct Options {
     pub workers: usize,
@@ -92,6 +95,7 @@ impl TestSystem {
         s.api.public_url = api_url.clone();
         s.ingest.public_url = ingest_url.clone();
         s.worker.scheduler_tick_ms = 100;
+        s.api.marketplace_token = MARKETPLACE_TOKEN.to_owned().into();
         s.validate()?;
         let s = &env.settings;
 
@@ -340,6 +344,40 @@ impl TestSystem {
                 == offered)
         })
         .await
+    }
+
+    /// Books `minutes` from `start` as the marketplace; the status and the answer.
+    pub async fn book(
+        &self,
+        specialist: Uuid,
+        start: DateTime<Utc>,
+        minutes: i64,
+        customer: &str,
+    ) -> anyhow::Result<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/api/appointments", self.api_url))
+            .bearer_auth(MARKETPLACE_TOKEN)
+            .json(&json!({
+                "specialistId": specialist,
+                "start": start.to_rfc3339(),
+                "end": (start + Duration::minutes(minutes)).to_rfc3339(),
+                "customer": {"name": customer},
+            }))
+            .send()
+            .await?;
+        Ok((resp.status().as_u16(), resp.json().await?))
+    }
+
+    /// Cancels a booking as the marketplace; the status.
+    pub async fn cancel(&self, appointment: Uuid) -> anyhow::Result<u16> {
+        let resp = self
+            .http
+            .delete(format!("{}/api/appointments/{appointment}", self.api_url))
+            .bearer_auth(MARKETPLACE_TOKEN)
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
     }
 
     // ---- what the system stored ----

@@ -5,7 +5,7 @@
 use super::SyncError;
 use crate::context::WorkerContext;
 use calsync_connections::Lease;
-use calsync_db::{calendars, events, DbError};
+use calsync_db::{calendar_writes, calendars, events, DbError};
 use calsync_providers::{SyncBatch, SyncChange};
 use chrono::{DateTime, Utc};
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -50,6 +50,9 @@ pub async fn apply(
     let cursor = cursor.as_str();
     db.transaction::<_, DbError, _>(|tx| {
         async move {
+            // The copies of events we wrote for bookings are stored as ours, blocking
+            // nothing: the booking already blocks its time.
+            calendar_writes::mark_copies(tx, id, &mut upserts).await?;
             events::upsert_in(tx, id, cal, target.specialist_id, &upserts).await?;
             if full {
                 let keep: Vec<String> = upserts

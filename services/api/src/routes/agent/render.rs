@@ -5,7 +5,7 @@
 //! value by construction: titles come from anyone who can put a meeting in the agent's
 //! calendar. The stylesheet is `schedule.css`.
 
-use crate::portal::PortalItem;
+use crate::portal::{CalendarEvent, PortalItem};
 use calsync_core::TimeRange;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -125,6 +125,17 @@ fn item_class(item: &PortalItem) -> String {
         class.push_str(" free");
     }
     class
+}
+
+/// What the page says about a booking's event in the agent's own calendar.
+fn calendar_note(c: CalendarEvent) -> Option<&'static str> {
+    Some(match c {
+        CalendarEvent::Synced | CalendarEvent::Written => "· also in your calendar",
+        CalendarEvent::Moved => "· moved in your calendar: the booking stands",
+        CalendarEvent::Deleted => "· deleted from your calendar: the booking stands",
+        CalendarEvent::Failed => "· could not be added to your calendar",
+        CalendarEvent::Pending => return None,
+    })
 }
 
 fn title_of(item: &PortalItem) -> &str {
@@ -299,6 +310,9 @@ fn timed_item(p: &Placed<'_>, top: f64) -> Markup {
             @if p.item.status != "confirmed" {
                 " " span.status { "(" (p.item.status) ")" }
             }
+            @if let Some(note) = p.item.calendar_event.and_then(calendar_note) {
+                " " span.calendar { (note) }
+            }
         }
     }
 }
@@ -327,6 +341,7 @@ mod tests {
             all_day,
             status: "confirmed".into(),
             blocks_availability: true,
+            calendar_event: None,
         }
     }
 
@@ -399,6 +414,33 @@ mod tests {
             "{allday}"
         );
         assert!(html.contains("Europe/Berlin"));
+    }
+
+    #[test]
+    fn a_booking_says_whether_it_is_also_in_the_calendar_and_flags_drift() {
+        let mut synced = item(
+            "marketplace",
+            "Booking: Bob",
+            "2026-03-03T09:00:00Z",
+            "2026-03-03T10:00:00Z",
+            false,
+        );
+        synced.calendar_event = Some(CalendarEvent::Synced);
+        let mut moved = item(
+            "marketplace",
+            "Booking: Eve",
+            "2026-03-04T09:00:00Z",
+            "2026-03-04T10:00:00Z",
+            false,
+        );
+        moved.calendar_event = Some(CalendarEvent::Moved);
+        let html = page(&[synced, moved], &[]);
+        assert!(html.contains("also in your calendar"), "{html}");
+        assert!(
+            html.contains("moved in your calendar: the booking stands"),
+            "{html}"
+        );
+        assert!(!html.contains("deleted from your calendar"), "{html}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `DELETE /api/appointments/{id}` (marketplace token): cancels a booking. Idempotent:
 //! cancelling a cancelled booking answers the same. Its time is offered again at once,
-//! since availability and the overlap constraint count confirmed appointments only.
+//! since availability and the overlap constraint count confirmed appointments only. The
+//! events written for it are deleted by sync-worker through the outbox, queued in the
+//! cancellation's transaction.
 
 use super::answer::{self, AppointmentAnswer};
 use crate::auth::MarketplaceAuth;
@@ -9,8 +11,11 @@ use crate::openapi::ErrorBody;
 use crate::params;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use calsync_db::{appointments, specialists, DbError};
+use calsync_db::{appointments, calendar_writes, specialists, DbError};
+use chrono::Utc;
 use chrono_tz::Tz;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::AsyncConnection;
 
 /// Cancels a booking.
 #[utoipa::path(
@@ -34,7 +39,17 @@ pub async fn handle(
 ) -> Result<HttpResponse, ApiError> {
     let id = params::uuid(&path, "id")?;
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
-    let cancelled = appointments::cancel(&mut conn, id)
+    let now = Utc::now();
+    // The cancellation and the deletes of its written events commit together.
+    let cancelled = conn
+        .transaction::<_, DbError, _>(|c| {
+            async move {
+                let cancelled = appointments::cancel(c, id).await?;
+                calendar_writes::enqueue_deletes(c, id, now).await?;
+                Ok(cancelled)
+            }
+            .scope_boxed()
+        })
         .await
         .or_not_found("appointment")?;
     let specialist = specialists::get(&mut conn, cancelled.specialist_id)

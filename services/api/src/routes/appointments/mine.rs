@@ -52,6 +52,16 @@ pub struct Item {
     all_day: bool,
     status: String,
     blocks_availability: bool,
+    /// Bookings only: whether the booking is also in the agent's own calendar (the
+    /// event calsync wrote there, as last read back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_agent_calendar: Option<bool>,
+    /// Bookings only: where that event stands: `pending`, `written`, `synced`,
+    /// `moved` or `deleted` (the agent moved or deleted it; the booking stands), or
+    /// `failed`. Absent when nothing is written for the booking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "synced")]
+    calendar_event: Option<String>,
 }
 
 /// The agent's bookings and calendar events, merged and sorted.
@@ -108,6 +118,8 @@ pub async fn handle(
             all_day: i.all_day,
             status: i.status,
             blocks_availability: i.blocks_availability,
+            in_agent_calendar: i.calendar_event.map(|c| c.in_calendar()),
+            calendar_event: i.calendar_event.map(|c| c.as_str().to_owned()),
         })
         .collect();
     Ok(HttpResponse::Ok().json(MineAnswer { items }))

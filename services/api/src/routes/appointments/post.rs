@@ -12,6 +12,9 @@
 //! under it, and inserts; the exclusion constraint `appointments_no_overlap` refuses any
 //! overlap with a confirmed appointment even if this code had a bug.
 //!
+//! Write-back: the booking's transaction also queues one `calendar_writes` create per
+//! Google/Microsoft connection of the specialist (the transactional outbox).
+//!
 //! `Idempotency-Key`: the answer to a booking made with a key is stored with the booking,
 //! in its transaction; the same key with the same request answers it again (same id), with
 //! another request `422 idempotency_key_reused`. Keys live 24 hours. A refused booking
@@ -28,7 +31,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use calsync_core::TimeRange;
 use calsync_db::appointments::{self, NewAppointment, STATUS_CONFIRMED};
-use calsync_db::{idempotency, specialists, AsyncPgConnection, DbError};
+use calsync_db::{calendar_writes, idempotency, specialists, AsyncPgConnection, DbError};
 use chrono::{DateTime, Duration, Utc};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::AsyncConnection;
@@ -293,6 +296,9 @@ async fn book(
         },
     )
     .await?;
+    // The outbox rows commit with the booking; sync-worker writes the events later, so
+    // a provider outage never fails or delays the booking.
+    calendar_writes::enqueue_creates(c, booked.id, id, now).await?;
     Ok(answer::of(&booked, inputs.tz))
 }
 
