@@ -73,6 +73,11 @@ impl Listener {
         self.payloads.recv().await
     }
 
+    /// A payload already received, if any, without waiting.
+    pub fn try_next(&mut self) -> Option<String> {
+        self.payloads.try_recv().ok()
+    }
+
     /// A round trip on the session: an error means it can no longer be relied on.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.client.batch_execute("").await.map_err(unavailable)

@@ -64,7 +64,7 @@ impl Changer {
         poll: Duration,
     ) -> Self {
         let busy = agents.iter().map(|_| AtomicBool::new(false)).collect();
-        let watch = Watch::start(sys.pool.clone());
+        let watch = Watch::start(sys.pool.clone(), sys.database_url.clone());
         Self {
             sys,
             agents,
@@ -166,7 +166,9 @@ impl Changer {
                 }
             }
         };
-        let mut committed = self.watch.committed(agent.connection, &event_id);
+        let mut committed = self
+            .watch
+            .committed(agent.specialist, agent.connection, &event_id);
         let began = tokio::time::Instant::now();
         let (mut stored, mut stored_for, mut watching) = (false, Duration::ZERO, true);
         let mut gone_at = None;
