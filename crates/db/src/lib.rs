@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod migrate;
+pub mod notify;
 pub mod oauth_states;
 pub mod pool;
 pub mod schema;

@@ -142,6 +142,9 @@ pub struct AvailabilitySettings {
     pub buffer_after_minutes: i64,
     pub min_notice_minutes: i64,
     pub tentative_blocks: bool,
+    /// Specialists whose availability inputs the api keeps in memory (kept true by
+    /// LISTEN/NOTIFY); 0: none, every request reads the database.
+    pub cache_specialists: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

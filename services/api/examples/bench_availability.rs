@@ -7,8 +7,10 @@
 //!   specialist over 30 days and for 500 over 14 days; drops the database.
 //! - `bench_availability` (serve): the seed of issue 13 — one specialist with 500
 //!   external events and 100 appointments over 30 days, 500 specialists with 40 events
-//!   each over 14 days — and the api on it, rate limit off. Prints the request lines the
-//!   script feeds to wrk, then serves until Ctrl-C or `BENCH_SECONDS` (600).
+//!   each over 14 days — and two api servers on it, rate limit off: one without the
+//!   availability cache (every request reads the database, as before it existed) and one
+//!   with it. Prints the request lines the script feeds to wrk (`CACHED_…` for the
+//!   second), then serves until Ctrl-C or `BENCH_SECONDS` (600).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use calsync_api::ApiServer;
@@ -235,27 +237,47 @@ async fn serve() -> anyhow::Result<()> {
         .await?;
     drop(conn);
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
     // Built as the binary builds it: its own pool (serial statements) and publisher.
     s.amqp.url = broker.url.clone();
-    let server = ApiServer::build(&s, listener)?;
     let stop = CancellationToken::new();
-    let task = tokio::spawn(server.run(stop.clone()));
+    let mut tasks = Vec::new();
+    let mut caches = Vec::new();
     let q = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let (to30, to14) = (start + Duration::days(30), start + Duration::days(14));
-    println!("HEALTH http://127.0.0.1:{port}/healthz");
-    println!(
-        "GET http://127.0.0.1:{port}/api/availability?specialistId={one}&from={}&to={}&duration=60",
-        q(start),
-        q(to30)
-    );
     let body =
         serde_json::json!({"specialistIds": many, "from": q(start), "to": q(to14), "duration": 60});
-    println!("SEARCH http://127.0.0.1:{port}/api/availability/search {body}");
     let mut compact = body.clone();
     compact["format"] = serde_json::json!("compact");
-    println!("COMPACT http://127.0.0.1:{port}/api/availability/search {compact}");
+    for (prefix, cache) in [
+        ("", 0),
+        ("CACHED_", s.availability.cache_specialists.max(1000)),
+    ] {
+        let mut s = s.clone();
+        s.availability.cache_specialists = cache;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let server = ApiServer::build(&s, listener)?;
+        caches.push(server.availability_cache());
+        tasks.push(tokio::spawn(server.run(stop.clone())));
+        if prefix.is_empty() {
+            println!("HEALTH http://127.0.0.1:{port}/healthz");
+        }
+        println!(
+            "{prefix}GET http://127.0.0.1:{port}/api/availability?specialistId={one}&from={}&to={}&duration=60",
+            q(start),
+            q(to30)
+        );
+        println!("{prefix}SEARCH http://127.0.0.1:{port}/api/availability/search {body}");
+        println!("{prefix}COMPACT http://127.0.0.1:{port}/api/availability/search {compact}");
+    }
+    // The cached server is measured once it listens for changes.
+    for _ in 0..200 {
+        if caches.iter().all(|c| !c.enabled() || c.is_live()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    println!("READY");
     let secs = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -266,7 +288,12 @@ async fn serve() -> anyhow::Result<()> {
     )
     .await;
     stop.cancel();
-    let _ = task.await;
+    for t in tasks {
+        let _ = t.await;
+    }
+    for c in caches.iter().filter(|c| c.enabled()) {
+        eprintln!("cache: {:?}", c.stats());
+    }
     Ok(())
 }
 

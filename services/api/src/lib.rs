@@ -4,6 +4,7 @@
 //! database and asks the sync-worker for syncs through RabbitMQ.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod freshness;
 pub mod limit;
@@ -20,17 +21,24 @@ pub use error::ApiError;
 pub use state::AppState;
 
 use actix_web::{middleware, web, App, HttpServer};
+use cache::AvailabilityCache;
 use calsync_db::{build_pool, DbPool, PoolSettings};
 use calsync_mq::{Publisher, Topology};
 use calsync_runtime::health::{self, HealthState};
 use calsync_runtime::{http, Settings};
 use std::net::TcpListener;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// How long the availability cache waits before trying LISTEN again.
+const LISTEN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct ApiServer {
     server: actix_web::dev::Server,
     port: u16,
     publisher: Publisher,
+    cache: Arc<AvailabilityCache>,
+    database_url: String,
 }
 
 impl ApiServer {
@@ -64,6 +72,7 @@ impl ApiServer {
         let health = HealthState::new("api", readiness);
         let request_metrics = web::Data::new(metrics::RequestMetrics::new(&health.registry));
         let state = web::Data::new(AppState::new(settings, pool, publisher.clone())?);
+        let cache = Arc::clone(&state.cache);
         let body_limit = settings.api.max_body_bytes;
         let cors_origins =
             routes::cors_origins(&settings.api.cors_origins).map_err(anyhow::Error::msg)?;
@@ -88,6 +97,8 @@ impl ApiServer {
             server,
             port,
             publisher,
+            cache,
+            database_url: settings.database.url.clone(),
         })
     }
 
@@ -95,8 +106,23 @@ impl ApiServer {
         self.port
     }
 
+    /// The availability cache (its statistics, whether LISTEN is in effect).
+    pub fn availability_cache(&self) -> Arc<AvailabilityCache> {
+        Arc::clone(&self.cache)
+    }
+
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        http::run_until(self.server, shutdown).await?;
+        let listening = shutdown.child_token();
+        let listener = tokio::spawn(cache::keep_listening(
+            self.cache,
+            self.database_url,
+            LISTEN_RETRY,
+            listening.clone(),
+        ));
+        let served = http::run_until(self.server, shutdown).await;
+        listening.cancel();
+        let _ = listener.await;
+        served?;
         self.publisher.close().await;
         Ok(())
     }

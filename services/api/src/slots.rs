@@ -1,8 +1,10 @@
-//! Availability of many specialists at once: what it is computed from is read in one
-//! round trip (three pipelined statements, whatever the number of specialists), then cut
-//! into slots with `calsync_core`. Booking decides with the same two functions, under
-//! its lock, so that it accepts exactly what availability offers.
+//! Availability of many specialists at once: what it is computed from is taken from the
+//! cache (`crate::cache`) or read in one round trip (three pipelined statements, whatever
+//! the number of specialists), then cut into slots with `calsync_core`. Booking decides
+//! with the same two functions, `load` from the database under its lock and `compute`,
+//! so that it accepts exactly what availability offers.
 
+use crate::cache::{AvailabilityCache, Lookup};
 use crate::error::ApiError;
 use crate::freshness::{self, Freshness};
 use calsync_core::{
@@ -17,6 +19,7 @@ use chrono_tz::Tz;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy)]
@@ -160,9 +163,11 @@ pub fn compute(
 }
 
 /// Slots of every known specialist among `ids`, in the order of `ids` (each once);
-/// unknown ids are left out.
+/// unknown ids are left out. Inputs come from `cache` where it holds them, the rest from
+/// the database in one round trip (and into the cache).
 pub async fn slots_for(
     pool: &calsync_db::DbPool,
+    cache: &AvailabilityCache,
     settings: &AvailabilitySettings,
     ids: &[Uuid],
     req: Request,
@@ -173,17 +178,29 @@ pub async fn slots_for(
         start: req.from,
         end: req.to,
     };
-    let mut conn = pool.get().await.map_err(calsync_db::DbError::from)?;
-    let inputs = load(&mut conn, ids, busy_window(settings, window)).await?;
-    drop(conn);
+    let busy = busy_window(settings, window);
+    let Lookup { mut found, missing } = cache.lookup(ids, busy);
+    if !missing.is_empty() {
+        let ticket = cache.ticket(&missing);
+        let covers = if ticket.keeps() {
+            AvailabilityCache::cover(busy)
+        } else {
+            busy
+        };
+        let mut conn = pool.get().await.map_err(calsync_db::DbError::from)?;
+        let read = load(&mut conn, &missing, covers).await?;
+        drop(conn);
+        let read: HashMap<Uuid, Arc<Inputs>> =
+            read.into_iter().map(|(id, i)| (id, Arc::new(i))).collect();
+        cache.store(&ticket, covers, &read);
+        found.extend(read);
+    }
     let duration = Duration::minutes(req.duration_minutes);
-    let mut out = Vec::with_capacity(inputs.len());
-    let mut seen = std::collections::HashSet::with_capacity(inputs.len());
+    let mut out = Vec::with_capacity(found.len());
     for id in ids {
-        let Some(i) = inputs.get(id) else { continue };
-        if seen.insert(*id) {
-            out.push(compute(settings, *id, i, window, duration, now)?);
-        }
+        // Each once: removed when used.
+        let Some(i) = found.remove(id) else { continue };
+        out.push(compute(settings, *id, &i, window, duration, now)?);
     }
     Ok(out)
 }

@@ -1,7 +1,8 @@
 //! `AppState`: what every handler shares: the pool, the connection logic (provider
 //! clients, secrets, broker publisher), the auth keys, the availability settings, the
-//! ICS fetcher's pre-check and the rate limiter.
+//! ICS fetcher's pre-check, the rate limiter and the availability cache.
 
+use crate::cache::AvailabilityCache;
 use crate::limit::RateLimiter;
 use anyhow::Context;
 use calsync_connections::{Connections, SystemClock};
@@ -37,6 +38,8 @@ pub struct AppState {
     pub ics: IcsFetcher,
     /// Per-address limit of the public endpoints; `None`: unlimited.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// What availability is computed from, kept true by LISTEN/NOTIFY (`crate::cache`).
+    pub cache: Arc<AvailabilityCache>,
 }
 
 /// The operator and marketplace tokens and the agent-JWT key, kept apart from the rest so that the auth
@@ -100,6 +103,9 @@ impl AppState {
             secure_cookies: settings.api.public_url.starts_with("https://"),
             ics,
             limiter,
+            cache: Arc::new(AvailabilityCache::new(
+                settings.availability.cache_specialists,
+            )),
         })
     }
 }

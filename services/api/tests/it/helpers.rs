@@ -3,6 +3,7 @@
 //! and agent tokens.
 #![allow(dead_code)]
 
+use calsync_api::cache::AvailabilityCache;
 use calsync_api::ApiServer;
 use calsync_core::{EventStatus, ExternalEvent};
 use calsync_db::connections::{self, NewConnection};
@@ -12,6 +13,7 @@ use calsync_testkit::{local_listener, TestEnv};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
 use diesel_async::RunQueryDsl;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -24,6 +26,8 @@ pub struct TestApp {
     shutdown: CancellationToken,
     /// Its `settings` are the ones the api was built with.
     pub env: TestEnv,
+    /// The api's availability cache.
+    pub cache: Arc<AvailabilityCache>,
 }
 
 impl TestApp {
@@ -48,6 +52,7 @@ impl TestApp {
         let server =
             ApiServer::build_with(&env.settings, listener, env.pool().clone(), env.publisher())
                 .expect("api builds");
+        let cache = server.availability_cache();
         let shutdown = CancellationToken::new();
         tokio::spawn(server.run(shutdown.clone()));
         Self {
@@ -60,7 +65,32 @@ impl TestApp {
                 .expect("client"),
             shutdown,
             env,
+            cache,
         }
+    }
+
+    /// Returns once the api has seen every change committed before the call: a
+    /// notification sent now arrives after theirs (PostgreSQL delivers them in commit
+    /// order). Tests that write to the database directly call it before asking the api.
+    pub async fn settle(&self) {
+        let mut seen = self.cache.subscribe();
+        let barrier = Uuid::new_v4();
+        self.sql_only(&format!("NOTIFY calsync_availability, '{barrier}'"))
+            .await;
+        let wait = async {
+            // Not listening: the api reads the database anyway.
+            while self.cache.is_live() {
+                match tokio::time::timeout(std::time::Duration::from_millis(100), seen.recv()).await
+                {
+                    Ok(Ok(id)) if id == barrier => return,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+            .await
+            .expect("the api sees the change");
     }
 
     pub fn settings(&self) -> &Settings {
@@ -161,7 +191,7 @@ impl TestApp {
 
     pub async fn connect_calendar(&self, specialist_id: Uuid, provider: &str) -> Uuid {
         let mut conn = self.pool().get().await.expect("conn");
-        connections::upsert(
+        let id = connections::upsert(
             &mut conn,
             &NewConnection {
                 specialist_id,
@@ -175,7 +205,9 @@ impl TestApp {
         )
         .await
         .expect("connection")
-        .id
+        .id;
+        self.settle().await;
+        id
     }
 
     pub async fn add_event(
@@ -204,9 +236,17 @@ impl TestApp {
         events::upsert(&mut conn, connection_id, specialist_id, &[e])
             .await
             .expect("event");
+        drop(conn);
+        self.settle().await;
     }
 
+    /// Runs `statement` on the database, then waits until the api has seen its effect.
     pub async fn sql(&self, statement: &str) {
+        self.sql_only(statement).await;
+        self.settle().await;
+    }
+
+    async fn sql_only(&self, statement: &str) {
         let mut conn = self.pool().get().await.expect("conn");
         diesel::sql_query(statement)
             .execute(&mut conn)

@@ -5,6 +5,7 @@
 mod abuse;
 mod appointments;
 mod availability;
+mod availability_cache;
 mod booking;
 mod calendars;
 mod connect;

@@ -18,6 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Availability answers other than 200 while waiting for changes (e.g. 429 from the
+/// api's rate limit): each makes a change wait for its next poll.
+pub static AVAILABILITY_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A change whose slot is still offered this long after the write is lost.
 pub const LOST_AFTER: Duration = Duration::from_secs(30);
 
@@ -28,6 +32,8 @@ pub struct Sample {
     pub written_at: DateTime<Utc>,
     /// Google: when the sandbox handed the push to its delivery task.
     pub notified_at: Option<DateTime<Utc>>,
+    /// When the watch saw the event stored by the worker.
+    pub stored_at: Option<DateTime<Utc>>,
     pub gone_at: Option<DateTime<Utc>>,
     pub write_error: Option<String>,
 }
@@ -58,7 +64,7 @@ impl Changer {
         poll: Duration,
     ) -> Self {
         let busy = agents.iter().map(|_| AtomicBool::new(false)).collect();
-        let watch = Watch::start(sys.pool.clone());
+        let watch = Watch::start(sys.pool.clone(), sys.database_url.clone());
         Self {
             sys,
             agents,
@@ -154,15 +160,19 @@ impl Changer {
                     event_id: String::new(),
                     written_at,
                     notified_at: None,
+                    stored_at: None,
                     gone_at: None,
                     write_error: Some(format!("{e:#}")),
                 }
             }
         };
-        let mut committed = self.watch.committed(agent.connection, &event_id);
+        let mut committed = self
+            .watch
+            .committed(agent.specialist, agent.connection, &event_id);
         let began = tokio::time::Instant::now();
         let (mut stored, mut stored_for, mut watching) = (false, Duration::ZERO, true);
         let mut gone_at = None;
+        let mut stored_at = None;
         loop {
             if began.elapsed() > LOST_AFTER {
                 break;
@@ -175,6 +185,7 @@ impl Changer {
                         Ok(()) => {
                             stored = true;
                             stored_for = began.elapsed();
+                            stored_at = Some(Utc::now());
                         }
                         Err(_) => watching = false,
                     },
@@ -202,6 +213,7 @@ impl Changer {
             event_id,
             written_at,
             notified_at,
+            stored_at,
             gone_at,
             write_error: None,
         }
@@ -282,6 +294,7 @@ impl Changer {
             .send()
             .await?;
         if !resp.status().is_success() {
+            AVAILABILITY_ERRORS.fetch_add(1, Ordering::Relaxed);
             anyhow::bail!("availability → {}", resp.status());
         }
         let body: Value = resp.json().await?;
@@ -314,10 +327,20 @@ pub struct Latency {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub achieved_rate: f64,
+    /// Push start → the event stored (the pipeline up to the worker's commit).
+    pub stored_p50_ms: f64,
+    pub stored_p99_ms: f64,
+    /// The event stored → the slot gone from availability (the api and the bench's poll).
+    pub shown_p50_ms: f64,
+    pub shown_p99_ms: f64,
 }
 
 pub fn latency(run: &RunOutcome, graph_starts: &HashMap<String, DateTime<Utc>>) -> Latency {
     let mut ms = Vec::with_capacity(run.samples.len());
+    let (mut stored_ms, mut shown_ms) = (Vec::new(), Vec::new());
+    let span = |a: DateTime<Utc>, b: DateTime<Utc>| {
+        ((b - a).num_microseconds().unwrap_or(0).max(0)) as f64 / 1000.0
+    };
     let mut out = Latency {
         count: run.samples.len(),
         achieved_rate: run.issued as f64 / run.issuing.as_secs_f64().max(1e-9),
@@ -340,8 +363,18 @@ pub fn latency(run: &RunOutcome, graph_starts: &HashMap<String, DateTime<Utc>>) 
             out.no_push += 1;
             s.written_at
         });
-        ms.push(((gone - from).num_microseconds().unwrap_or(0).max(0)) as f64 / 1000.0);
+        ms.push(span(from, gone));
+        if let Some(stored) = s.stored_at {
+            stored_ms.push(span(from, stored));
+            shown_ms.push(span(stored, gone));
+        }
     }
+    stored_ms.sort_by(f64::total_cmp);
+    shown_ms.sort_by(f64::total_cmp);
+    out.stored_p50_ms = percentile(&stored_ms, 0.50);
+    out.stored_p99_ms = percentile(&stored_ms, 0.99);
+    out.shown_p50_ms = percentile(&shown_ms, 0.50);
+    out.shown_p99_ms = percentile(&shown_ms, 0.99);
     ms.sort_by(f64::total_cmp);
     out.p50_ms = percentile(&ms, 0.50);
     out.p99_ms = percentile(&ms, 0.99);

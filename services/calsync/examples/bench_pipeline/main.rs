@@ -173,6 +173,14 @@ impl Report {
             format!("{what}: p50 / p99 / max"),
             format!("{:.1} / {:.1} / {:.1} ms", l.p50_ms, l.p99_ms, l.max_ms),
         );
+        self.row(
+            section,
+            format!("{what}: push → stored p50 / p99; stored → slot gone p50 / p99"),
+            format!(
+                "{:.1} / {:.1} ms; {:.1} / {:.1} ms",
+                l.stored_p50_ms, l.stored_p99_ms, l.shown_p50_ms, l.shown_p99_ms
+            ),
+        );
         if l.no_push > 0 {
             self.notes.push(format!(
                 "{section}/{what}: {} changes had no push recorded by the sandbox; timed from the write",
@@ -406,6 +414,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
+    report.row(
+        "machine",
+        "availability answers other than 200 while polling changes",
+        changes::AVAILABILITY_ERRORS
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_string(),
+    );
     memory(&args, worker2.as_ref().and_then(|c| c.id()), &mut report);
     if let Some(child) = worker2 {
         stop_child(child).await;

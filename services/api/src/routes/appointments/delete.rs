@@ -52,6 +52,8 @@ pub async fn handle(
         })
         .await
         .or_not_found("appointment")?;
+    // Its own notification follows; this offers the time again at once here.
+    state.cache.invalidate(cancelled.specialist_id);
     let specialist = specialists::get(&mut conn, cancelled.specialist_id)
         .await
         .or_not_found("specialist")?;

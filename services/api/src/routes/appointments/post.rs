@@ -230,6 +230,8 @@ pub async fn handle(
     };
     Ok(match answer {
         Answer::Booked(a) => {
+            // Its own notification follows; this answers the booker's next look at once.
+            state.cache.invalidate(a.specialist_id);
             tracing::info!(appointment.id = %a.id, specialist.id = %a.specialist_id, "appointment booked");
             if key.is_some() {
                 forget_expired(&mut conn, live_since).await;

@@ -57,7 +57,15 @@ pub async fn handle(
         to: params::time(params::required(&q.to, "to")?, "to")?,
         duration_minutes: params::minutes(params::required(&q.duration, "duration")?, "duration")?,
     };
-    let mut found = slots_for(&state.pool, &state.availability, &[id], req, Utc::now()).await?;
+    let mut found = slots_for(
+        &state.pool,
+        &state.cache,
+        &state.availability,
+        &[id],
+        req,
+        Utc::now(),
+    )
+    .await?;
     match found.pop() {
         Some(one) => Ok(HttpResponse::Ok().json(one)),
         None => Err(ApiError::NotFound { what: "specialist" }),

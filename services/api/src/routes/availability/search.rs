@@ -86,7 +86,15 @@ pub async fn handle(
         to: params::time(&body.to, "to")?,
         duration_minutes: body.duration,
     };
-    let results = slots_for(&state.pool, &state.availability, &ids, req, Utc::now()).await?;
+    let results = slots_for(
+        &state.pool,
+        &state.cache,
+        &state.availability,
+        &ids,
+        req,
+        Utc::now(),
+    )
+    .await?;
     // Serialised straight from the typed results into the response buffer.
     Ok(match body.format {
         Format::Full => HttpResponse::Ok().json(Full { results: &results }),

@@ -115,6 +115,7 @@ pub async fn handle(
                 .scope_boxed()
         })
         .await?;
+    state.cache.invalidate(id);
     Ok(HttpResponse::Ok().json(IdAnswer { id }))
 }
 

@@ -1,0 +1,17 @@
+DROP TRIGGER IF EXISTS specialists_availability_notify ON specialists;
+DROP TRIGGER IF EXISTS specialists_availability_notify_delete ON specialists;
+DROP TRIGGER IF EXISTS specialists_availability_notify_truncate ON specialists;
+DROP TRIGGER IF EXISTS availability_rules_availability_notify ON availability_rules;
+DROP TRIGGER IF EXISTS availability_rules_availability_notify_truncate ON availability_rules;
+DROP TRIGGER IF EXISTS calendar_connections_availability_notify ON calendar_connections;
+DROP TRIGGER IF EXISTS calendar_connections_availability_notify_update ON calendar_connections;
+DROP TRIGGER IF EXISTS calendar_connections_availability_notify_truncate ON calendar_connections;
+DROP TRIGGER IF EXISTS external_events_availability_notify ON external_events;
+DROP TRIGGER IF EXISTS external_events_availability_notify_update ON external_events;
+DROP TRIGGER IF EXISTS external_events_availability_notify_truncate ON external_events;
+DROP TRIGGER IF EXISTS appointments_availability_notify ON appointments;
+DROP TRIGGER IF EXISTS appointments_availability_notify_update ON appointments;
+DROP TRIGGER IF EXISTS appointments_availability_notify_truncate ON appointments;
+DROP FUNCTION IF EXISTS calsync_notify_specialist();
+DROP FUNCTION IF EXISTS calsync_notify_specialist_row();
+DROP FUNCTION IF EXISTS calsync_notify_everything();
