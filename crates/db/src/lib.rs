@@ -4,8 +4,8 @@
 
 pub mod appointments;
 pub mod availability;
-pub mod calendars;
 pub mod calendar_writes;
+pub mod calendars;
 pub mod connections;
 pub mod error;
 pub mod events;

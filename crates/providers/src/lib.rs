@@ -4,8 +4,8 @@
 //! OAuth state), and the mapping of provider events to `calsync_core::ExternalEvent`.
 #![doc = include_str!("../README.md")]
 
-pub mod calendars;
 pub mod booking;
+pub mod calendars;
 pub mod clients;
 pub mod error;
 pub mod google;
@@ -17,8 +17,8 @@ pub mod security;
 pub mod sync;
 pub mod webhooks;
 
-pub use calendars::CalendarInfo;
 pub use booking::BookingEvent;
+pub use calendars::CalendarInfo;
 pub use error::ProviderError;
 pub use oauth::{GoogleConfig, MicrosoftConfig, TokenSet};
 pub use sync::{SyncBatch, SyncChange, SyncWindow};

@@ -4,8 +4,8 @@
 
 mod appointments;
 mod availability;
-mod calendars;
 mod calendar_writes;
+mod calendars;
 mod claims;
 mod connections;
 mod events;

@@ -131,10 +131,12 @@ pub async fn choose(
 ) -> Result<HttpResponse, ApiError> {
     let c = authorised(&caller, &state, &path).await?;
     let choice = body.into_inner();
-    Ok(answer(
-        state
-            .conns
-            .choose_calendars(&c, &choice.blocking, &choice.write_to)
-            .await?,
-    ))
+    let chosen = state
+        .conns
+        .choose_calendars(&c, &choice.blocking, &choice.write_to)
+        .await?;
+    // A calendar released here frees its time in this api's very next answer, without
+    // waiting for the change notification.
+    state.cache.invalidate(c.specialist_id);
+    Ok(answer(chosen))
 }
