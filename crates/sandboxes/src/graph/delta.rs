@@ -15,7 +15,7 @@ use super::oauth::{authenticate, Need};
 use super::state::{lock, Shared};
 use super::tz;
 use super::view::{
-    calendar_view, parse_expand, render_delta_item, render_removed, Instance, RenderOpts,
+    calendar_view, render_delta_item, render_removed, Instance, RenderOpts,
 };
 
 #[derive(Debug, Clone)]
@@ -123,6 +123,13 @@ fn delta(
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
     };
+    if param("$expand").is_some() {
+        // The answer real Graph gives to `$expand` on calendarView delta.
+        return Err(GraphError::bad_request(
+            "BadRequest",
+            "Parsing OData Select and Expand failed: Value cannot be null. (Parameter 'initialState')",
+        ));
+    }
     let refused: Vec<&str> = ["$select", "$filter", "$orderby", "$search"]
         .into_iter()
         .filter(|p| param(p).is_some())
@@ -149,7 +156,7 @@ fn delta(
             .get(&skip)
             .filter(|r| r.state.user_id == principal.user_id)
             .cloned()
-            .ok_or_else(GraphError::sync_state_not_found)?
+            .ok_or_else(|| shared.sync_state_not_found())?
     } else if let Some(token) = param("$deltatoken") {
         let state = store
             .delta
@@ -160,11 +167,11 @@ fn delta(
                     < chrono::Duration::from_std(shared.cfg.delta_token_ttl).unwrap_or_default()
             })
             .cloned()
-            .ok_or_else(GraphError::sync_state_not_found)?;
+            .ok_or_else(|| shared.sync_state_not_found())?;
         let mailbox = store
             .mailboxes
             .get(&state.user_id)
-            .ok_or_else(GraphError::sync_state_not_found)?;
+            .ok_or_else(|| shared.sync_state_not_found())?;
         let view = calendar_view(
             mailbox.events.values(),
             &state.calendar_id,
@@ -218,15 +225,6 @@ fn delta(
                 "endDateTime must be after startDateTime.",
             ));
         }
-        let expand = match param("$expand") {
-            Some(e) => Some(parse_expand(&e).ok_or_else(|| {
-                GraphError::bad_request(
-                    "BadRequest",
-                    format!("Parsing OData Select and Expand failed: could not parse '{e}'."),
-                )
-            })?),
-            None => None,
-        };
         let mailbox = store
             .mailboxes
             .get(&principal.user_id)
@@ -240,7 +238,7 @@ fn delta(
                 path_calendar: calendar.is_some(),
                 from,
                 to,
-                expand,
+                expand: None,
                 snapshot: view
                     .iter()
                     .map(|i| (i.id.clone(), i.version.clone()))
