@@ -95,7 +95,11 @@ async fn an_initial_round_follows_next_links_to_the_delta_link_and_maps_removals
         assert_eq!(r.headers["authorization"], "Bearer at");
         // Graph refuses these on calendarView delta with 400.
         for refused in ["$expand", "$select", "$filter", "$orderby", "$search"] {
-            assert!(!r.query.contains_key(refused), "{refused} sent: {:?}", r.query);
+            assert!(
+                !r.query.contains_key(refused),
+                "{refused} sent: {:?}",
+                r.query
+            );
         }
     }
 }

@@ -14,9 +14,7 @@ use super::error::GraphError;
 use super::oauth::{authenticate, Need};
 use super::state::{lock, Shared};
 use super::tz;
-use super::view::{
-    calendar_view, render_delta_item, render_removed, Instance, RenderOpts,
-};
+use super::view::{calendar_view, render_delta_item, render_removed, Instance, RenderOpts};
 
 #[derive(Debug, Clone)]
 pub enum RoundItem {

@@ -4,8 +4,8 @@
 
 use crate::provider::{graph_event, Graph};
 use crate::shared;
-use calsync_sandboxes::graph::DeltaExpiry;
 use crate::support::{at, eventually, test_day, Options, TestSystem, GRAPH_USER};
+use calsync_sandboxes::graph::DeltaExpiry;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coworkers_outlook_event_blocks_its_slot_until_it_is_moved_and_then_deleted(
