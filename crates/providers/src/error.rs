@@ -257,6 +257,36 @@ mod tests {
     }
 
     #[test]
+    fn googles_documented_410_bodies_pick_resync_or_gone_by_reason() {
+        let body = |domain: &str, reason: &str| {
+            format!(
+                r#"{{"error":{{"errors":[{{"domain":"{domain}","reason":"{reason}","message":"m","locationType":"parameter","location":"syncToken"}}],"code":410,"message":"m"}}}}"#
+            )
+        };
+        let gone = |b: String| classify(Api::Google, StatusCode::GONE, &HeaderMap::new(), &b);
+        assert!(matches!(
+            gone(body("calendar", "fullSyncRequired")),
+            ProviderError::SyncStateExpired
+        ));
+        assert!(matches!(
+            gone(body("calendar", "updatedMinTooLongAgo")),
+            ProviderError::SyncStateExpired
+        ));
+        assert!(matches!(
+            gone(body("global", "deleted")),
+            ProviderError::Gone
+        ));
+        // A 400 is never a resync, whatever its reason says.
+        let bad = classify(
+            Api::Google,
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            &body("calendar", "fullSyncRequired"),
+        );
+        assert!(matches!(bad, ProviderError::BadRequest { .. }), "{bad:?}");
+    }
+
+    #[test]
     fn a_429_carries_its_retry_after() {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));

@@ -93,6 +93,14 @@ async fn an_initial_round_follows_next_links_to_the_delta_link_and_maps_removals
             "outlook.timezone=\"UTC\", odata.maxpagesize=200"
         );
         assert_eq!(r.headers["authorization"], "Bearer at");
+        // Graph refuses these on calendarView delta with 400.
+        for refused in ["$expand", "$select", "$filter", "$orderby", "$search"] {
+            assert!(
+                !r.query.contains_key(refused),
+                "{refused} sent: {:?}",
+                r.query
+            );
+        }
     }
 }
 
@@ -175,6 +183,39 @@ async fn an_expired_delta_token_means_full_resync() {
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::SyncStateExpired), "{err:?}");
+    let resync = MockServer::start(|_| {
+        Response::json(
+            410,
+            json!({"error": {"code": "resyncRequired", "message": "The delta token is no longer valid, and the app must reset the sync state."}}),
+        )
+    })
+    .await;
+    let link = format!("{}/v1.0/me/calendarView/delta?$deltatoken=old", resync.base);
+    let err = client(&resync.base)
+        .sync_events(&token(), None, Some(&link), &window())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::SyncStateExpired), "{err:?}");
+}
+
+#[tokio::test]
+async fn reauthorizing_a_subscription_accepts_graphs_204_without_a_body() {
+    let server = MockServer::start(|_| Response {
+        status: 204,
+        headers: Vec::new(),
+        body: String::new(),
+    })
+    .await;
+    client(&server.base)
+        .reauthorize_subscription(&token(), "sub-1")
+        .await
+        .unwrap();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "no retry of a success");
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("POST", "/v1.0/subscriptions/sub-1/reauthorize")
+    );
 }
 
 #[tokio::test]

@@ -84,13 +84,15 @@ impl ApiError {
         )
     }
 
+    /// As Google's error guide shows it: domain `calendar`, located at the `syncToken`.
     pub fn full_sync_required() -> Self {
         Self::new(
             410,
-            "global",
+            "calendar",
             "fullSyncRequired",
             "Sync token is no longer valid, a full sync is required.",
         )
+        .at("parameter", "syncToken")
     }
 
     pub fn auth_error() -> Self {

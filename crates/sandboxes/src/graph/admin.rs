@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::error::GraphError;
+use super::error::{DeltaExpiry, GraphError};
 use super::notify::DeliveryKind;
 use super::state::{GraphState, Shared};
 use super::tz::format_instant;
@@ -33,7 +33,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             .route("/deliveries", web::get().to(deliveries))
             .route("/clock/advance", web::post().to(advance_clock))
             .route("/faults/throttle", web::post().to(throttle))
-            .route("/delta/invalidate", web::post().to(invalidate_delta)),
+            .route("/delta/invalidate", web::post().to(invalidate_delta))
+            .route("/delta/expiry", web::post().to(delta_expiry)),
     );
 }
 
@@ -128,5 +129,17 @@ async fn throttle(shared: web::Data<Shared>, q: web::Query<HashMap<String, u64>>
 
 async fn invalidate_delta(shared: web::Data<Shared>) -> HttpResponse {
     handle(shared).invalidate_delta_tokens();
+    HttpResponse::NoContent().finish()
+}
+
+/// `{"shape": "gone" | "goneResyncRequired" | "badRequest"}`: how expired delta tokens
+/// are answered from now on.
+#[derive(serde::Deserialize)]
+struct ExpiryBody {
+    shape: DeltaExpiry,
+}
+
+async fn delta_expiry(shared: web::Data<Shared>, body: web::Json<ExpiryBody>) -> HttpResponse {
+    handle(shared).set_delta_expiry(body.shape);
     HttpResponse::NoContent().finish()
 }

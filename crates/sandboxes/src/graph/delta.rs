@@ -14,9 +14,7 @@ use super::error::GraphError;
 use super::oauth::{authenticate, Need};
 use super::state::{lock, Shared};
 use super::tz;
-use super::view::{
-    calendar_view, parse_expand, render_delta_item, render_removed, Instance, RenderOpts,
-};
+use super::view::{calendar_view, render_delta_item, render_removed, Instance, RenderOpts};
 
 #[derive(Debug, Clone)]
 pub enum RoundItem {
@@ -123,6 +121,13 @@ fn delta(
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
     };
+    if param("$expand").is_some() {
+        // The answer real Graph gives to `$expand` on calendarView delta.
+        return Err(GraphError::bad_request(
+            "BadRequest",
+            "Parsing OData Select and Expand failed: Value cannot be null. (Parameter 'initialState')",
+        ));
+    }
     let refused: Vec<&str> = ["$select", "$filter", "$orderby", "$search"]
         .into_iter()
         .filter(|p| param(p).is_some())
@@ -149,7 +154,7 @@ fn delta(
             .get(&skip)
             .filter(|r| r.state.user_id == principal.user_id)
             .cloned()
-            .ok_or_else(GraphError::sync_state_not_found)?
+            .ok_or_else(|| shared.sync_state_not_found())?
     } else if let Some(token) = param("$deltatoken") {
         let state = store
             .delta
@@ -160,11 +165,11 @@ fn delta(
                     < chrono::Duration::from_std(shared.cfg.delta_token_ttl).unwrap_or_default()
             })
             .cloned()
-            .ok_or_else(GraphError::sync_state_not_found)?;
+            .ok_or_else(|| shared.sync_state_not_found())?;
         let mailbox = store
             .mailboxes
             .get(&state.user_id)
-            .ok_or_else(GraphError::sync_state_not_found)?;
+            .ok_or_else(|| shared.sync_state_not_found())?;
         let view = calendar_view(
             mailbox.events.values(),
             &state.calendar_id,
@@ -218,15 +223,6 @@ fn delta(
                 "endDateTime must be after startDateTime.",
             ));
         }
-        let expand = match param("$expand") {
-            Some(e) => Some(parse_expand(&e).ok_or_else(|| {
-                GraphError::bad_request(
-                    "BadRequest",
-                    format!("Parsing OData Select and Expand failed: could not parse '{e}'."),
-                )
-            })?),
-            None => None,
-        };
         let mailbox = store
             .mailboxes
             .get(&principal.user_id)
@@ -240,7 +236,7 @@ fn delta(
                 path_calendar: calendar.is_some(),
                 from,
                 to,
-                expand,
+                expand: None,
                 snapshot: view
                     .iter()
                     .map(|i| (i.id.clone(), i.version.clone()))

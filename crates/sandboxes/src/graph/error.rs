@@ -6,6 +6,18 @@ use actix_web::{HttpResponse, ResponseError};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
+/// How an expired or invalid delta token is answered. Graph was seen answering each:
+/// 410 `SyncStateNotFound`, 410 `resyncRequired` (the delta-query docs' code), and a
+/// 400 with `SyncStateNotFound` ("a 40X-series error"); a client must resync on all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeltaExpiry {
+    #[default]
+    Gone,
+    GoneResyncRequired,
+    BadRequest,
+}
+
 /// An error as Microsoft Graph answers it. Tests may match on `code`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphError {
@@ -50,12 +62,25 @@ impl GraphError {
         )
     }
 
-    pub fn sync_state_not_found() -> Self {
-        Self::new(
-            410,
-            "SyncStateNotFound",
-            "The sync state generation is not found; the delta or skip token is expired or invalid.",
-        )
+    /// An expired or invalid delta/skip token in the shape `shape` names.
+    pub fn sync_state_not_found(shape: DeltaExpiry) -> Self {
+        match shape {
+            DeltaExpiry::Gone => Self::new(
+                410,
+                "SyncStateNotFound",
+                "The sync state generation is not found; generation=1;[highest=2][2].",
+            ),
+            DeltaExpiry::GoneResyncRequired => Self::new(
+                410,
+                "resyncRequired",
+                "The delta token is no longer valid, and the app must reset the sync state.",
+            ),
+            DeltaExpiry::BadRequest => Self::new(
+                400,
+                "SyncStateNotFound",
+                "The sync state generation is not found; generation=1;[highest=2][2].",
+            ),
+        }
     }
 
     pub fn throttled(retry_after: u64) -> Self {

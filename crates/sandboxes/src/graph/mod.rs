@@ -7,7 +7,8 @@
 //! - `/v1.0/me`, `/v1.0/me/calendars`, `/v1.0/me/calendar`,
 //!   `/v1.0/me[/calendars/{id}]/events[/{id}]` (POST, GET, PATCH, DELETE),
 //!   `/v1.0/me[/calendars/{id}]/calendarView/delta`, `/v1.0/subscriptions[/{id}[/reauthorize]]`.
-//! - `/_sandbox/...`: admin endpoints for demos (see `admin.rs`); not part of Graph.
+//! - `/_sandbox/...`: admin endpoints for demos (see `admin.rs`; `POST /_sandbox/delta/expiry`
+//!   picks the expired-token shape); not part of Graph.
 //!
 //! # Faithful to Graph (per providers.md and Microsoft's docs)
 //! - Errors are `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`;
@@ -34,7 +35,9 @@
 //!   fields: id, type, seriesMasterId, start, end) and exceptions, never masters.
 //!   Deleted, cancelled and moved-out items come as `{"id","@removed":{"reason":"deleted"}}`.
 //!   Invalid or expired delta and skip tokens → 410 `SyncStateNotFound` (the code real
-//!   Graph was seen answering; Microsoft's docs name 410 Gone without a code).
+//!   Graph was seen answering), or, by setting (`delta_expiry`), 410 `resyncRequired` or
+//!   400 `SyncStateNotFound` (providers.md: both 410 and a 40X are seen). `$expand` is
+//!   refused too (400 "Parsing OData Select and Expand failed", as Graph answers it).
 //! - Subscriptions: changeType ⊆ created,updated,deleted; https URLs; clientState ≤ 128;
 //!   expiry in the future and at most `max_subscription_minutes` ahead (beyond → 400
 //!   `ExtensionError` "Subscription expiration can only be N minutes in the future.":
@@ -43,6 +46,9 @@
 //!   (with spaces and colons, percent-encoded) must come back decoded, with 200 and
 //!   `text/plain`, within `validation_timeout`, else 400 `ValidationError`. PATCH renews
 //!   under the same limits; unknown or expired ids → 404 `ResourceNotFound`.
+//!   `POST /subscriptions/{id}/reauthorize` answers 204 without a body.
+//! - Notification POSTs time out after `notification_timeout` (3 s, Graph's budget); a
+//!   timed-out delivery is a failure and is retried.
 //! - Notifications carry subscriptionId, subscriptionExpirationDateTime, changeType,
 //!   resource `Users/{uid}/Events/{id}`, resourceData, clientState, tenantId; several are
 //!   batched into one POST per endpoint. Lifecycle notifications have the documented shape.
@@ -54,8 +60,7 @@
 //!   after it was redeemed, then answers `invalid_grant` AADSTS70008; so a client that
 //!   does not store the new token fails once the clock moves. Revoked → AADSTS70008 too.
 //! - Delta tokens expire after `delta_token_ttl` (7 days by default); skip tokens can be
-//!   replayed until `invalidate_delta_tokens`. `$expand` of extended properties is
-//!   accepted on the initial delta request and carried in the tokens.
+//!   replayed until `invalidate_delta_tokens`.
 //! - The view includes events overlapping `[start, end)`; all-day events are floating
 //!   days in their own zone and show as midnight in any zone asked for.
 //! - Editing an occurrence makes it an exception with the same id; deleting an
@@ -87,7 +92,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::{GraphError, OAuthError};
+pub use error::{DeltaExpiry, GraphError, OAuthError};
 pub use notify::{Delivery, DeliveryKind};
 pub use state::GraphState;
 pub use subscriptions::Subscription;
@@ -110,9 +115,13 @@ pub struct GraphSandboxConfig {
     pub redirect_uris: Vec<String>,
     pub refresh_token_reuse_grace: Duration,
     pub delta_token_ttl: Duration,
+    /// How an expired or invalid delta token is answered (changeable at run time with
+    /// `GraphState::set_delta_expiry` or `POST /_sandbox/delta-expiry`).
+    pub delta_expiry: DeltaExpiry,
     /// How long notifications are collected into one POST.
     pub notification_batch_window: Duration,
-    /// How long an endpoint may take to answer a notification POST.
+    /// How long an endpoint may take to answer a notification POST: Graph's HTTP client
+    /// gives up after 3 seconds, and a later answer counts as a failed delivery.
     pub notification_timeout: Duration,
     pub delivery_retry_base: Duration,
     pub max_delivery_attempts: u32,
@@ -132,8 +141,9 @@ impl Default for GraphSandboxConfig {
             redirect_uris: Vec::new(),
             refresh_token_reuse_grace: Duration::from_secs(60),
             delta_token_ttl: Duration::from_secs(7 * 24 * 3600),
+            delta_expiry: DeltaExpiry::Gone,
             notification_batch_window: Duration::from_millis(50),
-            notification_timeout: Duration::from_secs(10),
+            notification_timeout: Duration::from_secs(3),
             delivery_retry_base: Duration::from_secs(1),
             max_delivery_attempts: 6,
         }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::delta::{DeltaState, Round};
-use super::error::GraphError;
+use super::error::{DeltaExpiry, GraphError};
 use super::mailbox::{Change, Mailbox};
 use super::model::Actor;
 use super::notify::{self, Delivery, Outgoing};
@@ -80,6 +80,8 @@ pub struct Shared {
     pub faults: Mutex<Faults>,
     pub deliveries: Mutex<Vec<Delivery>>,
     pub delta_calls: AtomicU64,
+    /// How expired delta tokens are answered; starts as `cfg.delta_expiry`.
+    delta_expiry: Mutex<DeltaExpiry>,
     pub outbox: mpsc::UnboundedSender<Outgoing>,
     pub delivered: tokio::sync::Notify,
 }
@@ -97,6 +99,7 @@ impl Shared {
         outbox: mpsc::UnboundedSender<Outgoing>,
     ) -> Self {
         Self {
+            delta_expiry: Mutex::new(cfg.delta_expiry),
             cfg,
             base_url,
             tenant_id: uuid::Uuid::new_v4().to_string(),
@@ -117,6 +120,11 @@ impl Shared {
 
     pub fn graph_base(&self) -> String {
         format!("{}/v1.0", self.base_url)
+    }
+
+    /// The error an expired or invalid delta or skip token gets now.
+    pub fn sync_state_not_found(&self) -> GraphError {
+        GraphError::sync_state_not_found(*lock(&self.delta_expiry))
     }
 
     /// Records an event change and queues notifications to the subscriptions it concerns.
@@ -234,7 +242,13 @@ impl GraphState {
         }
     }
 
-    /// Forgets every delta and skip token: following one answers 410 `SyncStateNotFound`.
+    /// How expired delta tokens are answered from now on (410 or 400; see [`DeltaExpiry`]).
+    pub fn set_delta_expiry(&self, shape: DeltaExpiry) {
+        *lock(&self.shared.delta_expiry) = shape;
+    }
+
+    /// Forgets every delta and skip token: following one answers the configured
+    /// [`DeltaExpiry`] shape (410 `SyncStateNotFound` by default).
     pub fn invalidate_delta_tokens(&self) {
         let mut store = lock(&self.shared.store);
         store.delta.clear();

@@ -410,5 +410,6 @@ pub async fn reauthorize(
 ) -> Result<HttpResponse, GraphError> {
     let principal = authenticate(&shared, &req, Need::CalendarsRead)?;
     owned(&shared, &principal, &id)?;
-    Ok(HttpResponse::Ok().finish())
+    // Graph answers the reauthorize action with 204 and no body.
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -132,6 +132,13 @@ async fn invalidated_or_garbled_sync_tokens_answer_410_full_sync_required() {
             "Sync token is no longer valid, a full sync is required."
         );
         assert_eq!(reason(&body), "fullSyncRequired");
+        let item = &body["error"]["errors"][0];
+        assert_eq!(
+            item["domain"], "calendar",
+            "as Google's error guide shows it"
+        );
+        assert_eq!(item["location"], "syncToken");
+        assert_eq!(body["error"]["code"], 410);
     }
 }
 

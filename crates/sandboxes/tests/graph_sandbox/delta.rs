@@ -1,5 +1,6 @@
 //! calendarView delta: paging, delta links, `@removed`, series, zones, refusals, 410.
 
+use calsync_sandboxes::graph::DeltaExpiry;
 use serde_json::{json, Value};
 
 use crate::support::{connect, event, http, sandbox, AGENT};
@@ -144,6 +145,23 @@ async fn delta_refuses_select_and_a_missing_window() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "ErrorInvalidUrlQuery");
 
+    for refused in ["$filter=showAs eq 'busy'", "$orderby=start/dateTime"] {
+        let url = format!("{}&{refused}", initial_url(&sb.graph_base()));
+        assert_eq!(get(&url, &access, "").await.0, 400, "{refused}");
+    }
+    let url = format!(
+        "{}&$expand=singleValueExtendedProperties($filter=id eq 'String {{66f5a359-4659-4830-9070-00047ec6ac6e}} Name x')",
+        initial_url(&sb.graph_base())
+    );
+    let (status, _, body) = get(&url, &access, "").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Parsing OData Select and Expand failed")),
+        "{body}"
+    );
+
     let (status, _, body) = get(
         &format!("{}/me/calendarView/delta", sb.graph_base()),
         &access,
@@ -167,6 +185,35 @@ async fn an_invalidated_delta_token_answers_410_sync_state_not_found() {
 
     let unknown = format!("{}/me/calendarView/delta?$skiptoken=nope", sb.graph_base());
     assert_eq!(get(&unknown, &access, "").await.0, 410);
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_delta_token_can_answer_410_resync_required_or_400_sync_state_not_found() {
+    let sb = sandbox().await;
+    let (access, _) = connect(&sb).await;
+    for (shape, status, code) in [
+        (DeltaExpiry::GoneResyncRequired, 410, "resyncRequired"),
+        (DeltaExpiry::BadRequest, 400, "SyncStateNotFound"),
+    ] {
+        let (_, delta_link, _) = round(&initial_url(&sb.graph_base()), &access, "").await;
+        sb.state().set_delta_expiry(shape);
+        sb.state().invalidate_delta_tokens();
+        let (got, _, body) = get(&delta_link, &access, "").await;
+        assert_eq!(got, status, "{shape:?}");
+        assert_eq!(body["error"]["code"], code, "{shape:?}");
+    }
+    // The admin endpoint switches the shape too.
+    let res = http()
+        .post(format!("{}/_sandbox/delta/expiry", sb.base_url()))
+        .json(&json!({"shape": "gone"}))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(res.status(), 204);
+    let (_, delta_link, _) = round(&initial_url(&sb.graph_base()), &access, "").await;
+    sb.state().invalidate_delta_tokens();
+    assert_eq!(get(&delta_link, &access, "").await.0, 410);
     sb.stop().await;
 }
 

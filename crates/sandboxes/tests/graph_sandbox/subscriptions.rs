@@ -285,6 +285,19 @@ async fn dropped_notifications_are_lost_and_lifecycle_events_reach_the_lifecycle
     assert_eq!(got[0]["value"][0]["subscriptionId"], id);
     assert_eq!(got[0]["value"][0]["clientState"], "conn-1.hmac");
 
+    // Reauthorizing a live subscription answers 204 without a body, as Graph does.
+    let res = http()
+        .post(format!(
+            "{}/subscriptions/{id}/reauthorize",
+            sb.graph_base()
+        ))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("reauthorize");
+    assert_eq!(res.status(), 204);
+    assert!(res.bytes().await.expect("body").is_empty());
+
     st.send_lifecycle(id, "subscriptionRemoved")
         .await
         .expect("removed");

@@ -5,6 +5,7 @@
 use crate::provider::{graph_event, Graph};
 use crate::shared;
 use crate::support::{at, eventually, test_day, Options, TestSystem, GRAPH_USER};
+use calsync_sandboxes::graph::DeltaExpiry;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coworkers_outlook_event_blocks_its_slot_until_it_is_moved_and_then_deleted(
@@ -115,8 +116,21 @@ async fn a_removed_graph_subscription_is_recreated_and_notifications_flow_again(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_delta_token_leads_to_a_new_initial_round_that_replaces_the_stored_set(
 ) -> anyhow::Result<()> {
+    expired_delta_token_resyncs(DeltaExpiry::Gone, "agent-graph-410").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_delta_token_answered_with_400_sync_state_not_found_resyncs_too(
+) -> anyhow::Result<()> {
+    expired_delta_token_resyncs(DeltaExpiry::BadRequest, "agent-graph-400").await
+}
+
+/// Graph answers an expired delta token with 410 or with a 400 `SyncStateNotFound`:
+/// either way the worker starts a new initial round and the stored set converges.
+async fn expired_delta_token_resyncs(shape: DeltaExpiry, user: &str) -> anyhow::Result<()> {
     let sys = TestSystem::start(Options::default()).await?;
-    let specialist = sys.create_specialist("agent-graph-410").await?;
+    sys.graph.set_delta_expiry(shape);
+    let specialist = sys.create_specialist(user).await?;
     let connection = sys.connect_and_sync("microsoft", specialist).await?;
     let day = test_day();
     let gone = sys
