@@ -91,6 +91,20 @@ pub async fn list(
         .await?)
 }
 
+/// The connection's primary calendar: its cursor and webhook.
+pub async fn primary(
+    conn: &mut AsyncPgConnection,
+    connection_id: Uuid,
+) -> Result<Option<Calendar>, DbError> {
+    Ok(cal::table
+        .filter(cal::connection_id.eq(connection_id))
+        .filter(cal::is_primary)
+        .select(Calendar::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// The known calendars of several connections (status pages), primary first.
 pub async fn for_connections(
     conn: &mut AsyncPgConnection,

@@ -430,10 +430,8 @@ impl System {
         id: Uuid,
     ) -> anyhow::Result<calsync_db::calendars::Calendar> {
         let mut db = self.db.pool().get().await?;
-        calsync_db::calendars::list(&mut db, id)
+        calsync_db::calendars::primary(&mut db, id)
             .await?
-            .into_iter()
-            .find(|k| k.is_primary)
             .ok_or_else(|| anyhow::anyhow!("connection {id} has no primary calendar"))
     }
 

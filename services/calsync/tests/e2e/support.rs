@@ -393,10 +393,8 @@ impl TestSystem {
         id: Uuid,
     ) -> anyhow::Result<calsync_db::calendars::Calendar> {
         let mut db = self.env.pool().get().await?;
-        calsync_db::calendars::list(&mut db, id)
+        calsync_db::calendars::primary(&mut db, id)
             .await?
-            .into_iter()
-            .find(|k| k.is_primary)
             .ok_or_else(|| anyhow::anyhow!("connection {id} has no primary calendar"))
     }
 

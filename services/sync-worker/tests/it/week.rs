@@ -336,11 +336,9 @@ async fn a_simulated_week_renews_every_webhook_in_time_and_misses_no_change() {
 
 async fn connection_channel(ctx: &WorkerContext, id: Uuid) -> String {
     let mut db = ctx.pool.get().await.unwrap();
-    calsync_db::calendars::list(&mut db, id)
+    calsync_db::calendars::primary(&mut db, id)
         .await
         .unwrap()
-        .into_iter()
-        .find(|k| k.is_primary)
         .and_then(|k| k.webhook_channel_id)
         .unwrap_or_default()
 }
