@@ -7,7 +7,9 @@ use calsync_db::connections::{self, FailureKind};
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
+/// Waits until the api has seen what the test wrote to the database, then asks.
 async fn availability(app: &TestApp, id: uuid::Uuid) -> Value {
+    app.settle().await;
     let day = next_monday();
     let res = app
         .get(&format!(

@@ -183,10 +183,14 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), 200, "creating a specialist");
         let body: Value = res.json().await.expect("json");
-        body["id"]
+        let id = body["id"]
             .as_str()
             .and_then(|s| s.parse().ok())
-            .expect("id")
+            .expect("id");
+        // The creation's own notification would otherwise land during a test's first
+        // read and keep that read out of the cache.
+        self.settle().await;
+        id
     }
 
     pub async fn connect_calendar(&self, specialist_id: Uuid, provider: &str) -> Uuid {

@@ -160,6 +160,8 @@ pub async fn handle(
         },
     )
     .await?;
+    // Read-your-writes for the caller: the notification would come a moment later.
+    state.cache.invalidate(specialist_id);
     tracing::info!(connection.id = %connection.id, provider = provider.as_str(), "calendar connected");
     // The webhook first: a push during the first (full) sync then only causes one
     // more sync, and the worker never sees a connection without its webhook and opens

@@ -109,6 +109,8 @@ pub async fn handle(
         },
     )
     .await?;
+    // Read-your-writes for the caller: the notification would come a moment later.
+    state.cache.invalidate(specialist_id);
     state
         .conns
         .request_sync(
