@@ -9,7 +9,6 @@ use crate::consumer::{reconnecting, settle, HandleError, DRAIN_ON_SHUTDOWN};
 use crate::topology::connect;
 use crate::{declare, ConsumerSettings, MqError};
 use calsync_proto::v1::ChangeNotice;
-use calsync_proto::Message;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
@@ -145,9 +144,9 @@ async fn process<H: BatchHandler>(
     let mut notices = Vec::with_capacity(batch.len());
     let mut decoded = Vec::with_capacity(batch.len());
     for d in batch {
-        match ChangeNotice::decode(d.data.as_slice()) {
+        match calsync_proto::notices(d.data.as_slice()) {
             Ok(n) => {
-                notices.push(n);
+                notices.extend(n);
                 decoded.push(d);
             }
             Err(e) => {

@@ -9,7 +9,6 @@ use crate::publisher::publish_confirmed;
 use crate::topology::connect;
 use crate::{declare, MqError, Topology, ATTEMPT_HEADER};
 use calsync_proto::v1::ChangeNotice;
-use calsync_proto::Message;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -180,11 +179,23 @@ pub(crate) fn attempt_of(delivery: &Delivery) -> u32 {
 }
 
 async fn process<H: Handler>(delivery: Delivery, handler: &H, t: &Topology, republish: &Channel) {
-    let result = match ChangeNotice::decode(delivery.data.as_slice()) {
-        Ok(notice) => handler.handle(notice).await,
+    let result = match calsync_proto::notices(delivery.data.as_slice()) {
+        Ok(notices) => handle_each(handler, notices).await,
         Err(e) => Err(HandleError::Permanent(format!("undecodable notice: {e}"))),
     };
     settle(delivery, result, t, republish).await;
+}
+
+/// The notices of one message, in order; the message fails with the first that fails
+/// (handlers are idempotent, so a retry of the ones that succeeded costs nothing wrong).
+async fn handle_each<H: Handler>(
+    handler: &H,
+    notices: Vec<ChangeNotice>,
+) -> Result<(), HandleError> {
+    for notice in notices {
+        handler.handle(notice).await?;
+    }
+    Ok(())
 }
 
 /// Acks a handled delivery; a failed one is first republished, with confirms, to the

@@ -6,8 +6,6 @@ use crate::consumer::attempt_of;
 use crate::publisher::publish_confirmed;
 use crate::topology::{connect, ROUTING_KEY};
 use crate::{declare, queue_depth, MqError, Topology, ERROR_HEADER};
-use calsync_proto::v1::ChangeNotice;
-use calsync_proto::Message;
 use lapin::message::BasicGetMessage;
 use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
 use lapin::types::AMQPValue;
@@ -17,6 +15,7 @@ use lapin::types::AMQPValue;
 pub struct DeadLetter {
     /// The message id (absent on messages dead-lettered before ids were set).
     pub id: Option<String>,
+    /// Its connection, or the connections of the notices it carries, comma-separated.
     pub connection_id: Option<String>,
     pub attempts: u32,
     pub reason: Option<String>,
@@ -41,9 +40,15 @@ fn describe(m: &BasicGetMessage) -> DeadLetter {
         });
     DeadLetter {
         id: props.message_id().as_ref().map(|s| s.to_string()),
-        connection_id: ChangeNotice::decode(m.delivery.data.as_slice())
+        // A message carrying several notices names each of its connections.
+        connection_id: calsync_proto::notices(m.delivery.data.as_slice())
             .ok()
-            .map(|n| n.connection_id),
+            .map(|n| {
+                n.into_iter()
+                    .map(|n| n.connection_id)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
         attempts: attempt_of(&m.delivery),
         reason,
     }

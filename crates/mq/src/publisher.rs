@@ -109,6 +109,19 @@ impl Publisher {
             .await
     }
 
+    /// Publishes `notices` as one message (see `calsync_proto::encode_notices`) and
+    /// waits for its confirm: one broker write for all of them.
+    pub async fn publish_notices(&self, notices: Vec<ChangeNotice>) -> Result<(), MqError> {
+        let exchange = self.inner.topology.exchange();
+        let payload = calsync_proto::encode_notices(notices);
+        self.publish(&exchange, ROUTING_KEY, &payload, 1).await
+    }
+
+    /// The lanes this publisher spreads over (its publishes in flight at once, at most).
+    pub fn lanes(&self) -> usize {
+        self.inner.lanes.len()
+    }
+
     /// Publishes raw bytes with an attempt header and waits for the confirm.
     pub async fn publish(
         &self,

@@ -5,4 +5,75 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/calsync.v1.rs"));
 }
 
-pub use prost::Message;
+pub use prost::{DecodeError, Message};
+
+use v1::ChangeNotice;
+
+/// The notices one queue message holds: itself, or the ones it carries.
+pub fn notices(payload: &[u8]) -> Result<Vec<ChangeNotice>, DecodeError> {
+    let mut message = ChangeNotice::decode(payload)?;
+    if message.carried.is_empty() {
+        return Ok(vec![message]);
+    }
+    if message.carried.iter().any(|n| !n.carried.is_empty()) {
+        return Err(DecodeError::new("a carried notice carries notices"));
+    }
+    Ok(std::mem::take(&mut message.carried))
+}
+
+/// One queue message for `notices`: a lone notice as itself (what every reader has
+/// always understood), several carried by one.
+pub fn encode_notices(mut notices: Vec<ChangeNotice>) -> Vec<u8> {
+    if notices.len() == 1 {
+        if let Some(n) = notices.pop() {
+            return n.encode_to_vec();
+        }
+    }
+    ChangeNotice {
+        carried: notices,
+        ..ChangeNotice::default()
+    }
+    .encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(id: &str, number: u64) -> ChangeNotice {
+        ChangeNotice {
+            connection_id: id.into(),
+            message_number: number,
+            ..ChangeNotice::default()
+        }
+    }
+
+    #[test]
+    fn a_lone_notice_is_written_as_itself_and_read_back() {
+        let n = notice("a", 7);
+        let bytes = encode_notices(vec![n.clone()]);
+        assert_eq!(bytes, n.encode_to_vec());
+        assert_eq!(notices(&bytes).ok(), Some(vec![n]));
+    }
+
+    #[test]
+    fn several_notices_travel_in_one_message_in_order() {
+        let all = vec![notice("a", 1), notice("b", 2), notice("a", 3)];
+        let bytes = encode_notices(all.clone());
+        assert_eq!(notices(&bytes).ok(), Some(all));
+    }
+
+    #[test]
+    fn nesting_and_garbage_are_refused() {
+        let inner = ChangeNotice {
+            carried: vec![notice("a", 1), notice("b", 1)],
+            ..ChangeNotice::default()
+        };
+        let nested = ChangeNotice {
+            carried: vec![inner, notice("c", 1)],
+            ..ChangeNotice::default()
+        };
+        assert!(notices(&nested.encode_to_vec()).is_err());
+        assert!(notices(&[0xff, 0xff, 0xff]).is_err());
+    }
+}

@@ -3,7 +3,6 @@
 
 use calsync_mq::Topology;
 use calsync_proto::v1::ChangeNotice;
-use calsync_proto::Message;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
@@ -119,7 +118,9 @@ pub(crate) async fn take(
                 .basic_get(queue, BasicGetOptions { no_ack: true })
                 .await?
             {
-                Some(message) => out.push(ChangeNotice::decode(message.delivery.data.as_slice())?),
+                Some(message) => {
+                    out.extend(calsync_proto::notices(message.delivery.data.as_slice())?)
+                }
                 None if tokio::time::Instant::now() >= deadline => break,
                 None => tokio::time::sleep(POLL).await,
             }

@@ -15,7 +15,7 @@
 //! reason and full-resync flag, so the worker's replay guard (channel + message number)
 //! and lifecycle handling see exactly what they would have seen one by one.
 
-use calsync_mq::{MqError, Publisher};
+use calsync_mq::MqError;
 use calsync_proto::v1::ChangeNotice;
 use prometheus::IntCounterVec;
 use std::collections::HashMap;
@@ -23,16 +23,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
-/// Where notices go: the confirming publisher (tests use a fake).
+/// Where notices go: the cross-connection group commit in front of the broker
+/// (`group::Grouper`; tests use a fake).
 pub trait Sink: Send + Sync + 'static {
     /// Returns once the broker confirmed the notice.
     fn publish(&self, notice: ChangeNotice) -> impl Future<Output = Result<(), MqError>> + Send;
-}
-
-impl Sink for Publisher {
-    async fn publish(&self, notice: ChangeNotice) -> Result<(), MqError> {
-        self.publish_notice(&notice).await
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -269,6 +264,7 @@ mod tests {
             resource_state: "exists".into(),
             received_at_ms: received,
             full_resync: false,
+            ..ChangeNotice::default()
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod coalesce;
 mod error;
+mod group;
 mod routes;
 mod state;
 

@@ -2,16 +2,21 @@
 //! per-connection group commit) and metrics.
 
 use crate::coalesce::Coalescer;
+use crate::group::Grouper;
 use calsync_core::Provider;
 use calsync_mq::Publisher;
 use calsync_providers::security::WebhookSigner;
 use prometheus::{IntCounterVec, Registry};
 
+/// The most notices one queue message holds (about 100 bytes each).
+const MAX_GROUP: usize = 256;
+
 pub struct IngestState {
     pub signer: WebhookSigner,
     pub publisher: Publisher,
-    /// Publishes notices, folding pushes that wait behind one in flight (see `coalesce`).
-    pub notices: Coalescer<Publisher>,
+    /// Publishes notices, folding pushes that wait behind one in flight (see `coalesce`)
+    /// and grouping those of different connections into shared messages (see `group`).
+    pub notices: Coalescer<Grouper<Publisher>>,
     /// Notifications by provider and outcome.
     pub notifications: IntCounterVec,
 }
@@ -42,7 +47,10 @@ impl IngestState {
         }
         Self {
             signer,
-            notices: Coalescer::new(publisher.clone(), published),
+            notices: Coalescer::new(
+                Grouper::new(publisher.clone(), publisher.lanes(), MAX_GROUP),
+                published,
+            ),
             publisher,
             notifications,
         }

@@ -83,3 +83,56 @@ async fn dead_letters_are_listed_with_their_reason_and_replayed_by_id_or_all() {
     assert_eq!(depth(&broker, &work).await, 2);
     assert_eq!(depth(&broker, &dlq_name).await, 0);
 }
+
+#[tokio::test]
+async fn a_message_carrying_several_notices_is_handled_whole_and_dead_lettered_whole() {
+    let broker = TestBroker::new();
+    let publisher = publisher(&broker);
+    let ids = [
+        "00000000-0000-0000-0000-0000000000c1",
+        "00000000-0000-0000-0000-0000000000c2",
+    ];
+    let group = || {
+        ids.iter()
+            .map(|id| {
+                let mut n = notice();
+                n.connection_id = (*id).into();
+                n
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let consumer = RunningConsumer::start(&broker, broker.url.clone(), recorder.clone(), 4);
+    within("publishing", WAIT, publisher.publish_notices(group()))
+        .await
+        .expect("confirmed");
+    eventually("both notices handled", WAIT, || async {
+        recorder.call_count() == 2
+    })
+    .await;
+    consumer.stop().await;
+    assert_eq!(recorder.calls(), ids, "each carried notice, in order");
+
+    let failing = Recorder::new(Behaviour::FailPermanently);
+    let consumer = RunningConsumer::start(&broker, broker.url.clone(), failing.clone(), 4);
+    within("publishing", WAIT, publisher.publish_notices(group()))
+        .await
+        .expect("confirmed");
+    let dlq_name = broker.topology.dead_letter_queue();
+    eventually("the message dead-lettered", WAIT, || async {
+        depth(&broker, &dlq_name).await == 1
+    })
+    .await;
+    consumer.stop().await;
+    let listed = dlq::list(&broker.url, &broker.topology, 10)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].connection_id.as_deref(),
+        Some(ids.join(",").as_str()),
+        "the listing names every connection the message carries"
+    );
+    publisher.close().await;
+}

@@ -46,6 +46,7 @@ pub fn notice() -> ChangeNotice {
         resource_state: "exists".to_owned(),
         received_at_ms: 1_700_000_000_000,
         full_resync: false,
+        ..ChangeNotice::default()
     }
 }
 

@@ -60,6 +60,7 @@ pub async fn receive(
         resource_state: resource_state.to_owned(),
         received_at_ms: now_ms(),
         full_resync: false,
+        ..ChangeNotice::default()
     };
     drop(_guard);
     state.notices.publish(notice).await.inspect_err(|_| {

@@ -138,6 +138,7 @@ pub async fn receive(
                 resource_state: item.change_type.clone().unwrap_or_default(),
                 received_at_ms: now_ms(),
                 full_resync: false,
+                ..ChangeNotice::default()
             },
         );
     }
@@ -174,6 +175,7 @@ pub async fn lifecycle(
                 resource_state: item.lifecycle_event.clone(),
                 received_at_ms: now_ms(),
                 full_resync: full,
+                ..ChangeNotice::default()
             },
         );
     }

@@ -196,6 +196,53 @@ async fn a_graph_batch_is_coalesced_per_connection_and_answered_202() {
 }
 
 #[tokio::test]
+async fn concurrent_pushes_for_many_connections_share_messages_and_each_is_queued() {
+    let app = start().await;
+    let ids: Vec<Uuid> = (0..200).map(|_| Uuid::new_v4()).collect();
+    let sends: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (http, base, token) = (app.http.clone(), app.base.clone(), app.signer.sign(*id));
+            tokio::spawn(async move {
+                http.post(format!("{base}/webhooks/google"))
+                    .header("X-Goog-Channel-ID", "chan-1")
+                    .header("X-Goog-Channel-Token", token)
+                    .header("X-Goog-Resource-ID", "res-1")
+                    .header("X-Goog-Resource-State", "exists")
+                    .header("X-Goog-Message-Number", "2")
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for s in sends {
+        assert_eq!(
+            s.await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e}")),
+            200,
+            "answered after its confirm"
+        );
+    }
+    let messages = app.depth().await;
+    assert!(
+        messages < 200,
+        "pushes waiting behind a confirm share a message ({messages} messages)"
+    );
+    let mut queued: Vec<String> = app
+        .take(200)
+        .await
+        .into_iter()
+        .map(|n| n.connection_id)
+        .collect();
+    queued.sort();
+    let mut want: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    want.sort();
+    assert_eq!(queued, want, "every push's notice is in the queue, once");
+}
+
+#[tokio::test]
 async fn a_graph_batch_with_one_forged_item_queues_nothing() {
     let app = start().await;
     let body = serde_json::json!({"value": [graph_item(&app.signer.sign(Uuid::new_v4()), "s1"), graph_item("v1.forged.tag", "s2")]});
