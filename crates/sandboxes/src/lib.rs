@@ -6,6 +6,7 @@
 //! A product feature, not test isolation: per-test databases and broker prefixes live
 //! in `calsync-testkit`, which only `[dev-dependencies]` use.
 
+pub mod endpoints;
 pub mod google;
 pub mod graph;
 pub mod ics;

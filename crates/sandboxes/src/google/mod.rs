@@ -121,6 +121,7 @@ mod when;
 
 pub use state::{ChannelInfo, Delivery, Fault, GoogleState};
 
+use crate::endpoints::SlowEndpointPolicy;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use state::{Inner, Settings};
 use std::net::SocketAddr;
@@ -144,6 +145,10 @@ pub struct GoogleSandboxConfig {
     pub push_attempts: u32,
     pub push_backoff: Duration,
     pub push_timeout: Duration,
+    /// Slow and failed answers are counted per channel address (`GET /_sandbox/endpoints`)
+    /// as for Graph, but Google publishes no answer budget, so by default nothing is
+    /// delayed or discarded (`SlowEndpointPolicy::count_only`).
+    pub endpoint_policy: SlowEndpointPolicy,
     /// Registered redirect URIs; empty accepts any http(s) URL.
     pub allowed_redirect_uris: Vec<String>,
 }
@@ -161,6 +166,7 @@ impl Default for GoogleSandboxConfig {
             push_attempts: 5,
             push_backoff: Duration::from_millis(200),
             push_timeout: Duration::from_secs(10),
+            endpoint_policy: SlowEndpointPolicy::count_only(),
             allowed_redirect_uris: Vec::new(),
         }
     }
@@ -223,6 +229,7 @@ impl GoogleSandbox {
             push_attempts: cfg.push_attempts,
             push_backoff: cfg.push_backoff,
             push_timeout: cfg.push_timeout,
+            endpoint_policy: cfg.endpoint_policy,
             allowed_redirect_uris: cfg.allowed_redirect_uris,
         };
         let (client_id, client_secret) = (cfg.client_id.clone(), cfg.client_secret.clone());
