@@ -102,7 +102,10 @@ async fn a_receiver_slow_in_over_15_percent_of_answers_is_dropped_for_the_drop_p
     }
     let e = endpoint(&sb, &hook).await;
     assert_eq!(e["state"], "dropped", "{e}");
-    assert_eq!((e["sent"].as_u64(), e["slow"].as_u64()), (Some(16), Some(3)));
+    assert_eq!(
+        (e["sent"].as_u64(), e["slow"].as_u64()),
+        (Some(16), Some(3))
+    );
     assert!(e["droppedUntil"].is_string(), "{e}");
 
     let received = hook.received().len();
