@@ -27,7 +27,8 @@
 //!   id), `POST|GET
 //!   /_sandbox/calendars/{cal}/events`, `PATCH|DELETE …/events/{id}` (writes as a
 //!   coworker, pushing like any change), `GET /_sandbox/channels`, `GET
-//!   /_sandbox/deliveries`, `POST /_sandbox/clock/advance {"seconds"}`, `POST
+//!   /_sandbox/deliveries`, `GET /_sandbox/endpoints` (answer counters per channel
+//!   address), `POST /_sandbox/clock/advance {"seconds"}`, `POST
 //!   /_sandbox/sync-tokens/invalidate`, `POST /_sandbox/access-tokens/expire`, `POST
 //!   /_sandbox/users/{user}/revoke`, `POST /_sandbox/faults` (a [`Fault`] as JSON).
 //!
@@ -82,6 +83,11 @@
 //!   statuses are final. Stopped or expired (by the sandbox clock) channels stay silent.
 //!
 //! # Choices on unconfirmed points
+//! - Google publishes no answer budget for push receivers: pushes time out after
+//!   `push_timeout` (10 s), and slow (over 2.9 s, Graph's figure, or timed out) and
+//!   failed answers are counted per channel address as in the Graph sandbox
+//!   ([`crate::endpoints`]), for visibility only: `endpoint_policy` is
+//!   `SlowEndpointPolicy::count_only()`, so nothing is delayed or discarded.
 //! - A full sync bounded by `timeMin` and/or `timeMax` still ends with a `nextSyncToken`
 //!   (Google's own sync guide does a `timeMin`-bounded first sync and stores the token;
 //!   the same is assumed for `timeMax`, `q` and the other filters). Incremental results
