@@ -164,8 +164,7 @@ async fn a_receiver_that_answers_fast_stays_normal_and_failures_are_counted_apar
     let (sb, hook) = subscribed(&[]).await;
     hook.fail_next.store(1, std::sync::atomic::Ordering::SeqCst);
     for n in 1..=WINDOW + 4 {
-        let took = book(&sb, n).await.expect("delivered");
-        assert!(took < SLOW_DELAY, "never held back: {took:?}");
+        assert!(book(&sb, n).await.is_some(), "notification {n} arrives");
     }
     let e = endpoint(&sb, &hook).await;
     assert_eq!(e["state"], "normal", "{e}");
@@ -177,7 +176,7 @@ async fn a_receiver_that_answers_fast_stays_normal_and_failures_are_counted_apar
             e["delayed"].as_u64()
         ),
         (Some(21), Some(0), Some(1), Some(0)),
-        "20 notifications, one answered 500 and retried: {e}"
+        "20 notifications, one answered 500 and retried, none held back: {e}"
     );
     assert_eq!(e["windowAnswers"], WINDOW);
     sb.stop().await;
