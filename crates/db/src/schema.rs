@@ -51,6 +51,7 @@ diesel::table! {
         ics_etag -> Nullable<Text>,
         ics_last_modified -> Nullable<Text>,
         ics_body_sha256 -> Nullable<Text>,
+        ics_refresh_interval_secs -> Nullable<Int4>,
         last_sync_at -> Nullable<Timestamptz>,
         last_sync_attempt_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,

@@ -3,6 +3,7 @@
 
 use calsync_connections::{webhook, Connections, SystemClock};
 use calsync_core::webhook::WebhookState;
+use calsync_core::Provider;
 use calsync_db::calendars::{self, Calendar};
 use calsync_db::{build_pool, connections, DbPool, PoolSettings};
 use calsync_mq::{Publisher, Topology};
@@ -47,6 +48,28 @@ fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
             }
         }
     }
+}
+
+/// A whole-unit interval for people: `90s`, `10m`, `12h`, `2d`.
+fn every(secs: u64) -> String {
+    match secs {
+        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// What an ICS feed asks for next to what it gets: the configured interval alone decides
+/// polling, so a feed asking for 12 hours is still polled every 10 minutes.
+fn feed_line(refresh_secs: Option<i32>, poll_secs: u64) -> String {
+    let asks = refresh_secs
+        .and_then(|s| u64::try_from(s).ok())
+        .map_or_else(
+            || "feed names no refresh interval".to_owned(),
+            |s| format!("feed asks every {}", every(s)),
+        );
+    format!("{asks}; polled every {}", every(poll_secs))
 }
 
 /// How `status` judges one connection.
@@ -124,6 +147,8 @@ fn expiry_text(t: Option<DateTime<Utc>>) -> String {
 
 /// The table for people, or with `json` one document for scripts:
 /// `{"connections": [...], "summary": {"total", "healthy", "expiring", "failing"}}`.
+/// ICS feeds also show the refresh interval the feed asks for (`feedRefreshSecs`) next to
+/// the configured one they are polled at (`feedPollSecs`).
 pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let pool = pool(settings)?;
     let mut db = pool.get().await?;
@@ -132,6 +157,7 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let cals = calendars::for_connections(&mut db, &ids).await?;
     let now = Utc::now();
     let stale_after = Duration::minutes(settings.availability.stale_after_minutes);
+    let ics_poll_secs = settings.ics.poll_interval_secs;
     let rows: Vec<StatusRow<'_>> = all
         .iter()
         .map(|c| assess(c, &cals, now, stale_after))
@@ -176,6 +202,8 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
                     "needsReauth": c.needs_reauth,
                     "consecutiveFailures": c.consecutive_failures,
                     "error": r.error,
+                    "feedRefreshSecs": c.ics_refresh_interval_secs,
+                    "feedPollSecs": (c.provider == Provider::Ics).then_some(ics_poll_secs),
                 })
             })
             .collect();
@@ -211,6 +239,12 @@ pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
                 .take(80)
                 .collect::<String>()
         );
+        if c.provider == Provider::Ics {
+            println!(
+                "  {}",
+                feed_line(c.ics_refresh_interval_secs, ics_poll_secs)
+            );
+        }
         // Each calendar of an account on its own line under its connection.
         for k in r.calendars.iter().filter(|k| k.blocking || k.has_webhook()) {
             println!(
@@ -323,4 +357,23 @@ pub async fn dlq_replay(settings: &Settings, all: bool, id: Option<String>) -> a
     }
     println!("{n} dead letters put back on the work queue");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feed_line_names_what_the_feed_asks_and_what_it_gets() {
+        assert_eq!(
+            feed_line(Some(3600), 600),
+            "feed asks every 1h; polled every 10m"
+        );
+        assert_eq!(
+            feed_line(None, 90),
+            "feed names no refresh interval; polled every 90s"
+        );
+        assert_eq!(every(2 * 86_400), "2d");
+        assert_eq!(every(5400), "90m");
+    }
 }

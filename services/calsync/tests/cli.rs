@@ -1,17 +1,22 @@
 //! The operator CLI as scripts and monitoring use it: `--version`, `status --json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use calsync_db::connections::{self, NewConnection};
+use calsync_db::connections::{self, NewConnection, SyncSuccess};
 use calsync_db::specialists;
 use calsync_testkit::TestDatabase;
 use std::process::{Command, Output};
 
 fn calsync(args: &[&str], database_url: Option<&str>) -> Output {
+    calsync_with(args, database_url, &[])
+}
+
+fn calsync_with(args: &[&str], database_url: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_calsync"));
     cmd.args(args);
     if let Some(url) = database_url {
         cmd.env("CALSYNC__DATABASE__URL", url);
     }
+    cmd.envs(env.iter().copied());
     cmd.output().expect("calsync runs")
 }
 
@@ -71,6 +76,62 @@ async fn status_json_reports_each_connection_and_a_summary() {
     assert_eq!(c["webhook"], "missing");
     assert_eq!(c["lastSyncAt"], serde_json::Value::Null);
     assert_eq!(c["needsReauth"], false);
+    assert_eq!(c["feedRefreshSecs"], serde_json::Value::Null);
+    assert_eq!(c["feedPollSecs"], serde_json::Value::Null, "not a feed");
+}
+
+#[tokio::test]
+async fn status_shows_what_a_feed_asks_for_next_to_the_interval_it_is_polled_at() {
+    let db = TestDatabase::new().await.expect("test database");
+    let mut conn = db.pool().get().await.expect("connection");
+    let specialist = specialists::upsert(&mut conn, "ada", "Ada", "UTC", &[])
+        .await
+        .expect("specialist");
+    let feed = connections::upsert(
+        &mut conn,
+        &NewConnection {
+            specialist_id: specialist,
+            provider: calsync_core::Provider::Ics,
+            external_calendar_id: "https://calendar.example.org/ada.ics".into(),
+            account_email: None,
+            access_token_enc: None,
+            refresh_token_enc: None,
+            token_expires_at: None,
+        },
+    )
+    .await
+    .expect("connection");
+    let now = chrono::Utc::now();
+    let synced = SyncSuccess {
+        ics_refresh_interval_secs: Some(3600),
+        ..SyncSuccess::default()
+    };
+    connections::record_success(&mut conn, feed.id, &synced, now, now)
+        .await
+        .expect("sync recorded");
+    drop(conn);
+
+    let url = db.url().to_owned();
+    let (json, text) = tokio::task::spawn_blocking(move || {
+        let env = [("CALSYNC__ICS__POLL_INTERVAL_SECS", "600")];
+        (
+            calsync_with(&["status", "--json"], Some(&url), &env),
+            calsync_with(&["status"], Some(&url), &env),
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(json.status.success() && text.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON document");
+    let c = &doc["connections"][0];
+    assert_eq!(c["provider"], "ics");
+    assert_eq!(c["feedRefreshSecs"], 3600);
+    assert_eq!(c["feedPollSecs"], 600);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("feed asks every 1h; polled every 10m"),
+        "{text}"
+    );
 }
 
 #[test]

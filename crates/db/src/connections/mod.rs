@@ -45,6 +45,9 @@ pub struct Connection {
     pub ics_last_modified: Option<String>,
     /// SHA-256 (hex) of the last feed body expanded.
     pub ics_body_sha256: Option<String>,
+    /// How often the feed asks to be fetched (REFRESH-INTERVAL / X-PUBLISHED-TTL), as of
+    /// its last expansion. Shown, never obeyed: polling keeps the configured interval.
+    pub ics_refresh_interval_secs: Option<i32>,
     pub last_sync_at: Option<DateTime<Utc>>,
     pub last_sync_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,

@@ -17,6 +17,8 @@ pub struct SyncSuccess {
     pub ics_etag: Option<String>,
     pub ics_last_modified: Option<String>,
     pub ics_body_sha256: Option<String>,
+    /// The feed's own refresh hint in seconds, kept as the last expansion found it.
+    pub ics_refresh_interval_secs: Option<i32>,
 }
 
 pub async fn record_success(
@@ -32,6 +34,7 @@ pub async fn record_success(
             cc::ics_etag.eq(&result.ics_etag),
             cc::ics_last_modified.eq(&result.ics_last_modified),
             cc::ics_body_sha256.eq(&result.ics_body_sha256),
+            cc::ics_refresh_interval_secs.eq(result.ics_refresh_interval_secs),
             cc::last_sync_at.eq(now),
             cc::last_error.eq(None::<String>),
             cc::last_error_at.eq(None::<DateTime<Utc>>),

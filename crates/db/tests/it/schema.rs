@@ -184,7 +184,7 @@ async fn the_diesel_schema_matches_the_migrated_catalog() {
     }
     assert_eq!(
         diesel_tables["calendar_connections"].len(),
-        29,
+        30,
         "the tuple walk sees every column"
     );
 }

@@ -107,6 +107,11 @@ async fn deliveries(st: web::Data<GoogleState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"items": st.deliveries()}))
 }
 
+/// Each channel address's answer counters (`{"items": [...]}`, like `/deliveries`).
+async fn endpoints(st: web::Data<GoogleState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"items": st.endpoints()}))
+}
+
 #[derive(Deserialize)]
 struct Advance {
     seconds: u64,
@@ -147,6 +152,7 @@ pub(crate) fn config(cfg: &mut web::ServiceConfig) {
             .route("/calendars/{cal}/list-calls", web::get().to(list_calls))
             .route("/channels", web::get().to(channels))
             .route("/deliveries", web::get().to(deliveries))
+            .route("/endpoints", web::get().to(endpoints))
             .route("/clock/advance", web::post().to(advance))
             .route("/sync-tokens/invalidate", web::post().to(invalidate))
             .route("/access-tokens/expire", web::post().to(expire_tokens))

@@ -9,6 +9,7 @@ use super::render::render;
 use super::state::{ChannelInfo, Delivery, Fault, GoogleState, COWORKER_CLIENT};
 use super::store::Writer;
 use super::when::parse_tz;
+use crate::endpoints::EndpointHealth;
 use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -163,6 +164,13 @@ impl GoogleState {
 
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.lock().deliveries.clone()
+    }
+
+    /// Every channel address pushed to: answer counters (slow, failed) and state.
+    pub fn endpoints(&self) -> Vec<EndpointHealth> {
+        let mut inner = self.lock();
+        let now = inner.now();
+        inner.endpoints.snapshot(now)
     }
 
     /// Polls the delivery log until `done` holds or `timeout` passes.

@@ -1,10 +1,13 @@
 //! Push notifications: picks the live channels of a changed calendar, numbers the
 //! messages under the state lock, and delivers each in a spawned task with Google's
 //! `X-Goog-*` headers, retrying 500/502/503/504 (and connection failures) with
-//! exponential back-off. Every attempt is recorded.
+//! exponential back-off. Every attempt is recorded, and counted per channel address
+//! (slow or failed answers; see `crate::endpoints`).
 
 use super::state::{Delivery, GoogleState, Inner};
+use crate::endpoints::{Admit, Answer};
 use chrono::{DateTime, Utc};
+use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Notice {
@@ -70,13 +73,29 @@ impl GoogleState {
     }
 
     async fn deliver(&self, n: Notice) {
-        let (attempts, backoff, timeout) = {
+        let (attempts, backoff, timeout, policy) = {
             let inner = self.lock();
             let s = &inner.settings;
-            (s.push_attempts.max(1), s.push_backoff, s.push_timeout)
+            let policy = s.endpoint_policy.clone();
+            (
+                s.push_attempts.max(1),
+                s.push_backoff,
+                s.push_timeout,
+                policy,
+            )
         };
         let expiration = n.expiration.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
         for attempt in 1..=attempts {
+            let admit = {
+                let mut inner = self.lock();
+                let now = inner.now();
+                inner.endpoints.admit(&n.address, 1, &policy, now)
+            };
+            match admit {
+                Admit::Send => {}
+                Admit::Delay(wait) => tokio::time::sleep(wait).await,
+                Admit::Discard => return,
+            }
             let live = {
                 let inner = self.lock();
                 let now = inner.now();
@@ -102,14 +121,22 @@ impl GoogleState {
             if let Some(t) = &n.token {
                 req = req.header("X-Goog-Channel-Token", t);
             }
+            let started = Instant::now();
             let result = req.send().await;
-            let (status, error) = match &result {
-                Ok(r) => (Some(r.status().as_u16()), None),
-                Err(e) => (None, Some(e.to_string())),
+            let elapsed = started.elapsed();
+            let (status, error, timed_out) = match &result {
+                Ok(r) => (Some(r.status().as_u16()), None, false),
+                Err(e) => (None, Some(e.to_string()), e.is_timeout()),
             };
             {
                 let mut inner = self.lock();
                 let at = inner.now();
+                let answer = Answer {
+                    elapsed,
+                    timed_out,
+                    ok: status.is_some_and(|s| (200..300).contains(&s)),
+                };
+                inner.endpoints.record(&n.address, answer, &policy, at);
                 inner.deliveries.push(Delivery {
                     channel_id: n.channel_id.clone(),
                     message_number: n.number,

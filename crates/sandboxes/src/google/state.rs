@@ -1,6 +1,7 @@
 //! The sandbox's in-memory world: OAuth grants and tokens, calendars and events, sync and
 //! page cursors, watch channels, delivery log, injected faults and the movable clock.
 
+use crate::endpoints::{EndpointBook, SlowEndpointPolicy};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -22,6 +23,7 @@ pub(crate) struct Settings {
     pub push_attempts: u32,
     pub push_backoff: Duration,
     pub push_timeout: Duration,
+    pub endpoint_policy: SlowEndpointPolicy,
     pub allowed_redirect_uris: Vec<String>,
 }
 
@@ -196,6 +198,8 @@ pub(crate) struct Inner {
     /// Change notifications still to lose (never sent), and how many were lost so far.
     pub drop_pushes: u64,
     pub dropped_pushes: u64,
+    /// How each channel address answers pushes.
+    pub endpoints: EndpointBook,
 }
 
 impl Inner {
@@ -226,6 +230,7 @@ impl Inner {
             list_calls: HashMap::new(),
             drop_pushes: 0,
             dropped_pushes: 0,
+            endpoints: EndpointBook::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! `/_sandbox/...`: unauthenticated admin endpoints for demos and scripts (coworker
-//! actions, lifecycle events, the clock, faults, what was delivered). Not part of Graph.
+//! actions, lifecycle events, the clock, faults, what was delivered and how each
+//! notification endpoint answers). Not part of Graph.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 web::post().to(lifecycle),
             )
             .route("/deliveries", web::get().to(deliveries))
+            .route("/endpoints", web::get().to(endpoints))
             .route("/clock/advance", web::post().to(advance_clock))
             .route("/faults/throttle", web::post().to(throttle))
             .route("/delta/invalidate", web::post().to(invalidate_delta))
@@ -109,6 +111,11 @@ async fn deliveries(shared: web::Data<Shared>) -> HttpResponse {
         })
         .collect();
     HttpResponse::Ok().json(json!({ "value": value }))
+}
+
+/// Each notification URL's answer counters and state (normal, slow, dropped).
+async fn endpoints(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "value": handle(shared).endpoints() }))
 }
 
 async fn advance_clock(

@@ -49,6 +49,12 @@
 //!   `POST /subscriptions/{id}/reauthorize` answers 204 without a body.
 //! - Notification POSTs time out after `notification_timeout` (3 s, Graph's budget); a
 //!   timed-out delivery is a failure and is retried.
+//! - Slow endpoints are penalised as Graph does (`endpoint_policy`, see
+//!   [`crate::endpoints`]): per notification URL, answers over 2.9 s (or none) count as
+//!   slow; once 100 answers were counted, over 10 % slow in the latest 100 marks the
+//!   endpoint slow (each delivery waits `slow_delay`), over 15 % drops it (notifications
+//!   discarded for 10 minutes, then counting starts afresh). A warning is logged on each
+//!   change; `GET /_sandbox/endpoints` shows the counters and states.
 //! - Notifications carry subscriptionId, subscriptionExpirationDateTime, changeType,
 //!   resource `Users/{uid}/Events/{id}`, resourceData, clientState, tenantId; several are
 //!   batched into one POST per endpoint. Lifecycle notifications have the documented shape.
@@ -92,6 +98,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::endpoints::SlowEndpointPolicy;
 pub use error::{DeltaExpiry, GraphError, OAuthError};
 pub use notify::{Delivery, DeliveryKind};
 pub use state::GraphState;
@@ -125,6 +132,8 @@ pub struct GraphSandboxConfig {
     pub notification_timeout: Duration,
     pub delivery_retry_base: Duration,
     pub max_delivery_attempts: u32,
+    /// When a notification endpoint counts as slow, and the delay or drop that follows.
+    pub endpoint_policy: SlowEndpointPolicy,
 }
 
 impl Default for GraphSandboxConfig {
@@ -146,6 +155,7 @@ impl Default for GraphSandboxConfig {
             notification_timeout: Duration::from_secs(3),
             delivery_retry_base: Duration::from_secs(1),
             max_delivery_attempts: 6,
+            endpoint_policy: SlowEndpointPolicy::graph(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Change and lifecycle notifications: matching changes to subscriptions, batching per
-//! endpoint, delivery with a timeout, retries with exponential back-off, and the record
-//! tests read.
+//! endpoint, delivery with a timeout, retries with exponential back-off, Graph's delay or
+//! drop of slow endpoints (change notifications only), and the record tests read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use super::error::GraphError;
 use super::mailbox::Change;
 use super::state::{lock, Shared, Store};
 use super::tz::format_instant;
+use crate::endpoints::{Admit, Answer};
 
 /// One notification waiting for its batch.
 #[derive(Debug, Clone)]
@@ -44,6 +45,8 @@ pub struct Delivery {
     /// Sandbox clock time of the attempt.
     pub at: DateTime<Utc>,
     pub elapsed: Duration,
+    /// No answer within `notification_timeout`.
+    pub timed_out: bool,
 }
 
 impl Delivery {
@@ -141,9 +144,17 @@ pub async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outgoing>)
 }
 
 async fn deliver(shared: Arc<Shared>, client: reqwest::Client, url: String, items: Vec<Outgoing>) {
+    let policy = &shared.cfg.endpoint_policy;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
+        let admit = lock(&shared.endpoints).admit(&url, items.len(), policy, shared.now());
+        match admit {
+            Admit::Send => {}
+            Admit::Delay(wait) => tokio::time::sleep(wait).await,
+            // Graph discards a dropped endpoint's notifications: no retry either.
+            Admit::Discard => return,
+        }
         let now = shared.now();
         // Expired or deleted subscriptions stop delivering, retries included.
         let live: Vec<Value> = {
@@ -165,6 +176,12 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, url: String, item
         let body = json!({ "value": live });
         let delivery = post(&shared, &client, DeliveryKind::Change, &url, body, attempt).await;
         let ok = delivery.succeeded();
+        let answer = Answer {
+            elapsed: delivery.elapsed,
+            timed_out: delivery.timed_out,
+            ok,
+        };
+        lock(&shared.endpoints).record(&url, answer, policy, shared.now());
         lock(&shared.deliveries).push(delivery);
         shared.delivered.notify_waiters();
         if ok || attempt >= shared.cfg.max_delivery_attempts {
@@ -192,9 +209,9 @@ async fn post(
         .body(body.to_string())
         .send()
         .await;
-    let (status, error) = match result {
-        Ok(res) => (Some(res.status().as_u16()), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (status, error, timed_out) = match result {
+        Ok(res) => (Some(res.status().as_u16()), None, false),
+        Err(e) => (None, Some(e.to_string()), e.is_timeout()),
     };
     Delivery {
         kind,
@@ -205,6 +222,7 @@ async fn post(
         error,
         at,
         elapsed: started.elapsed(),
+        timed_out,
     }
 }
 

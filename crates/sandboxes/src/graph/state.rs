@@ -19,6 +19,7 @@ use super::oauth::{AccessGrant, AuthCode, RefreshGrant};
 use super::subscriptions::Subscription;
 use super::view::{calendar_view, render_full, RenderOpts};
 use super::GraphSandboxConfig;
+use crate::endpoints::{EndpointBook, EndpointHealth};
 
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -84,6 +85,8 @@ pub struct Shared {
     delta_expiry: Mutex<DeltaExpiry>,
     pub outbox: mpsc::UnboundedSender<Outgoing>,
     pub delivered: tokio::sync::Notify,
+    /// How each notification URL answers, and its slow/dropped state.
+    pub(crate) endpoints: Mutex<EndpointBook>,
 }
 
 /// Locks a mutex; a poisoned lock still holds consistent data here (every writer
@@ -110,6 +113,7 @@ impl Shared {
             delta_calls: AtomicU64::new(0),
             outbox,
             delivered: tokio::sync::Notify::new(),
+            endpoints: Mutex::new(EndpointBook::default()),
         }
     }
 
@@ -274,6 +278,11 @@ impl GraphState {
     /// Every notification POST attempt so far (change and lifecycle), in order.
     pub fn deliveries(&self) -> Vec<Delivery> {
         lock(&self.shared.deliveries).clone()
+    }
+
+    /// Every notification URL delivered to: answer counters and slow/dropped state.
+    pub fn endpoints(&self) -> Vec<EndpointHealth> {
+        lock(&self.shared.endpoints).snapshot(self.now())
     }
 
     pub fn clear_deliveries(&self) {

@@ -2,6 +2,7 @@
 
 use super::*;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use calsync_sandboxes::endpoints::SlowEndpointPolicy;
 use calsync_sandboxes::google::Fault;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -13,8 +14,15 @@ type Seen = Arc<Mutex<Vec<HashMap<String, String>>>>;
 /// A webhook receiver on loopback that records headers and answers `statuses` in turn
 /// (then 200).
 async fn receiver(statuses: Vec<u16>) -> (String, Seen, actix_web::dev::ServerHandle) {
+    receiver_slow(statuses.into_iter().map(|s| (s, Duration::ZERO)).collect()).await
+}
+
+/// As `receiver`, each answer given after its delay.
+async fn receiver_slow(
+    answers: Vec<(u16, Duration)>,
+) -> (String, Seen, actix_web::dev::ServerHandle) {
     let seen: Seen = Arc::default();
-    let queue = Arc::new(Mutex::new(statuses));
+    let queue = Arc::new(Mutex::new(answers));
     let (s, q) = (seen.clone(), queue.clone());
     let server = HttpServer::new(move || {
         let (s, q) = (s.clone(), q.clone());
@@ -35,14 +43,15 @@ async fn receiver(statuses: Vec<u16>) -> (String, Seen, actix_web::dev::ServerHa
                         .collect();
                     h.insert("body-len".into(), body.len().to_string());
                     s.lock().unwrap().push(h);
-                    let next = {
+                    let (next, delay) = {
                         let mut q = q.lock().unwrap();
                         if q.is_empty() {
-                            200
+                            (200, Duration::ZERO)
                         } else {
                             q.remove(0)
                         }
                     };
+                    tokio::time::sleep(delay).await;
                     HttpResponse::build(actix_web::http::StatusCode::from_u16(next).unwrap())
                         .finish()
                 }
@@ -230,4 +239,65 @@ async fn injected_429_carries_retry_after_then_requests_succeed_again() {
         1,
         "the faulted request never reached events.list"
     );
+}
+
+#[tokio::test]
+async fn slow_and_failed_answers_are_counted_per_address_without_any_penalty() {
+    let env = env_with(GoogleSandboxConfig {
+        push_backoff: Duration::from_millis(10),
+        endpoint_policy: SlowEndpointPolicy {
+            slow_answer: Duration::from_millis(100),
+            window: 2,
+            ..SlowEndpointPolicy::count_only()
+        },
+        ..Default::default()
+    })
+    .await;
+    let token = env.access_token().await;
+    let slow = Duration::from_millis(250);
+    let (address, seen, hook) =
+        receiver_slow(vec![(200, slow), (200, slow), (503, Duration::ZERO)]).await;
+    let watch = json!({"id": "c-slow", "type": "web_hook", "address": address});
+    let resp = env
+        .post(&token, "/calendars/primary/events/watch", watch)
+        .await;
+    assert_eq!(resp.status(), 200);
+    wait_for(&seen, 1).await;
+    for (i, start) in ["2026-03-02T09:00:00Z", "2026-03-03T09:00:00Z"]
+        .iter()
+        .enumerate()
+    {
+        let end = start.replace("T09", "T10");
+        env.st
+            .insert_event(USER, timed(&format!("m{i}"), start, &end))
+            .unwrap();
+        // One at a time, so that the answers come in the planned order.
+        wait_for(&seen, 2 + i).await;
+    }
+    wait_for(&seen, 4).await;
+    // The slow answers are still running when the later requests arrive.
+    tokio::time::sleep(slow + Duration::from_millis(100)).await;
+
+    let doc: Value = env
+        .http
+        .get(format!("{}/_sandbox/endpoints", env.sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let e = &doc["items"][0];
+    assert_eq!(e["url"], address.as_str());
+    assert_eq!(
+        (e["sent"].as_u64(), e["slow"].as_u64(), e["failed"].as_u64()),
+        (Some(4), Some(2), Some(1)),
+        "sync and first change slow, second change 503 then retried: {e}"
+    );
+    assert_eq!(e["state"], "normal", "Google has no published budget: {e}");
+    assert_eq!(
+        (e["delayed"].as_u64(), e["discarded"].as_u64()),
+        (Some(0), Some(0))
+    );
+    hook.stop(true).await;
 }

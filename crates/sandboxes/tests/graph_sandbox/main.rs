@@ -9,5 +9,6 @@ mod support;
 
 mod calendars;
 mod delta;
+mod endpoints;
 mod oauth;
 mod subscriptions;

@@ -1,7 +1,7 @@
 //! Test support: a sandbox with short timeouts, a scriptable webhook endpoint, and the
 //! OAuth dance a client does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,6 +111,9 @@ pub struct Hook {
     pub received: Arc<Mutex<Vec<Value>>>,
     pub tokens: Arc<Mutex<Vec<String>>>,
     pub fail_next: Arc<AtomicUsize>,
+    /// How long each coming notification POST waits before it is answered, in turn
+    /// (then at once).
+    pub answer_delays: Arc<Mutex<VecDeque<Duration>>>,
     pub url: String,
 }
 
@@ -139,6 +142,10 @@ async fn hook_handler(hook: web::Data<Hook>, req: HttpRequest, body: web::Bytes)
             }
         };
     }
+    let delay = hook.answer_delays.lock().expect("lock").pop_front();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     if let Ok(v) = serde_json::from_slice::<Value>(&body) {
         hook.received.lock().expect("lock").push(v);
     }
@@ -161,6 +168,7 @@ impl Hook {
             received: Arc::default(),
             tokens: Arc::default(),
             fail_next: Arc::default(),
+            answer_delays: Arc::default(),
             url,
         };
         let data = web::Data::new(hook.clone());

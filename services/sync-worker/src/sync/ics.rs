@@ -2,6 +2,9 @@
 //! RFC 5545 expansion in the specialist's zone that replaces the connection's instances
 //! inside the window in one transaction, together with the new validators.
 //!
+//! The feed's REFRESH-INTERVAL / X-PUBLISHED-TTL is stored for `calsync status` but
+//! never moves the next poll: that stays at the configured interval.
+//!
 //! A 304 is a success that keeps the stored instances. A failed fetch or a feed that is
 //! not iCalendar is an error recorded by `sync::run`; stored instances stay, so a broken
 //! feed never empties a calendar.
@@ -62,6 +65,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
                 ics_etag: c.ics_etag.clone(),
                 ics_last_modified: c.ics_last_modified.clone(),
                 ics_body_sha256: c.ics_body_sha256.clone(),
+                ics_refresh_interval_secs: c.ics_refresh_interval_secs,
             };
             lease.ensure_held()?;
             let mut db = ctx.pool.get().await.map_err(DbError::from)?;
@@ -88,6 +92,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
             ics_etag: etag,
             ics_last_modified: last_modified,
             ics_body_sha256: Some(digest),
+            ics_refresh_interval_secs: c.ics_refresh_interval_secs,
         };
         lease.ensure_held()?;
         let mut db = ctx.pool.get().await.map_err(DbError::from)?;
@@ -108,6 +113,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
             .map_err(SyncError::Parser)?
             .map_err(SyncError::Parse)?;
     log_warnings(&expansion);
+    let refresh_hint = expansion.refresh_interval.map(hint_secs);
 
     let instances = to_events(expansion.instances);
     let keep: Vec<String> = instances
@@ -119,6 +125,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
         ics_etag: etag,
         ics_last_modified: last_modified,
         ics_body_sha256: Some(digest),
+        ics_refresh_interval_secs: refresh_hint,
     };
     let (id, specialist, stored) = (c.id, c.specialist_id, keep.len());
     let (instances, keep, success) = (&instances, &keep, &success);
@@ -145,6 +152,12 @@ async fn specialist_zone(ctx: &WorkerContext, c: &Connection) -> Result<chrono_t
     let s = specialists::get(&mut db, c.specialist_id).await?;
     calsync_ical::parse_zone(&s.time_zone)
         .ok_or_else(|| SyncError::UnknownZone(s.time_zone.clone()))
+}
+
+/// The feed's refresh hint as stored: whole seconds, a hint beyond the column's range
+/// (68 years) kept as its largest value. Only shown; polling keeps the configured interval.
+fn hint_secs(d: std::time::Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
 fn body_digest(body: &[u8]) -> String {

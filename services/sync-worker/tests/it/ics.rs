@@ -255,6 +255,43 @@ async fn a_broken_feed_is_recorded_on_the_connection_and_keeps_the_last_good_eve
     assert_eq!(stored(f.world.pool(), c.id).await, good);
 }
 
+#[tokio::test]
+async fn a_feed_asking_for_12_hours_is_polled_at_the_configured_interval_and_its_hint_kept() {
+    let asks_12h = "REFRESH-INTERVAL;VALUE=DURATION:PT12H";
+    let f = feed(&calendar(&[asks_12h, SINGLE])).await;
+    let ctx = worker_with(&f.world.settings, &f.clock).context();
+    let agent = specialist(f.world.pool(), "ics-agent", "UTC").await;
+    let c = connect(f.world.pool(), agent, "ics", &f.server().url(PATH)).await;
+
+    drive(&ctx, c.id).await.unwrap();
+    let row = connection(&ctx, c.id).await;
+    assert_eq!(row.ics_refresh_interval_secs, Some(12 * 3600));
+    let wait = row.next_poll_at - start();
+    assert!(
+        wait >= Duration::minutes(9) && wait <= Duration::minutes(11),
+        "the configured 10 minutes (± 10 %), not the feed's 12 hours: {wait}"
+    );
+
+    f.clock.advance(Duration::minutes(10));
+    drive(&ctx, c.id).await.unwrap();
+    assert_eq!(f.server().not_modified(PATH), 1);
+    let row = connection(&ctx, c.id).await;
+    assert_eq!(
+        row.ics_refresh_interval_secs,
+        Some(12 * 3600),
+        "a 304 keeps the hint"
+    );
+
+    f.server().set_feed(PATH, calendar(&[SINGLE, FREE]));
+    f.clock.advance(Duration::minutes(10));
+    drive(&ctx, c.id).await.unwrap();
+    let row = connection(&ctx, c.id).await;
+    assert_eq!(
+        row.ics_refresh_interval_secs, None,
+        "a feed that stops asking clears the hint"
+    );
+}
+
 impl Feed {
     fn server(&self) -> &IcsFeedServer {
         self.world.ics()

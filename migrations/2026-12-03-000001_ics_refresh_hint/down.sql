@@ -1,0 +1,1 @@
+ALTER TABLE calendar_connections DROP COLUMN ics_refresh_interval_secs;
