@@ -224,6 +224,13 @@ impl HttpClient {
             elapsed_ms = tracing::field::Empty,
         );
         async move {
+            let mut req = req;
+            // The provider call joins the trace of the change that caused it.
+            for (name, value) in calsync_runtime::telemetry::trace_headers() {
+                if let Ok(v) = reqwest::header::HeaderValue::from_str(&value) {
+                    req.headers_mut().insert(name, v);
+                }
+            }
             let started = Instant::now();
             let method: Method = req.method().clone();
             let resp = self.client.execute(req).await?;

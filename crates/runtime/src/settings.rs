@@ -27,6 +27,7 @@ pub struct Settings {
     pub ics: IcsSettings,
     pub writeback: WritebackSettings,
     pub log: LogSettings,
+    pub otel: OtelSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +183,15 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// OpenTelemetry trace export.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtelSettings {
+    /// OTLP/HTTP base URL of a collector (`http://collector:4318`); traces go to
+    /// `{endpoint}/v1/traces`. Empty: no export.
+    pub endpoint: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("configuration: {0}")]
@@ -263,10 +273,10 @@ impl Settings {
 
     /// What a service binary does first: `--config FILE` from the arguments (else
     /// `CALSYNC_CONFIG`), load, start tracing, and refuse to start without secrets.
-    pub fn for_service() -> anyhow::Result<Self> {
+    pub fn for_service(service: &str) -> anyhow::Result<Self> {
         let config = std::env::args().skip_while(|a| a != "--config").nth(1);
         let settings = Self::load(config.as_deref().map(Path::new))?;
-        crate::telemetry::init(&settings.log);
+        crate::telemetry::init(&settings.log, &settings.otel, service);
         settings.validate()?;
         Ok(settings)
     }

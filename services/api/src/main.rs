@@ -2,9 +2,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = calsync_runtime::Settings::for_service()?;
+    let settings = calsync_runtime::Settings::for_service("calsync-api")?;
     let listener = std::net::TcpListener::bind(&settings.api.bind)?;
     let server = calsync_api::ApiServer::build(&settings, listener)?;
     tracing::info!(port = server.port(), "api listening");
-    server.run(calsync_runtime::shutdown_on_signal()).await
+    let outcome = server.run(calsync_runtime::shutdown_on_signal()).await;
+    calsync_runtime::telemetry::shutdown();
+    outcome
 }

@@ -128,6 +128,17 @@ enum Service {
     Worker,
 }
 
+impl Service {
+    /// The `service.name` its traces carry, as the single-service binaries name theirs.
+    fn trace_name(&self) -> &'static str {
+        match self {
+            Service::Api => "calsync-api",
+            Service::Ingest => "calsync-webhook-ingest",
+            Service::Worker => "calsync-sync-worker",
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -167,7 +178,17 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = calsync_runtime::Settings::load(cli.config.as_deref())?;
-    calsync_runtime::telemetry::init(&settings.log);
+    let name = match &cli.command {
+        Command::Serve { service } => service.trace_name(),
+        _ => "calsync",
+    };
+    calsync_runtime::telemetry::init(&settings.log, &settings.otel, name);
+    let outcome = command(cli, settings).await;
+    calsync_runtime::telemetry::shutdown();
+    outcome
+}
+
+async fn command(cli: Cli, settings: calsync_runtime::Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Up => up::run(settings).await,
         Command::Migrate => ops::migrate(&settings).await,

@@ -20,6 +20,8 @@ pub struct WorkerContext {
     pub ics: IcsFetcher,
     pub settings: Settings,
     pub metrics: WorkerMetrics,
+    /// The trace each connection's next sync continues.
+    pub traces: crate::traces::Traces,
 }
 
 /// `ctx.pool`, `ctx.clock`, `ctx.cipher`, … read through to the connection logic.

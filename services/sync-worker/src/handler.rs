@@ -146,6 +146,7 @@ fn fold(notices: Vec<ChangeNotice>) -> Vec<(Uuid, Folded, Vec<ChangeNotice>)> {
 
 impl BatchHandler for NoticeHandler {
     async fn handle_batch(&self, notices: Vec<ChangeNotice>) -> Result<(), HandleError> {
+        self.ctx.traces.offer(&notices);
         let folded = fold(notices);
         let pending: Vec<(Uuid, i64, &'static str)> = stream::iter(folded)
             .map(|(id, f, lifecycle)| async move { self.record(id, f, lifecycle).await })

@@ -10,6 +10,7 @@ pub mod handler;
 pub mod metrics;
 pub mod scheduler;
 pub mod sync;
+mod traces;
 
 use actix_web::{web, App, HttpServer};
 use calsync_connections::Connections;
@@ -82,6 +83,7 @@ impl WorkerServer {
             ics,
             settings: settings.clone(),
             metrics,
+            traces: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -2,9 +2,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = calsync_runtime::Settings::for_service()?;
+    let settings = calsync_runtime::Settings::for_service("calsync-sync-worker")?;
     let listener = std::net::TcpListener::bind(&settings.worker.bind)?;
     let server = calsync_sync_worker::WorkerServer::build(&settings, listener)?;
     tracing::info!(port = server.port(), "sync-worker listening");
-    server.run(calsync_runtime::shutdown_on_signal()).await
+    let outcome = server.run(calsync_runtime::shutdown_on_signal()).await;
+    calsync_runtime::telemetry::shutdown();
+    outcome
 }

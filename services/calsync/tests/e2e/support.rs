@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
+#[allow(unused_imports)]
 pub use crate::provider::{GOOGLE_USER, GRAPH_USER};
 
 /// How long the system gets to show a change: generous for a loaded 2-core CI machine;

@@ -85,6 +85,9 @@ pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<()
     let c = &claim.connection;
     let provider = c.provider;
     let span = tracing::info_span!("sync", connection.id = %c.id, provider = provider.as_str(), full = claim.full_resync);
+    if let Some((parent, state)) = ctx.traces.take(c.id) {
+        calsync_runtime::telemetry::continue_trace(&span, &parent, &state);
+    }
     async move {
         let started = std::time::Instant::now();
         let result = match provider {

@@ -170,7 +170,9 @@ async fn sync_calendar(
         calendar_id: k.calendar_id.clone(),
         specialist_id: c.specialist_id,
     };
-    commit::apply(ctx, lease, &target, batch, window_start).await
+    commit::apply(ctx, lease, &target, batch, window_start)
+        .instrument(tracing::info_span!("commit"))
+        .await
 }
 
 async fn fetch(

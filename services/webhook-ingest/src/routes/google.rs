@@ -62,6 +62,12 @@ pub async fn receive(
         full_resync: false,
         ..ChangeNotice::default()
     };
+    let (traceparent, tracestate) = calsync_runtime::telemetry::trace_context();
+    let notice = ChangeNotice {
+        traceparent,
+        tracestate,
+        ..notice
+    };
     drop(_guard);
     state.notices.publish(notice).await.inspect_err(|_| {
         state.count(Provider::Google, Outcome::Failed);

@@ -91,15 +91,23 @@ async fn publish_all(
     // One notice per connection per batch: the worker fetches everything anyway. They
     // are published together and their confirms awaited as a group, within Graph's
     // budget; the answer goes out only once every one of them is confirmed.
-    let publishes = futures::future::join_all(notices.into_values().map(|notice| async move {
-        let r = state.notices.publish(notice).await;
-        let outcome = if r.is_ok() {
-            Outcome::Queued
-        } else {
-            Outcome::Failed
+    let (traceparent, tracestate) = calsync_runtime::telemetry::trace_context();
+    let publishes = futures::future::join_all(notices.into_values().map(|notice| {
+        let notice = ChangeNotice {
+            traceparent: traceparent.clone(),
+            tracestate: tracestate.clone(),
+            ..notice
         };
-        state.count(Provider::Microsoft, outcome);
-        r
+        async move {
+            let r = state.notices.publish(notice).await;
+            let outcome = if r.is_ok() {
+                Outcome::Queued
+            } else {
+                Outcome::Failed
+            };
+            state.count(Provider::Microsoft, outcome);
+            r
+        }
     }));
     let results = match tokio::time::timeout(GRAPH_BUDGET, publishes).await {
         Ok(results) => results,
