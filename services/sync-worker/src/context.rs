@@ -20,6 +20,8 @@ pub struct WorkerContext {
     pub ics: IcsFetcher,
     pub settings: Settings,
     pub metrics: WorkerMetrics,
+    /// The syncs' event writes, committed in groups.
+    pub commits: crate::sync::Commits,
 }
 
 /// `ctx.pool`, `ctx.clock`, `ctx.cipher`, … read through to the connection logic.

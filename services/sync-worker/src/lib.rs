@@ -86,6 +86,7 @@ impl WorkerServer {
             ics,
             settings: settings.clone(),
             metrics,
+            commits: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()
