@@ -30,6 +30,7 @@ use uuid::Uuid;
 /// - a release lost: the lease stays taken until it expires (`lease_secs`), then the
 ///   scheduler's claim takes the connection over; `sync_pending` itself is never
 ///   written here.
+///
 /// `request_sync` (the record behind an acked notice), the events and the cursor are
 /// never relaxed. The setting is `LOCAL` to the transaction: never run these statements
 /// inside a caller's transaction that writes anything else, which it would relax too.

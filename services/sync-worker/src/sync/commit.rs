@@ -8,16 +8,16 @@
 //! success's `last_sync_at`) holds a cluster-wide lock through its WAL flush, so a
 //! second notifying commit per sync halved the syncs a second the database could take.
 
+use super::group::Write;
 use super::SyncError;
 use crate::context::WorkerContext;
 use calsync_connections::Lease;
+use calsync_core::ExternalEvent;
 use calsync_db::connections::{self, SyncSuccess};
+use calsync_db::AsyncPgConnection;
 use calsync_db::{calendar_writes, calendars, events, DbError};
 use calsync_providers::{SyncBatch, SyncChange};
 use chrono::{DateTime, Utc};
-use super::group::Write;
-use calsync_core::ExternalEvent;
-use calsync_db::AsyncPgConnection;
 use uuid::Uuid;
 
 pub struct Target {
@@ -93,8 +93,7 @@ impl Write for CalendarWrite {
         // The connection's row first, then its calendar's: the order `request_sync`
         // locks them in, so a push recorded meanwhile never deadlocks with the commit.
         if let Some(next_poll_at) = self.finish {
-            connections::record_success(tx, id, &SyncSuccess::default(), now, next_poll_at)
-                .await?;
+            connections::record_success(tx, id, &SyncSuccess::default(), now, next_poll_at).await?;
         }
         // The copies of events we wrote for bookings are stored as ours, blocking
         // nothing: the booking already blocks its time.
