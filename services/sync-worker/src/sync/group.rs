@@ -140,3 +140,105 @@ async fn commit_group<W: Write>(pool: &DbPool, mut jobs: Vec<Job<W>>) {
         let _ = j.done.send(alone);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use calsync_db::specialists;
+    use calsync_testkit::TestDatabase;
+    use diesel_async::SimpleAsyncConnection;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    /// Stores a specialist named by its id, whose zone is the transaction it ran in
+    /// (any table would do); `fail` then makes it fail.
+    struct Probe {
+        id: Uuid,
+        fail: bool,
+    }
+
+    impl Write for Probe {
+        fn connection_id(&self) -> Uuid {
+            self.id
+        }
+
+        async fn apply(&mut self, tx: &mut AsyncPgConnection) -> Result<(), DbError> {
+            let id = self.id;
+            tx.batch_execute(&format!(
+                "INSERT INTO specialists (id, user_id, display_name, time_zone)
+                 VALUES ('{id}', '{id}', 'probe', txid_current()::text)"
+            ))
+            .await?;
+            if self.fail {
+                tx.batch_execute("SELECT 1 / 0").await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Commits `n` writes at once (the `failing`-th fails): each one's id, result and
+    /// transaction if stored.
+    async fn commit_at_once(
+        pool: &DbPool,
+        commits: &Arc<GroupCommit<Probe>>,
+        n: usize,
+        failing: Option<usize>,
+    ) -> Vec<(Result<(), DbError>, Option<String>)> {
+        let writes: Vec<Probe> = (0..n)
+            .map(|i| Probe {
+                id: Uuid::new_v4(),
+                fail: Some(i) == failing,
+            })
+            .collect();
+        let ids: Vec<Uuid> = writes.iter().map(|w| w.id).collect();
+        let tasks = writes.into_iter().map(|w| {
+            let (pool, commits) = (pool.clone(), Arc::clone(commits));
+            tokio::spawn(async move { commits.commit(&pool, w).await })
+        });
+        let results = futures::future::join_all(tasks).await;
+        let mut db = pool.get().await.unwrap();
+        let mut out = Vec::new();
+        for (id, r) in ids.into_iter().zip(results) {
+            let stored = match specialists::get(&mut db, id).await {
+                Ok(s) => Some(s.time_zone),
+                Err(DbError::NotFound) => None,
+                Err(e) => panic!("reading {id}: {e}"),
+            };
+            out.push((r.expect("commit task"), stored));
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_ready_together_share_a_commit_and_a_failing_one_fails_alone() {
+        let db = TestDatabase::new().await.expect("test database");
+        let pool = db.pool().clone();
+        let commits = Arc::new(GroupCommit::<Probe>::default());
+
+        let first = commit_at_once(&pool, &commits, 20, None).await;
+        assert!(
+            first
+                .iter()
+                .all(|(r, stored)| r.is_ok() && stored.is_some()),
+            "every write commits and is stored"
+        );
+        let transactions: HashSet<&String> = first.iter().filter_map(|(_, t)| t.as_ref()).collect();
+        assert!(
+            transactions.len() < 20,
+            "writes waiting for a committer share its transaction ({} for 20)",
+            transactions.len()
+        );
+
+        let second = commit_at_once(&pool, &commits, 20, Some(7)).await;
+        for (i, (result, stored)) in second.iter().enumerate() {
+            if i == 7 {
+                assert!(result.is_err(), "the failing write reports its failure");
+                assert!(stored.is_none(), "and leaves nothing behind");
+            } else {
+                assert!(result.is_ok(), "write {i} commits despite the failing one");
+                assert!(stored.is_some(), "write {i} is stored");
+            }
+        }
+    }
+}
