@@ -230,6 +230,10 @@ async fn record_one(
     f: &Folded,
     lifecycle: Vec<ChangeNotice>,
 ) -> Result<bool, DbError> {
+    let channel = f.channel.as_ref().map(|(c, m)| (c.as_str(), *m));
+    let request = connections::request_sync(db, id, now, f.full, channel).await?;
+    // After the request: the connection's row is locked before its calendars' rows, the
+    // order a sync's commit takes them in, so the two never deadlock.
     for n in lifecycle {
         // The notice names the subscription: only its calendar is renewed.
         let subscription = Some(n.channel_id.as_str());
@@ -243,8 +247,7 @@ async fn record_one(
             _ => {}
         }
     }
-    let channel = f.channel.as_ref().map(|(c, m)| (c.as_str(), *m));
-    match connections::request_sync(db, id, now, f.full, channel).await? {
+    match request {
         SyncRequest::Pending => Ok(true),
         SyncRequest::Duplicate => {
             tracing::debug!(connection.id = %id, "replayed push; no fetch");
