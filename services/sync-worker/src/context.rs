@@ -22,6 +22,8 @@ pub struct WorkerContext {
     pub metrics: WorkerMetrics,
     /// The trace each connection's next sync continues.
     pub traces: crate::traces::Traces,
+    /// The syncs' event writes, committed in groups.
+    pub commits: crate::sync::Commits,
 }
 
 /// `ctx.pool`, `ctx.clock`, `ctx.cipher`, … read through to the connection logic.

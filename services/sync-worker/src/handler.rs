@@ -1,7 +1,9 @@
 //! The queue consumer's handler. Notices come in batches; each batch is coalesced per
 //! connection (one `request_sync` statement per connection per batch, not one per
-//! notice), acknowledged once recorded, and every connection with a sync asked for gets
-//! a drive task of its own, so a storm on one connection never delays the others.
+//! notice), recorded in a few transactions (one WAL flush each, not one per connection:
+//! at hundreds of changes a second those flushes were what the queue waited on),
+//! acknowledged once recorded, and every connection with a sync asked for gets a drive
+//! task of its own, so a storm on one connection never delays the others.
 //!
 //! Invariant 1: a notice is acked only after its request is committed on the connection
 //! (`sync_pending`); from there the drive syncs it, or, if this worker dies first, the
@@ -18,7 +20,10 @@ use calsync_db::connections::{self, SyncRequest};
 use calsync_db::DbError;
 use calsync_mq::{BatchHandler, HandleError};
 use calsync_proto::v1::{ChangeNotice, NoticeReason};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use chrono::{DateTime, Utc};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures::stream::{self, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_util::task::TaskTracker;
@@ -32,7 +37,8 @@ const MAX_ROUNDS: usize = 8;
 /// the pause only follows a round during which another notice came.
 const COALESCE_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 const STORM_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
-/// Connections whose requests are recorded at once (each takes a pooled connection).
+/// Transactions a batch's requests are recorded in at once (each takes a pooled
+/// connection and holds its connections' rows until it commits).
 const RECORD_CONCURRENCY: usize = 8;
 
 pub struct NoticeHandler {
@@ -147,55 +153,110 @@ fn fold(notices: Vec<ChangeNotice>) -> Vec<(Uuid, Folded, Vec<ChangeNotice>)> {
 impl BatchHandler for NoticeHandler {
     async fn handle_batch(&self, notices: Vec<ChangeNotice>) -> Result<(), HandleError> {
         self.ctx.traces.offer(&notices);
-        let folded = fold(notices);
-        let pending: Vec<(Uuid, i64, &'static str)> = stream::iter(folded)
-            .map(|(id, f, lifecycle)| async move { self.record(id, f, lifecycle).await })
-            .buffer_unordered(RECORD_CONCURRENCY)
-            .try_filter_map(|r| async move { Ok(r) })
-            .try_collect()
-            .await
-            .map_err(|e| HandleError::Transient(e.to_string()))?;
-        for (id, received, provider) in pending {
-            self.poke(id, received, provider);
+        let mut folded = fold(notices);
+        // Each transaction locks its connections' rows in id order, so two workers'
+        // transactions (or two of one batch) never wait on each other in a cycle.
+        folded.sort_unstable_by_key(|(id, _, _)| *id);
+        let per_transaction = folded.len().div_ceil(RECORD_CONCURRENCY).max(1);
+        let mut chunks = Vec::new();
+        let mut rest = folded.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(per_transaction).collect::<Vec<_>>());
         }
-        Ok(())
+        let recorded: Vec<Result<Vec<Pending>, DbError>> = stream::iter(chunks)
+            .map(|chunk| self.record(chunk))
+            .buffer_unordered(RECORD_CONCURRENCY)
+            .collect()
+            .await;
+        // What a transaction committed is driven even when another one failed: the
+        // batch comes back, but its committed pushes are then replays (no fetch).
+        let mut failed = None;
+        for r in recorded {
+            match r {
+                Ok(pending) => {
+                    for p in pending {
+                        self.poke(p.id, p.received_at_ms, p.provider);
+                    }
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        match failed {
+            Some(e) => Err(HandleError::Transient(e.to_string())),
+            None => Ok(()),
+        }
     }
 }
 
+/// A connection whose sync is now pending.
+struct Pending {
+    id: Uuid,
+    received_at_ms: i64,
+    provider: &'static str,
+}
+
 impl NoticeHandler {
-    /// Records one connection's folded request; `Some` when a sync is now pending.
+    /// Records some connections' folded requests in one transaction.
     async fn record(
         &self,
-        id: Uuid,
-        f: Folded,
-        lifecycle: Vec<ChangeNotice>,
-    ) -> Result<Option<(Uuid, i64, &'static str)>, DbError> {
+        chunk: Vec<(Uuid, Folded, Vec<ChangeNotice>)>,
+    ) -> Result<Vec<Pending>, DbError> {
         let now = self.ctx.clock.now();
         let mut db = self.ctx.pool.get().await?;
-        for n in lifecycle {
-            // The notice names the subscription: only its calendar is renewed.
-            let subscription = Some(n.channel_id.as_str());
-            match n.resource_state.as_str() {
-                "reauthorizationRequired" => {
-                    calendars::request_webhook_renewal(&mut db, id, subscription, false).await?
+        db.transaction::<_, DbError, _>(|tx| {
+            async move {
+                let mut pending = Vec::new();
+                for (id, f, lifecycle) in chunk {
+                    if record_one(tx, now, id, &f, lifecycle).await? {
+                        pending.push(Pending {
+                            id,
+                            received_at_ms: f.received_at_ms,
+                            provider: f.provider,
+                        });
+                    }
                 }
-                "subscriptionRemoved" => {
-                    calendars::request_webhook_renewal(&mut db, id, subscription, true).await?
-                }
-                _ => {}
+                Ok(pending)
             }
+            .scope_boxed()
+        })
+        .await
+    }
+}
+
+/// Records one connection's folded request; true when a sync is now pending.
+async fn record_one(
+    db: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    id: Uuid,
+    f: &Folded,
+    lifecycle: Vec<ChangeNotice>,
+) -> Result<bool, DbError> {
+    let channel = f.channel.as_ref().map(|(c, m)| (c.as_str(), *m));
+    let request = connections::request_sync(db, id, now, f.full, channel).await?;
+    // After the request: the connection's row is locked before its calendars' rows, the
+    // order a sync's commit takes them in, so the two never deadlock.
+    for n in lifecycle {
+        // The notice names the subscription: only its calendar is renewed.
+        let subscription = Some(n.channel_id.as_str());
+        match n.resource_state.as_str() {
+            "reauthorizationRequired" => {
+                calendars::request_webhook_renewal(db, id, subscription, false).await?
+            }
+            "subscriptionRemoved" => {
+                calendars::request_webhook_renewal(db, id, subscription, true).await?
+            }
+            _ => {}
         }
-        let channel = f.channel.as_ref().map(|(c, m)| (c.as_str(), *m));
-        match connections::request_sync(&mut db, id, now, f.full, channel).await? {
-            SyncRequest::Pending => Ok(Some((id, f.received_at_ms, f.provider))),
-            SyncRequest::Duplicate => {
-                tracing::debug!(connection.id = %id, "replayed push; no fetch");
-                Ok(None)
-            }
-            SyncRequest::Inactive => {
-                tracing::debug!(connection.id = %id, "connection inactive or unknown; notice dropped");
-                Ok(None)
-            }
+    }
+    match request {
+        SyncRequest::Pending => Ok(true),
+        SyncRequest::Duplicate => {
+            tracing::debug!(connection.id = %id, "replayed push; no fetch");
+            Ok(false)
+        }
+        SyncRequest::Inactive => {
+            tracing::debug!(connection.id = %id, "connection inactive or unknown; notice dropped");
+            Ok(false)
         }
     }
 }

@@ -49,6 +49,10 @@ impl WorkerServer {
         let port = listener.local_addr()?.port();
         let mut pool_settings = PoolSettings::new(&settings.database.url, "calsync-sync-worker");
         pool_settings.max_size = settings.database.pool_size;
+        // A sync checks a connection out of the pool ten times or so: a `SELECT 1`
+        // before each was a tenth of its round trips. A connection whose server went
+        // away fails its next statement instead, and a failed sync or batch is retried.
+        pool_settings.verify_on_checkout = false;
         let pool = build_pool(&pool_settings)?;
         let publisher = Publisher::new(&settings.amqp.url, Topology::new(&settings.amqp.prefix));
         let http_client = reqwest::Client::builder()
@@ -84,6 +88,7 @@ impl WorkerServer {
             settings: settings.clone(),
             metrics,
             traces: Default::default(),
+            commits: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()

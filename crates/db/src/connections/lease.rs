@@ -4,6 +4,9 @@
 //! `sync_pending` was set again meanwhile, and then the holder claims once more. Leases
 //! are short and renewed by their holder while it works, so a dead holder's connections
 //! are picked up within seconds.
+//!
+//! Lease bookkeeping commits without waiting for its WAL flush (`RELAXED`): see there
+//! why a crash can lose nothing by it.
 
 use super::{get, Connection};
 use crate::DbError;
@@ -12,6 +15,26 @@ use diesel::sql_types::{BigInt, Bool, Interval, Nullable, Text, Timestamptz, Uui
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
+
+/// Prepended to the lease statements (claim, renew, release): their commit does not wait
+/// for its WAL flush (`synchronous_commit = off`, for this transaction only). A sync
+/// waited on three such flushes besides its events' one, and on a disk shared with
+/// other work they were most of its time. Losing one of these commits (only a crash of
+/// the PostgreSQL server can: the commit is visible at once and flushed within
+/// `wal_writer_delay`) loses no change:
+/// - a claim lost: the lease is free again and `sync_pending` (and a full-resync
+///   request) set again, so the scheduler's claim of pending requests syncs once more;
+///   and a claim whose sync committed events cannot be lost, since that commit flushes
+///   the WAL up to itself, the claim's record included;
+/// - a renewal lost: the lease ends earlier; a holder that finds it taken stops writing;
+/// - a release lost: the lease stays taken until it expires (`lease_secs`), then the
+///   scheduler's claim takes the connection over; `sync_pending` itself is never
+///   written here.
+///
+/// `request_sync` (the record behind an acked notice), the events and the cursor are
+/// never relaxed. The setting is `LOCAL` to the transaction: never run these statements
+/// inside a caller's transaction that writes anything else, which it would relax too.
+const RELAXED: &str = "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))";
 
 /// What became of a sync request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,10 +170,11 @@ pub async fn extend_lease(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<bool, DbError> {
-    let n = diesel::sql_query(
-        "UPDATE calendar_connections SET lease_expires_at = $3 + $4
-         WHERE id = $1 AND lease_owner = $2",
-    )
+    let n = diesel::sql_query(format!(
+        "{RELAXED}
+         UPDATE calendar_connections SET lease_expires_at = $3 + $4
+         FROM relaxed WHERE id = $1 AND lease_owner = $2"
+    ))
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(owner)
     .bind::<Timestamptz, _>(now)
@@ -168,8 +192,8 @@ pub async fn try_claim(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<Option<Claim>, DbError> {
-    let rows: Vec<ClaimRow> = diesel::sql_query(
-        "WITH prev AS (
+    let rows: Vec<ClaimRow> = diesel::sql_query(format!(
+        "{RELAXED}, prev AS (
              SELECT id, full_resync_requested FROM calendar_connections
              WHERE id = $1 AND sync_enabled AND NOT needs_reauth
                AND (lease_owner IS NULL OR lease_expires_at < $3)
@@ -179,9 +203,9 @@ pub async fn try_claim(
              lease_owner = $2, lease_expires_at = $3 + $4,
              sync_pending = false, full_resync_requested = false,
              last_sync_attempt_at = $3
-         FROM prev WHERE c.id = prev.id
-         RETURNING c.id, prev.full_resync_requested AS full",
-    )
+         FROM prev, relaxed WHERE c.id = prev.id
+         RETURNING c.id, prev.full_resync_requested AS full"
+    ))
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(owner)
     .bind::<Timestamptz, _>(now)
@@ -207,10 +231,11 @@ struct PendingRow {
 /// Gives the lease back. Returns true when another sync was asked for meanwhile: the
 /// caller then tries to claim again, so no notice is lost between fetch and release.
 pub async fn release(conn: &mut AsyncPgConnection, id: Uuid, owner: &str) -> Result<bool, DbError> {
-    let rows: Vec<PendingRow> = diesel::sql_query(
-        "UPDATE calendar_connections SET lease_owner = NULL, lease_expires_at = NULL
-         WHERE id = $1 AND lease_owner = $2 RETURNING sync_pending",
-    )
+    let rows: Vec<PendingRow> = diesel::sql_query(format!(
+        "{RELAXED}
+         UPDATE calendar_connections SET lease_owner = NULL, lease_expires_at = NULL
+         FROM relaxed WHERE id = $1 AND lease_owner = $2 RETURNING sync_pending"
+    ))
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(owner)
     .load(conn)

@@ -4,7 +4,11 @@
 use crate::support::{conn, connection, specialist, test_db, within};
 use calsync_db::calendars::{self, Webhook};
 use calsync_db::connections::{self, SyncRequest};
+use calsync_db::{AsyncPgConnection, DbError};
 use chrono::{Duration, Utc};
+use diesel::sql_types::Text;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
 const LEASE: Duration = Duration::seconds(60);
@@ -119,6 +123,93 @@ async fn release_by_someone_who_does_not_hold_the_lease_changes_nothing() {
         "the holder keeps the lease"
     );
     assert!(row.sync_pending, "the pending flag is left for the holder");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+async fn synchronous_commit(c: &mut AsyncPgConnection) -> Result<String, DbError> {
+    let rows: Vec<Setting> =
+        diesel::sql_query("SELECT current_setting('synchronous_commit') AS value")
+            .load(c)
+            .await?;
+    Ok(rows.into_iter().next().map(|r| r.value).unwrap_or_default())
+}
+
+/// Each lease statement's transaction commits without waiting for its WAL flush (a
+/// lost lease commit loses no change; see the lease module), and only that
+/// transaction: the request behind an acked notice, and whatever the session runs
+/// next, still wait for theirs.
+#[tokio::test]
+async fn lease_statements_relax_their_own_commit_and_nothing_else() {
+    let db = test_db().await;
+    let mut c = conn(&db).await;
+    let s = specialist(&mut c, "agent-1").await;
+    let id = connection(&mut c, s, "google", "primary").await.id;
+    let now = Utc::now();
+
+    // Run inside a transaction, a statement's LOCAL setting can still be read after it.
+    let seen = within(
+        "claim, renew, release and a request, each in a transaction",
+        async {
+            let mut seen = Vec::new();
+            for step in ["claim", "renew", "release", "request"] {
+                let value = c
+                    .transaction::<_, DbError, _>(|tx| {
+                        async move {
+                            match step {
+                                "claim" => {
+                                    connections::try_claim(tx, id, "worker-a", now, LEASE)
+                                        .await?
+                                        .expect("the lease is free");
+                                }
+                                "renew" => {
+                                    let held =
+                                        connections::extend_lease(tx, id, "worker-a", now, LEASE)
+                                            .await?;
+                                    assert!(held, "the holder renews its lease");
+                                }
+                                "release" => {
+                                    connections::release(tx, id, "worker-a").await?;
+                                }
+                                _ => {
+                                    connections::request_sync(tx, id, now, false, None).await?;
+                                }
+                            }
+                            synchronous_commit(tx).await
+                        }
+                        .scope_boxed()
+                    })
+                    .await?;
+                seen.push((step, value));
+            }
+            Ok::<_, DbError>(seen)
+        },
+    )
+    .await
+    .expect("statements");
+    assert_eq!(
+        seen,
+        [
+            ("claim", "off".to_owned()),
+            ("renew", "off".to_owned()),
+            ("release", "off".to_owned()),
+            ("request", "on".to_owned()),
+        ],
+        "only the lease bookkeeping is relaxed"
+    );
+    let after = within("setting after", synchronous_commit(&mut c))
+        .await
+        .expect("setting");
+    assert_eq!(after, "on", "the relaxed setting ends with its transaction");
+    let row = within("get", connections::get(&mut c, id))
+        .await
+        .expect("get");
+    assert!(row.lease_owner.is_none(), "released");
+    assert!(row.sync_pending, "the request is recorded");
 }
 
 /// A Google push notice for `id` on `channel` with message number `n`.

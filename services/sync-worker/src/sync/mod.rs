@@ -3,6 +3,7 @@
 //! on the connection (with back-off for the next poll) and never touch stored events.
 
 mod commit;
+mod group;
 mod ics;
 mod oauth;
 
@@ -14,6 +15,9 @@ use calsync_providers::ics::IcsFetchError;
 use calsync_providers::ProviderError;
 use chrono::{DateTime, Duration, Utc};
 use tracing::Instrument;
+
+/// The worker's group commit of calendar writes (one per process: `WorkerContext`).
+pub type Commits = group::GroupCommit<commit::CalendarWrite>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

@@ -37,13 +37,28 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
     };
     let mut tokens = Tokens::of(c);
     let mut token = tokens.access(ctx, lease, false).await?;
+    let next_poll_at = ctx.next_poll_at(c.provider, now);
+    // The last calendar's commit records the success too (see `commit`); when it was
+    // skipped (gone at the provider), or there is none, the success is recorded alone.
+    let mut recorded = false;
     // Each blocking calendar with its own cursor and its own commit: one that fails
     // leaves the others' progress in place, and the sync as a whole is then a failure.
-    for k in &blocking {
+    for (i, k) in blocking.iter().enumerate() {
         let span = tracing::info_span!("calendar", calendar.id = %k.calendar_id);
-        let synced = sync_calendar(ctx, lease, claim, k, tz, now, &mut tokens, &mut token)
-            .instrument(span)
-            .await;
+        let finish = (i + 1 == blocking.len()).then_some(next_poll_at);
+        let synced = sync_calendar(
+            ctx,
+            lease,
+            claim,
+            k,
+            tz,
+            now,
+            finish,
+            &mut tokens,
+            &mut token,
+        )
+        .instrument(span)
+        .await;
         if let Err(SyncError::Connection(ConnectionError::Provider(ProviderError::NotFound))) =
             &synced
         {
@@ -74,6 +89,10 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
             }
             return Err(e);
         }
+        recorded = finish.is_some();
+    }
+    if recorded {
+        return Ok(());
     }
     lease.ensure_held()?;
     let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
@@ -82,7 +101,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
         c.id,
         &SyncSuccess::default(),
         ctx.clock.now(),
-        ctx.next_poll_at(c.provider, now),
+        next_poll_at,
     )
     .await?;
     Ok(())
@@ -96,6 +115,7 @@ async fn sync_calendar(
     k: &Calendar,
     tz: chrono_tz::Tz,
     now: chrono::DateTime<chrono::Utc>,
+    finish: Option<chrono::DateTime<chrono::Utc>>,
     tokens: &mut Tokens,
     token: &mut SecretString,
 ) -> Result<(), SyncError> {
@@ -169,6 +189,7 @@ async fn sync_calendar(
         connection_id: c.id,
         calendar_id: k.calendar_id.clone(),
         specialist_id: c.specialist_id,
+        finish,
     };
     commit::apply(ctx, lease, &target, batch, window_start)
         .instrument(tracing::info_span!("commit"))
