@@ -216,6 +216,7 @@ impl HttpClient {
         // Path only: queries carry sync tokens and page tokens, which do not belong in logs.
         let span = tracing::info_span!(
             "provider.request",
+            otel.kind = "client",
             provider.api = api.as_str(),
             provider.call = what,
             http.method = %req.method(),
@@ -225,12 +226,16 @@ impl HttpClient {
         );
         async move {
             let mut req = req;
-            // The provider call joins the trace of the change that caused it.
-            for (name, value) in calsync_runtime::telemetry::trace_headers() {
-                if let Ok(v) = reqwest::header::HeaderValue::from_str(&value) {
-                    req.headers_mut().insert(name, v);
-                }
-            }
+            // The provider call joins the trace of the change that caused it (W3C
+            // `traceparent`; nothing when traces are not exported).
+            let cx =
+                tracing_opentelemetry::OpenTelemetrySpanExt::context(&tracing::Span::current());
+            opentelemetry::global::get_text_map_propagator(|p| {
+                p.inject_context(
+                    &cx,
+                    &mut opentelemetry_http::HeaderInjector(req.headers_mut()),
+                )
+            });
             let started = Instant::now();
             let method: Method = req.method().clone();
             let resp = self.client.execute(req).await?;

@@ -4,8 +4,8 @@
 //!
 //! One change is one trace across the queue: webhook-ingest stamps the W3C trace
 //! context of its request into the `ChangeNotice` (`trace_context`), sync-worker makes
-//! its sync span a child of it (`continue_trace`), and provider calls carry a
-//! `traceparent` header (`trace_headers`).
+//! its sync span a child of it (`continue_trace`); provider calls send `traceparent`
+//! themselves (`calsync_providers::http`, which sits beside this crate, not above it).
 
 use crate::settings::{LogFormat, LogSettings, OtelSettings};
 use opentelemetry::propagation::TextMapPropagator;
@@ -137,19 +137,6 @@ pub fn trace_context() -> (String, String) {
         carrier.remove(TRACEPARENT).unwrap_or_default(),
         carrier.remove(TRACESTATE).unwrap_or_default(),
     )
-}
-
-/// Headers that carry the current span's trace to an outgoing HTTP call.
-pub fn trace_headers() -> Vec<(&'static str, String)> {
-    let (parent, state) = trace_context();
-    let mut headers = Vec::new();
-    if !parent.is_empty() {
-        headers.push((TRACEPARENT, parent));
-        if !state.is_empty() {
-            headers.push((TRACESTATE, state));
-        }
-    }
-    headers
 }
 
 /// Makes `span` a child of the trace a message carried (nothing when it carried none,

@@ -205,52 +205,14 @@ fn provider_label(provider: i32) -> &'static str {
 mod tests {
     use super::*;
     use calsync_proto::v1::{NoticeReason, Provider as Wire};
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
-    use tokio::sync::Semaphore;
 
-    /// Records every publish and holds it until the test lets it through.
-    struct Gate {
-        seen: Mutex<Vec<ChangeNotice>>,
-        open: Semaphore,
-        fail: AtomicBool,
-    }
+    type Gate = crate::gate::Gate<ChangeNotice>;
 
     impl Sink for Arc<Gate> {
         async fn publish(&self, notice: ChangeNotice) -> Result<(), MqError> {
-            self.seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(notice);
-            let permit = self
-                .open
-                .acquire()
-                .await
-                .map_err(|e| MqError::NotConfirmed(e.to_string()))?;
-            permit.forget();
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(MqError::NotConfirmed("nack".into()));
-            }
-            Ok(())
-        }
-    }
-
-    impl Default for Gate {
-        fn default() -> Self {
-            Self {
-                seen: Mutex::default(),
-                open: Semaphore::new(0),
-                fail: AtomicBool::new(false),
-            }
-        }
-    }
-
-    impl Gate {
-        fn seen(&self) -> Vec<ChangeNotice> {
-            self.seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
+            self.pass(notice).await
         }
     }
 

@@ -116,51 +116,16 @@ impl<S: GroupSink> Sink for Grouper<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    /// Records every group and holds it until the test lets it through.
-    struct Gate {
-        groups: Mutex<Vec<Vec<String>>>,
-        open: Semaphore,
-        fail: AtomicBool,
-    }
-
-    impl Default for Gate {
-        fn default() -> Self {
-            Self {
-                groups: Mutex::default(),
-                open: Semaphore::new(0),
-                fail: AtomicBool::new(false),
-            }
-        }
-    }
+    /// Each group as its connection ids.
+    type Gate = crate::gate::Gate<Vec<String>>;
 
     impl GroupSink for Arc<Gate> {
         async fn publish_group(&self, notices: Vec<ChangeNotice>) -> Result<(), MqError> {
-            self.groups
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(notices.into_iter().map(|n| n.connection_id).collect());
-            let permit = self
-                .open
-                .acquire()
+            self.pass(notices.into_iter().map(|n| n.connection_id).collect())
                 .await
-                .map_err(|e| MqError::NotConfirmed(e.to_string()))?;
-            permit.forget();
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(MqError::NotConfirmed("nack".into()));
-            }
-            Ok(())
-        }
-    }
-
-    impl Gate {
-        fn groups(&self) -> Vec<Vec<String>> {
-            self.groups
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
         }
     }
 
@@ -192,13 +157,13 @@ mod tests {
         // Two go out at once, alone: no push waits while a flight is free.
         let a = send("a");
         let b = send("b");
-        until("both flights", || gate.groups().len() == 2).await;
+        until("both flights", || gate.seen().len() == 2).await;
         let waiting: Vec<_> = ["c", "d", "e"].into_iter().map(send).collect();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(gate.groups().len(), 2, "nothing more until a flight lands");
+        assert_eq!(gate.seen().len(), 2, "nothing more until a flight lands");
         gate.open.add_permits(1);
-        until("the group", || gate.groups().len() == 3).await;
-        let mut grouped = gate.groups()[2].clone();
+        until("the group", || gate.seen().len() == 3).await;
+        let mut grouped = gate.seen()[2].clone();
         grouped.sort();
         assert_eq!(grouped, ["c", "d", "e"], "one message for the three");
         gate.open.add_permits(2);
@@ -215,7 +180,7 @@ mod tests {
         let grouper = Arc::new(Grouper::new(Arc::clone(&gate), 1, 100));
         let g = Arc::clone(&grouper);
         let first = tokio::spawn(async move { g.publish(notice("a")).await });
-        until("the first flight", || gate.groups().len() == 1).await;
+        until("the first flight", || gate.seen().len() == 1).await;
         let rest: Vec<_> = ["b", "c"]
             .into_iter()
             .map(|id| {
@@ -229,7 +194,7 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|e| panic!("{e}"));
-        until("the group", || gate.groups().len() == 2).await;
+        until("the group", || gate.seen().len() == 2).await;
         gate.fail.store(true, Ordering::SeqCst);
         gate.open.add_permits(1);
         for t in rest {
@@ -246,7 +211,7 @@ mod tests {
         let grouper = Arc::new(Grouper::new(Arc::clone(&gate), 1, 3));
         let g = Arc::clone(&grouper);
         let first = tokio::spawn(async move { g.publish(notice("x")).await });
-        until("the first flight", || gate.groups().len() == 1).await;
+        until("the first flight", || gate.seen().len() == 1).await;
         let rest: Vec<_> = (0..7)
             .map(|i| {
                 let g = Arc::clone(&grouper);
@@ -264,7 +229,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        let sizes: Vec<usize> = gate.groups().iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = gate.seen().iter().map(Vec::len).collect();
         assert_eq!(sizes, [1, 3, 3, 1]);
     }
 }

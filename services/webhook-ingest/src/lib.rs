@@ -6,6 +6,8 @@
 
 mod coalesce;
 mod error;
+#[cfg(test)]
+mod gate;
 mod group;
 mod routes;
 mod state;
