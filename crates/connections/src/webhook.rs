@@ -146,14 +146,22 @@ impl Connections {
     /// missing, expired, expiring within a day, or that the provider asked us to renew
     /// are renewed, unless a failure's back-off runs or the api is still opening them;
     /// those of calendars that stopped blocking are stopped.
-    pub async fn maintain_webhooks(&self, lease: &Lease) -> Result<(), DbError> {
-        let mut db = self.pool.get().await?;
-        let c = connections::get(&mut db, lease.connection_id()).await?;
-        drop(db);
+    ///
+    /// `c` and `cals` are the connection and its calendars as the sync read them: the
+    /// lease keeps every other writer of webhook state away (the api's first setup is
+    /// told apart by its grace), so whether anything is due is decided without reading
+    /// them again after every sync; the setup that follows when something is, reads
+    /// afresh. A renewal asked for while the sync ran comes with a sync request, hence
+    /// another round.
+    pub async fn maintain_webhooks(
+        &self,
+        lease: &Lease,
+        c: &Connection,
+        cals: &[Calendar],
+    ) -> Result<(), DbError> {
         if !c.provider.has_webhooks() {
             return Ok(());
         }
-        let cals = self.calendars_of(&c).await?;
         let now = self.clock.now();
         let due = cals.iter().any(|k| {
             // `webhook_renew_after` is both the scheduler's claim (claim time +
@@ -182,6 +190,11 @@ impl Connections {
         if !due {
             return Ok(());
         }
+        // Tokens may have been refreshed (and a Microsoft refresh token rotated) by the
+        // sync: the setup works from the stored row, not the claim's copy.
+        let mut db = self.pool.get().await?;
+        let c = connections::get(&mut db, c.id).await?;
+        drop(db);
         match self.setup_webhooks(lease, &c, Which::Due).await {
             Ok(list) => {
                 for w in list {

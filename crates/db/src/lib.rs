@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod notify;
 pub mod oauth_states;
 pub mod pool;
+pub mod prepared;
 pub mod schema;
 pub mod specialists;
 

@@ -1,4 +1,4 @@
-//! The drain's side of the outbox: claiming due writes (`FOR UPDATE SKIP LOCKED`, so
+//! The drain's side of the outbox: claiming due writes (`FOR NO KEY UPDATE SKIP LOCKED`, so
 //! replicas never take the same row) and recording each outcome. Every outcome is fenced
 //! by the claim: a worker whose claim lapsed and was taken over writes nothing.
 
@@ -27,7 +27,7 @@ pub async fn claim_due(
                AND c.sync_enabled AND NOT c.needs_reauth
              ORDER BY w.next_attempt_at
              LIMIT $4
-             FOR UPDATE OF w SKIP LOCKED
+             FOR NO KEY UPDATE OF w SKIP LOCKED
          )
          UPDATE calendar_writes w SET claimed_by = $1, claimed_until = $2 + $3
          FROM due WHERE w.id = due.id

@@ -1,7 +1,7 @@
 //! `calendar_writes`: the transactional outbox of write-back. A booking commits one
 //! `create` per Google/Microsoft connection of the specialist in its own transaction, a
 //! cancellation one `delete` per create that may have reached the provider; sync-worker
-//! claims due rows (`claim_due`, `FOR UPDATE SKIP LOCKED`) and performs them later, so
+//! claims due rows (`claim_due`, `FOR NO KEY UPDATE SKIP LOCKED`) and performs them later, so
 //! a provider failure never fails or delays a booking.
 //!
 //! Rows of a connection that needs re-authorisation (or is disabled) are not claimed:

@@ -304,18 +304,19 @@ pub async fn record_synced(
     window_start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    diesel::update(
-        cal::table
-            .filter(cal::connection_id.eq(connection_id))
-            .filter(cal::calendar_id.eq(calendar_id)),
+    // Prepared once per connection (diesel never caches an UPDATE's plan): every sync
+    // runs this.
+    crate::prepared::prepared(
+        "UPDATE connection_calendars SET
+             sync_cursor = $3, sync_window_start = $4, last_sync_at = $5,
+             last_error = NULL, updated_at = $5
+         WHERE connection_id = $1 AND calendar_id = $2",
     )
-    .set((
-        cal::sync_cursor.eq(cursor),
-        cal::sync_window_start.eq(window_start),
-        cal::last_sync_at.eq(now),
-        cal::last_error.eq(None::<String>),
-        cal::updated_at.eq(now),
-    ))
+    .bind::<diesel::sql_types::Uuid, _>(connection_id)
+    .bind::<diesel::sql_types::Text, _>(calendar_id.to_owned())
+    .bind::<diesel::sql_types::Text, _>(cursor.to_owned())
+    .bind::<diesel::sql_types::Timestamptz, _>(window_start)
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
     .execute(conn)
     .await?;
     Ok(())

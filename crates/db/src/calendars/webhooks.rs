@@ -175,7 +175,7 @@ pub async fn claim_webhook_renewals(
                AND k.webhook_renew_after <= $1
              ORDER BY k.webhook_expires_at NULLS FIRST
              LIMIT $4
-             FOR UPDATE OF k SKIP LOCKED
+             FOR NO KEY UPDATE OF k SKIP LOCKED
          )
          UPDATE connection_calendars k SET webhook_renew_after = $3
          FROM due WHERE k.connection_id = due.connection_id AND k.calendar_id = due.calendar_id

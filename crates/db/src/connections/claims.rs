@@ -1,4 +1,4 @@
-//! The scheduler's poll claims, taken with `FOR UPDATE SKIP LOCKED` so that replicas
+//! The scheduler's poll claims, taken with `FOR NO KEY UPDATE SKIP LOCKED` so that replicas
 //! never claim the same row (webhook renewals are claimed per calendar, in
 //! `crate::calendars`).
 
@@ -38,7 +38,7 @@ pub async fn claim_due_polls(
                                           OR lease_expires_at < $1)))
              ORDER BY next_poll_at
              LIMIT $3
-             FOR UPDATE SKIP LOCKED
+             FOR NO KEY UPDATE SKIP LOCKED
          )
          UPDATE calendar_connections c
          SET next_poll_at = $1 + $2 * (0.9 + random() * 0.2),

@@ -9,6 +9,7 @@
 //! why a crash can lose nothing by it.
 
 use super::{get, Connection};
+use crate::prepared::prepared;
 use crate::DbError;
 use chrono::{DateTime, Duration, Utc};
 use diesel::sql_types::{BigInt, Bool, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -74,11 +75,14 @@ pub async fn request_sync(
         Some((c, m)) => (Some(c), m),
         None => (None, 0),
     };
-    // One statement so two racing notices cannot both pass the replay check.
-    let rows: Vec<RequestRow> = diesel::sql_query(
+    // One statement so two racing notices cannot both pass the replay check. Row locks
+    // here and in the claims are `FOR NO KEY UPDATE` (no key is ever updated): `FOR
+    // UPDATE` also blocks the foreign-key checks (`FOR KEY SHARE`) of every event
+    // insert for the connection, and under load those waits were a sync's longest.
+    let rows: Vec<RequestRow> = prepared(
         "WITH cur AS (
              SELECT id, sync_enabled AND NOT needs_reauth AS active
-             FROM calendar_connections WHERE id = $1 FOR UPDATE
+             FROM calendar_connections WHERE id = $1 FOR NO KEY UPDATE
          ), chan AS (
              -- The calendar whose channel pushed, if any (message numbers are per channel).
              SELECT k.calendar_id, ($4 <= k.webhook_last_message
@@ -86,7 +90,7 @@ pub async fn request_sync(
              FROM connection_calendars k
              WHERE $3::text IS NOT NULL AND $4 > 0
                AND k.connection_id = $1 AND k.webhook_channel_id = $3
-             FOR UPDATE
+             FOR NO KEY UPDATE
          ), upd AS (
              UPDATE calendar_connections c SET
                  sync_pending = true,
@@ -148,7 +152,7 @@ pub async fn try_lease(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<bool, DbError> {
-    let n = diesel::sql_query(
+    let n = prepared(
         "UPDATE calendar_connections SET lease_owner = $2, lease_expires_at = $3 + $4
          WHERE id = $1 AND (lease_owner IS NULL OR lease_expires_at < $3)",
     )
@@ -170,7 +174,7 @@ pub async fn extend_lease(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<bool, DbError> {
-    let n = diesel::sql_query(format!(
+    let n = prepared(format!(
         "{RELAXED}
          UPDATE calendar_connections SET lease_expires_at = $3 + $4
          FROM relaxed WHERE id = $1 AND lease_owner = $2"
@@ -192,12 +196,12 @@ pub async fn try_claim(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<Option<Claim>, DbError> {
-    let rows: Vec<ClaimRow> = diesel::sql_query(format!(
+    let rows: Vec<ClaimRow> = prepared(format!(
         "{RELAXED}, prev AS (
              SELECT id, full_resync_requested FROM calendar_connections
              WHERE id = $1 AND sync_enabled AND NOT needs_reauth
                AND (lease_owner IS NULL OR lease_expires_at < $3)
-             FOR UPDATE
+             FOR NO KEY UPDATE
          )
          UPDATE calendar_connections c SET
              lease_owner = $2, lease_expires_at = $3 + $4,
@@ -231,7 +235,7 @@ struct PendingRow {
 /// Gives the lease back. Returns true when another sync was asked for meanwhile: the
 /// caller then tries to claim again, so no notice is lost between fetch and release.
 pub async fn release(conn: &mut AsyncPgConnection, id: Uuid, owner: &str) -> Result<bool, DbError> {
-    let rows: Vec<PendingRow> = diesel::sql_query(format!(
+    let rows: Vec<PendingRow> = prepared(format!(
         "{RELAXED}
          UPDATE calendar_connections SET lease_owner = NULL, lease_expires_at = NULL
          FROM relaxed WHERE id = $1 AND lease_owner = $2 RETURNING sync_pending"

@@ -1,11 +1,12 @@
 //! What a sync leaves on its connection: feed validators with its events
 //! (invariant 3: same transaction), or the failure and the back-off.
 
+use crate::prepared::prepared;
 use crate::schema::calendar_connections as cc;
 use crate::DbError;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -28,24 +29,27 @@ pub async fn record_success(
     now: DateTime<Utc>,
     next_poll_at: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    diesel::update(cc::table.find(id))
-        .set((
-            cc::sync_window_start.eq(result.window_start),
-            cc::ics_etag.eq(&result.ics_etag),
-            cc::ics_last_modified.eq(&result.ics_last_modified),
-            cc::ics_body_sha256.eq(&result.ics_body_sha256),
-            cc::ics_refresh_interval_secs.eq(result.ics_refresh_interval_secs),
-            cc::last_sync_at.eq(now),
-            cc::last_error.eq(None::<String>),
-            cc::last_error_at.eq(None::<DateTime<Utc>>),
-            cc::last_error_permanent.eq(false),
-            cc::consecutive_failures.eq(0),
-            cc::sync_count.eq(cc::sync_count + 1),
-            cc::next_poll_at.eq(next_poll_at),
-            cc::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
+    // Prepared once per connection (diesel never caches an UPDATE's plan): every sync
+    // runs this.
+    prepared(
+        "UPDATE calendar_connections SET
+             sync_window_start = $2, ics_etag = $3, ics_last_modified = $4,
+             ics_body_sha256 = $5, ics_refresh_interval_secs = $6, last_sync_at = $7,
+             last_error = NULL, last_error_at = NULL, last_error_permanent = false,
+             consecutive_failures = 0, sync_count = sync_count + 1, next_poll_at = $8,
+             updated_at = $7
+         WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Nullable<Timestamptz>, _>(result.window_start)
+    .bind::<Nullable<Text>, _>(result.ics_etag.clone())
+    .bind::<Nullable<Text>, _>(result.ics_last_modified.clone())
+    .bind::<Nullable<Text>, _>(result.ics_body_sha256.clone())
+    .bind::<Nullable<Integer>, _>(result.ics_refresh_interval_secs)
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(next_poll_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -258,6 +258,28 @@ async fn a_replayed_push_message_is_a_duplicate_and_a_new_channel_starts_over() 
         SyncRequest::Pending,
         "another channel is not checked"
     );
+    // A forged far-future number (issue 11.5) must not blind the channel: the provider's
+    // next real pushes, far below it, still ask for a sync.
+    assert_eq!(
+        push(&mut c, id, "ch-1", 9_000_000_000).await,
+        SyncRequest::Pending,
+        "the forged push itself"
+    );
+    assert_eq!(
+        push(&mut c, id, "ch-1", 7).await,
+        SyncRequest::Pending,
+        "the next real push after a far-future one"
+    );
+    assert_eq!(
+        push(&mut c, id, "ch-1", 8).await,
+        SyncRequest::Pending,
+        "and the one after"
+    );
+    assert_eq!(
+        push(&mut c, id, "ch-1", 9_000_000_000).await,
+        SyncRequest::Duplicate,
+        "the forged number itself is still a replay"
+    );
 
     within(
         "new channel",

@@ -89,12 +89,7 @@ impl Write for CalendarWrite {
     }
 
     async fn apply(&mut self, tx: &mut AsyncPgConnection) -> Result<(), DbError> {
-        let (id, cal, now) = (self.connection_id, self.calendar_id.as_str(), self.now);
-        // The connection's row first, then its calendar's: the order `request_sync`
-        // locks them in, so a push recorded meanwhile never deadlocks with the commit.
-        if let Some(next_poll_at) = self.finish {
-            connections::record_success(tx, id, &SyncSuccess::default(), now, next_poll_at).await?;
-        }
+        let (id, cal) = (self.connection_id, self.calendar_id.as_str());
         // The copies of events we wrote for bookings are stored as ours, blocking
         // nothing: the booking already blocks its time.
         calendar_writes::mark_copies(tx, id, &mut self.upserts).await?;
@@ -108,6 +103,16 @@ impl Write for CalendarWrite {
             events::retain_only(tx, id, cal, &keep).await?;
         } else {
             events::remove(tx, id, cal, &self.removes).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, tx: &mut AsyncPgConnection) -> Result<(), DbError> {
+        let (id, cal, now) = (self.connection_id, self.calendar_id.as_str(), self.now);
+        // The connection's row first, then its calendar's: the order `request_sync`
+        // locks them in, so a push recorded meanwhile never deadlocks with the commit.
+        if let Some(next_poll_at) = self.finish {
+            connections::record_success(tx, id, &SyncSuccess::default(), now, next_poll_at).await?;
         }
         calendars::record_synced(tx, id, cal, &self.cursor, self.window_start, now).await
     }

@@ -33,7 +33,17 @@ const MAX_GROUP: usize = 64;
 /// One sync's writes: applied in a transaction (shared or its own), always together.
 pub trait Write: Send + 'static {
     fn connection_id(&self) -> Uuid;
+    /// The writes no other transaction waits on (the events).
     fn apply<'a>(
+        &'a mut self,
+        tx: &'a mut AsyncPgConnection,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'a;
+    /// The writes to rows that recording a sync request locks too (the connection's and
+    /// its calendar's): a group runs them after every write's `apply`, so that those
+    /// locks are held through the group's last statements and its commit only, not
+    /// through every other sync's event writes (which kept pushes for the group's
+    /// connections, and the leases behind them, waiting).
+    fn finish<'a>(
         &'a mut self,
         tx: &'a mut AsyncPgConnection,
     ) -> impl Future<Output = Result<(), DbError>> + Send + 'a;
@@ -109,6 +119,9 @@ async fn commit_group<W: Write>(pool: &DbPool, mut jobs: Vec<Job<W>>) {
                         for j in writes.iter_mut() {
                             j.write.apply(tx).await?;
                         }
+                        for j in writes.iter_mut() {
+                            j.write.finish(tx).await?;
+                        }
                         Ok(())
                     }
                     .scope_boxed()
@@ -133,8 +146,14 @@ async fn commit_group<W: Write>(pool: &DbPool, mut jobs: Vec<Job<W>>) {
         let alone = match pool.get().await {
             Ok(mut db) => {
                 let write = &mut j.write;
-                db.transaction::<_, DbError, _>(|tx| write.apply(tx).scope_boxed())
-                    .await
+                db.transaction::<_, DbError, _>(|tx| {
+                    async move {
+                        write.apply(tx).await?;
+                        write.finish(tx).await
+                    }
+                    .scope_boxed()
+                })
+                .await
             }
             Err(e) => Err(e.into()),
         };
@@ -176,6 +195,17 @@ mod tests {
             }
             Ok(())
         }
+
+        /// Names the probe by how many probes its transaction had applied by then.
+        async fn finish(&mut self, tx: &mut AsyncPgConnection) -> Result<(), DbError> {
+            let id = self.id;
+            tx.batch_execute(&format!(
+                "UPDATE specialists SET display_name = (SELECT count(*)::text FROM specialists
+                   WHERE time_zone = txid_current()::text) WHERE id = '{id}'"
+            ))
+            .await?;
+            Ok(())
+        }
     }
 
     /// Commits `n` writes at once (the `failing`-th fails): each one's id, result and
@@ -185,7 +215,7 @@ mod tests {
         commits: &Arc<GroupCommit<Probe>>,
         n: usize,
         failing: Option<usize>,
-    ) -> Vec<(Result<(), DbError>, Option<String>)> {
+    ) -> Vec<(Result<(), DbError>, Option<(String, String)>)> {
         let writes: Vec<Probe> = (0..n)
             .map(|i| Probe {
                 id: Uuid::new_v4(),
@@ -202,7 +232,7 @@ mod tests {
         let mut out = Vec::new();
         for (id, r) in ids.into_iter().zip(results) {
             let stored = match specialists::get(&mut db, id).await {
-                Ok(s) => Some(s.time_zone),
+                Ok(s) => Some((s.time_zone, s.display_name)),
                 Err(DbError::NotFound) => None,
                 Err(e) => panic!("reading {id}: {e}"),
             };
@@ -224,12 +254,32 @@ mod tests {
                 .all(|(r, stored)| r.is_ok() && stored.is_some()),
             "every write commits and is stored"
         );
-        let transactions: HashSet<&String> = first.iter().filter_map(|(_, t)| t.as_ref()).collect();
+        let transactions: HashSet<&String> = first
+            .iter()
+            .filter_map(|(_, t)| t.as_ref().map(|(tx, _)| tx))
+            .collect();
         assert!(
             transactions.len() < 20,
             "writes waiting for a committer share its transaction ({} for 20)",
             transactions.len()
         );
+        for tx in &transactions {
+            let group = first
+                .iter()
+                .filter(|(_, t)| t.as_ref().is_some_and(|(t, _)| t == *tx))
+                .count();
+            for (_, stored) in &first {
+                if let Some((t, finished_after)) = stored {
+                    if t == *tx {
+                        assert_eq!(
+                            finished_after,
+                            &group.to_string(),
+                            "a group's bookkeeping rows are written after all its events"
+                        );
+                    }
+                }
+            }
+        }
 
         let second = commit_at_once(&pool, &commits, 20, Some(7)).await;
         for (i, (result, stored)) in second.iter().enumerate() {

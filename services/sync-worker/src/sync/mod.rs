@@ -95,7 +95,7 @@ pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<()
     async move {
         let started = std::time::Instant::now();
         let result = match provider {
-            calsync_core::Provider::Ics => ics::sync(ctx, lease, claim).await,
+            calsync_core::Provider::Ics => ics::sync(ctx, lease, claim).await.map(|()| Vec::new()),
             _ => oauth::sync(ctx, lease, claim).await,
         };
         let now = ctx.clock.now();
@@ -106,7 +106,7 @@ pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<()
                 .observe((now - last).num_milliseconds() as f64 / 1000.0);
         }
         match result {
-            Ok(()) => {
+            Ok(calendars) => {
                 ctx.metrics
                     .syncs
                     .with_label_values(&[provider.as_str(), "ok"])
@@ -115,7 +115,7 @@ pub async fn run(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<()
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "sync committed"
                 );
-                ctx.conns.maintain_webhooks(lease).await
+                ctx.conns.maintain_webhooks(lease, c, &calendars).await
             }
             Err(SyncError::Connection(ConnectionError::Db(e))) => Err(e),
             Err(SyncError::Connection(ConnectionError::LeaseLost)) => {

@@ -23,18 +23,25 @@ use tracing::Instrument;
 /// How far the Graph delta window may lag before it is moved forward.
 const WINDOW_SLACK: Duration = Duration::days(1);
 
-pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(), SyncError> {
+/// Returns the account's calendars as read when the sync started, for the webhook
+/// upkeep that follows it.
+pub async fn sync(
+    ctx: &WorkerContext,
+    lease: &Lease,
+    claim: &Claim,
+) -> Result<Vec<Calendar>, SyncError> {
     let c = &claim.connection;
     let now = ctx.clock.now();
-    let (tz, blocking) = {
+    let (tz, calendars) = {
         let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
         let s = specialists::get(&mut db, c.specialist_id).await?;
         let tz = s
             .time_zone
             .parse::<chrono_tz::Tz>()
             .map_err(|_| SyncError::UnknownZone(s.time_zone.clone()))?;
-        (tz, calendars::blocking(&mut db, c.id).await?)
+        (tz, calendars::list(&mut db, c.id).await?)
     };
+    let blocking: Vec<&Calendar> = calendars.iter().filter(|k| k.blocking).collect();
     let mut tokens = Tokens::of(c);
     let mut token = tokens.access(ctx, lease, false).await?;
     let next_poll_at = ctx.next_poll_at(c.provider, now);
@@ -92,7 +99,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
         recorded = finish.is_some();
     }
     if recorded {
-        return Ok(());
+        return Ok(calendars);
     }
     lease.ensure_held()?;
     let mut db = ctx.pool.get().await.map_err(calsync_db::DbError::from)?;
@@ -104,7 +111,7 @@ pub async fn sync(ctx: &WorkerContext, lease: &Lease, claim: &Claim) -> Result<(
         next_poll_at,
     )
     .await?;
-    Ok(())
+    Ok(calendars)
 }
 
 #[allow(clippy::too_many_arguments)]
