@@ -216,14 +216,18 @@ pub(crate) async fn phase_ingest(
     let c0 = cpu(args);
     let broker = broker_alone(args, agent, secs).await?;
     let cpu_broker = cpu(args).since(&c0);
+    // The phases before left their notices queued (the workers are paused); the fixed
+    // rate starts from an empty queue, as a production ingest in front of running
+    // workers does, instead of behind a backlog of a hundred thousand messages.
+    let mut purged = sys.purge_work_queue().await?;
     say(format!(
-        "ingest: valid pushes spread over {channels} channels at {}/s, workers paused",
+        "ingest: valid pushes spread over {channels} channels at {}/s, workers paused ({purged} queued notices purged first)",
         args.fixed_rate
     ));
     let c0 = cpu(args);
     let fixed = push_run(sys, args, spec(Some(args.fixed_rate)), spread).await?;
     let cpu_fixed = cpu(args).since(&c0);
-    let purged = sys.purge_work_queue().await?;
+    purged += sys.purge_work_queue().await?;
     drop(paused);
     drain_all(sys).await?;
 
