@@ -143,6 +143,18 @@ impl Env {
         )
     }
 
+    /// One of the sandbox's own admin documents (`/_sandbox/…`), as JSON.
+    pub(crate) async fn admin(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/_sandbox/{path}", self.sb.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn post(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
         let url = format!("{}{path}", self.sb.api_base());
         self.http

@@ -20,6 +20,31 @@ fn calsync_with(args: &[&str], database_url: Option<&str>, env: &[(&str, &str)])
     cmd.output().expect("calsync runs")
 }
 
+/// Ada, with one connection of `provider` to `external_id` (no tokens).
+async fn ada_connected(
+    conn: &mut calsync_db::AsyncPgConnection,
+    provider: calsync_core::Provider,
+    external_id: &str,
+) -> connections::Connection {
+    let specialist = specialists::upsert(conn, "ada", "Ada", "UTC", &[])
+        .await
+        .expect("specialist");
+    connections::upsert(
+        conn,
+        &NewConnection {
+            specialist_id: specialist,
+            provider,
+            external_calendar_id: external_id.into(),
+            account_email: None,
+            access_token_enc: None,
+            refresh_token_enc: None,
+            token_expires_at: None,
+        },
+    )
+    .await
+    .expect("connection")
+}
+
 #[test]
 fn version_prints_the_package_version() {
     let out = calsync(&["--version"], None);
@@ -34,23 +59,7 @@ fn version_prints_the_package_version() {
 async fn status_json_reports_each_connection_and_a_summary() {
     let db = TestDatabase::new().await.expect("test database");
     let mut conn = db.pool().get().await.expect("connection");
-    let specialist = specialists::upsert(&mut conn, "ada", "Ada", "UTC", &[])
-        .await
-        .expect("specialist");
-    let connection = connections::upsert(
-        &mut conn,
-        &NewConnection {
-            specialist_id: specialist,
-            provider: calsync_core::Provider::Google,
-            external_calendar_id: "primary".into(),
-            account_email: None,
-            access_token_enc: None,
-            refresh_token_enc: None,
-            token_expires_at: None,
-        },
-    )
-    .await
-    .expect("connection");
+    let connection = ada_connected(&mut conn, calsync_core::Provider::Google, "primary").await;
     drop(conn);
 
     let url = db.url().to_owned();
@@ -70,7 +79,7 @@ async fn status_json_reports_each_connection_and_a_summary() {
     );
     let c = &doc["connections"][0];
     assert_eq!(c["id"], connection.id.to_string());
-    assert_eq!(c["specialistId"], specialist.to_string());
+    assert_eq!(c["specialistId"], connection.specialist_id.to_string());
     assert_eq!(c["provider"], "google");
     assert_eq!(c["health"], "failing");
     assert_eq!(c["webhook"], "missing");
@@ -84,23 +93,12 @@ async fn status_json_reports_each_connection_and_a_summary() {
 async fn status_shows_what_a_feed_asks_for_next_to_the_interval_it_is_polled_at() {
     let db = TestDatabase::new().await.expect("test database");
     let mut conn = db.pool().get().await.expect("connection");
-    let specialist = specialists::upsert(&mut conn, "ada", "Ada", "UTC", &[])
-        .await
-        .expect("specialist");
-    let feed = connections::upsert(
+    let feed = ada_connected(
         &mut conn,
-        &NewConnection {
-            specialist_id: specialist,
-            provider: calsync_core::Provider::Ics,
-            external_calendar_id: "https://calendar.example.org/ada.ics".into(),
-            account_email: None,
-            access_token_enc: None,
-            refresh_token_enc: None,
-            token_expires_at: None,
-        },
+        calsync_core::Provider::Ics,
+        "https://calendar.example.org/ada.ics",
     )
-    .await
-    .expect("connection");
+    .await;
     let now = chrono::Utc::now();
     let synced = SyncSuccess {
         ics_refresh_interval_secs: Some(3600),

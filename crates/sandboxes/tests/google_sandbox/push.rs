@@ -278,15 +278,7 @@ async fn slow_and_failed_answers_are_counted_per_address_without_any_penalty() {
     // The slow answers are still running when the later requests arrive.
     tokio::time::sleep(slow + Duration::from_millis(100)).await;
 
-    let doc: Value = env
-        .http
-        .get(format!("{}/_sandbox/endpoints", env.sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = env.admin("endpoints").await;
     let e = &doc["items"][0];
     assert_eq!(e["url"], address.as_str());
     assert_eq!(

@@ -184,14 +184,6 @@ async fn the_sandbox_admin_api_writes_as_a_coworker_and_lists_channels() {
         .unwrap();
     assert_eq!(del.status(), 204);
     assert_eq!(env.st.event(USER, &id).unwrap()["status"], "cancelled");
-    let channels: Value = env
-        .http
-        .get(format!("{}/_sandbox/channels", env.sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let channels: Value = env.admin("channels").await;
     assert_eq!(channels["items"], json!([]));
 }
