@@ -29,14 +29,10 @@ use std::sync::{Arc, Mutex};
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use crate::pacing::{Pacing, COALESCE_PAUSE, STORM_PAUSE};
+
 /// Sync rounds one drive call makes before it lets other work in (its task loops on).
 const MAX_ROUNDS: usize = 8;
-/// How long a lease holder lets further notices gather before a follow-up round; longer
-/// once a connection has needed several rounds in a row (a storm), so a storm of pushes
-/// costs a few fetches a second however fast they come. A single change never waits:
-/// the pause only follows a round during which another notice came.
-const COALESCE_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
-const STORM_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 /// Transactions a batch's requests are recorded in at once (each takes a pooled
 /// connection and holds its connections' rows until it commits).
 const RECORD_CONCURRENCY: usize = 8;
@@ -51,6 +47,7 @@ pub struct NoticeHandler {
 #[derive(Default)]
 struct Drives {
     active: Mutex<HashMap<Uuid, Poke>>,
+    pacing: Pacing,
     tracker: TaskTracker,
 }
 
@@ -264,6 +261,10 @@ async fn record_one(
 /// Drives one connection until no request for it is left, then retires.
 async fn run_drive(ctx: Arc<WorkerContext>, drives: Arc<Drives>, id: Uuid) {
     loop {
+        let (wait, streak) = drives.pacing.hold_off(id, std::time::Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let owed = drives
             .active
             .lock()
@@ -279,7 +280,9 @@ async fn run_drive(ctx: Arc<WorkerContext>, drives: Arc<Drives>, id: Uuid) {
             .ok()
             .and_then(|a| a.get(&id).map(|p| p.provider))
             .unwrap_or("unknown");
-        let capped = match drive(&ctx, id).await {
+        let driven = drive(&ctx, id).await;
+        drives.pacing.ended(id, streak, std::time::Instant::now());
+        let capped = match driven {
             Ok(rounds) => {
                 if rounds > 0 && owed > 0 {
                     let elapsed = ctx.clock.now().timestamp_millis() - owed;

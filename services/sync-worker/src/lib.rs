@@ -8,6 +8,7 @@ pub mod clock;
 pub mod context;
 pub mod handler;
 pub mod metrics;
+mod pacing;
 pub mod scheduler;
 pub mod sync;
 mod traces;
