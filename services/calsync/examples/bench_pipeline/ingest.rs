@@ -233,6 +233,13 @@ pub(crate) async fn phase_ingest(
 
     say("ingest: bare GET /healthz at max rate, again");
     let h2 = raw::run(spec(None), healthz_maker(&args.ingest)?).await;
+    // The latency floor of the machine and the load generator at the fixed rate: the
+    // bare handler, open loop, as the pushes were sent.
+    say(format!(
+        "ingest: bare GET /healthz at {}/s (latency floor)",
+        args.fixed_rate
+    ));
+    let h_fixed = raw::run(spec(Some(args.fixed_rate)), healthz_maker(&args.ingest)?).await;
     say("ingest: valid pushes for one connection at max rate, workers running");
     let maker = push_maker(sys, agent, numbers, 100_000_000).await?;
     let c0 = cpu(args);
@@ -329,6 +336,18 @@ pub(crate) async fn phase_ingest(
         format!("{:.2} / {p99:.2} ms", pct_us(&fixed.out, 0.5)),
         "p99 ≤ 20 ms",
         p99 <= 20.0 && fixed.out.non_2xx + fixed.out.errors == 0,
+    );
+    report.row(
+        s,
+        format!(
+            "bare /healthz at {:.0}/s: latency p50 / p99 (the floor, same run)",
+            args.fixed_rate
+        ),
+        format!(
+            "{:.2} / {:.2} ms",
+            pct_us(&h_fixed, 0.5),
+            pct_us(&h_fixed, 0.99)
+        ),
     );
     report.row(s, "cpu % of one core: spread max rate", cpu_wide);
     report.row(s, "cpu % of one core: one connection max rate", cpu_one);
