@@ -33,21 +33,17 @@ pub fn prepared(sql: impl Into<Cow<'static, str>>) -> Prepared<'static> {
 
 impl<'a> Prepared<'a> {
     /// Binds the next parameter (`$1` first), as `SqlQuery::bind` does.
-    pub fn bind<ST, V>(self, value: V) -> Prepared<'a>
+    pub fn bind<ST, V>(mut self, value: V) -> Prepared<'a>
     where
         Pg: HasSqlType<ST>,
         ST: Send + 'a,
         V: ToSql<ST, Pg> + Send + 'a,
     {
-        let mut binds = self.binds;
-        binds.push(Box::new(Param::<ST, V> {
+        self.binds.push(Box::new(Param::<ST, V> {
             value,
             sql_type: PhantomData,
         }));
-        Prepared {
-            sql: self.sql,
-            binds,
-        }
+        self
     }
 }
 

@@ -313,8 +313,8 @@ pub async fn record_synced(
          WHERE connection_id = $1 AND calendar_id = $2",
     )
     .bind::<diesel::sql_types::Uuid, _>(connection_id)
-    .bind::<diesel::sql_types::Text, _>(calendar_id.to_owned())
-    .bind::<diesel::sql_types::Text, _>(cursor.to_owned())
+    .bind::<diesel::sql_types::Text, _>(calendar_id)
+    .bind::<diesel::sql_types::Text, _>(cursor)
     .bind::<diesel::sql_types::Timestamptz, _>(window_start)
     .bind::<diesel::sql_types::Timestamptz, _>(now)
     .execute(conn)
