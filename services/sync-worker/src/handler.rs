@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::pacing::{Pacing, COALESCE_PAUSE, STORM_PAUSE};
+use crate::pacing::Pacing;
 
 /// Sync rounds one drive call makes before it lets other work in (its task loops on).
 const MAX_ROUNDS: usize = 8;
@@ -261,10 +261,6 @@ async fn record_one(
 /// Drives one connection until no request for it is left, then retires.
 async fn run_drive(ctx: Arc<WorkerContext>, drives: Arc<Drives>, id: Uuid) {
     loop {
-        let (wait, streak) = drives.pacing.hold_off(id, std::time::Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
         let owed = drives
             .active
             .lock()
@@ -280,9 +276,7 @@ async fn run_drive(ctx: Arc<WorkerContext>, drives: Arc<Drives>, id: Uuid) {
             .ok()
             .and_then(|a| a.get(&id).map(|p| p.provider))
             .unwrap_or("unknown");
-        let driven = drive(&ctx, id).await;
-        drives.pacing.ended(id, streak, std::time::Instant::now());
-        let capped = match driven {
+        let capped = match drive_paced(&ctx, id, &drives.pacing).await {
             Ok(rounds) => {
                 if rounds > 0 && owed > 0 {
                     let elapsed = ctx.clock.now().timestamp_millis() - owed;
@@ -325,25 +319,25 @@ async fn run_drive(ctx: Arc<WorkerContext>, drives: Arc<Drives>, id: Uuid) {
 /// Syncs the connection while its lease can be taken and more syncs were asked for;
 /// returns the rounds made (0 when another holder has the lease).
 pub async fn drive(ctx: &WorkerContext, id: Uuid) -> Result<usize, DbError> {
+    drive_paced(ctx, id, &Pacing::default()).await
+}
+
+/// `drive`, with each round spaced from the connection's last one by `pacing` (the
+/// handler's, which remembers rounds across drives): notices that come meanwhile are
+/// served by the next round together.
+async fn drive_paced(ctx: &WorkerContext, id: Uuid, pacing: &Pacing) -> Result<usize, DbError> {
     let mut rounds = 0;
     while rounds < MAX_ROUNDS {
+        let (wait, streak) = pacing.hold_off(id, ctx.clock.now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let Some((lease, claim)) = ctx.conns.claim_sync(id).await? else {
             break;
         };
         rounds += 1;
         let outcome = sync::run(ctx, &lease, &claim).await;
-        if outcome.is_ok() && rounds < MAX_ROUNDS {
-            let mut db = ctx.pool.get().await?;
-            if connections::get(&mut db, id).await?.sync_pending {
-                drop(db);
-                let pause = if rounds > 1 {
-                    STORM_PAUSE
-                } else {
-                    COALESCE_PAUSE
-                };
-                tokio::time::sleep(pause).await;
-            }
-        }
+        pacing.ended(id, streak, ctx.clock.now());
         let again = lease.release(ctx).await?;
         outcome?;
         if !again {
