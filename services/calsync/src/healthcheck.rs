@@ -51,11 +51,12 @@ fn status_of(url: &str) -> Result<u16, String> {
         .set_read_timeout(Some(TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
         .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    // One write: `write!` on the bare stream sends each formatted piece apart, and a
+    // server that answers after the first piece and closes made the rest fail (EPIPE).
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     // Only the status line matters; a long body (e.g. /metrics) is never read.
     let mut head = Vec::with_capacity(64);
     let mut buf = [0u8; 64];
