@@ -1,10 +1,16 @@
 //! Group commit across connections. The broker's cost is per message, not per byte: at a
 //! few thousand confirmed persistent messages a second it takes a core of this machine,
 //! so pushes spread over many connections were held by the broker, not by the handler.
-//! Here every notice handed in joins a queue; up to `flights` messages are in flight at
-//! once, and each flight takes everything queued when it starts (up to `max_group`) into
-//! one message. A lone push with a flight free goes out at once, alone; under load the
-//! groups grow by themselves, as a database's group commit does.
+//! Here every notice handed in joins a queue, and a flight takes everything queued when
+//! it starts (up to `max_group`) into one message. A lone push with nothing in flight
+//! goes out at once, alone; under load the groups grow by themselves, as a database's
+//! group commit does.
+//!
+//! One flight at a time, and a further one (up to `flights`) only while a full group
+//! waits: with four flights always free, pushes at 5,000/s went out nearly one message
+//! each, and the broker's per-message work set the tail (p99 20.4–21.9 ms against
+//! 13.0–13.5 ms with one flight, in the same runs). The extra flights keep throughput
+//! when confirms are slow, when one message cannot hold what waits.
 //!
 //! The guarantee stays the one `coalesce` gives: a notice is answered only after the
 //! broker confirmed a message that holds it, and it was put in that message after its
@@ -43,6 +49,8 @@ struct Shared<S> {
     sink: S,
     queue: Mutex<Queue>,
     flights: Arc<Semaphore>,
+    /// `flights`' permits when none is taken.
+    most_flights: usize,
     max_group: usize,
 }
 
@@ -62,27 +70,35 @@ impl<S: GroupSink> Grouper<S> {
                 sink,
                 queue: Mutex::default(),
                 flights: Arc::new(Semaphore::new(flights.max(1))),
+                most_flights: flights.max(1),
                 max_group: max_group.max(1),
             }),
         }
     }
 }
 
-/// Starts a flight if one is free and something waits. Called after every push and
-/// after every flight ends, so nothing is left queued with no flight to take it: a push
-/// either finds a free flight or was queued before the last running flight looked.
+/// Starts a flight if one should start: nothing is in flight, or a full group waits and
+/// a flight is free. Called after every push and after every flight ends, so nothing is
+/// left queued with no flight to take it: a push either starts a flight or was queued
+/// while one was running, whose end looks again (it frees its permit first).
 fn launch<S: GroupSink>(shared: &Arc<Shared<S>>) {
-    let Ok(permit) = Arc::clone(&shared.flights).try_acquire_owned() else {
-        return;
-    };
-    let group: Queue = {
+    while start_flight(shared) {}
+}
+
+/// Starts one flight if one should start; says whether it did.
+fn start_flight<S: GroupSink>(shared: &Arc<Shared<S>>) -> bool {
+    let (permit, group) = {
         let mut q = shared.queue();
+        let busy = shared.flights.available_permits() < shared.most_flights;
+        if q.is_empty() || (busy && q.len() < shared.max_group) {
+            return false;
+        }
+        let Ok(permit) = Arc::clone(&shared.flights).try_acquire_owned() else {
+            return false;
+        };
         let n = q.len().min(shared.max_group);
-        q.drain(..n).collect()
+        (permit, q.drain(..n).collect::<Queue>())
     };
-    if group.is_empty() {
-        return;
-    }
     let shared = Arc::clone(shared);
     // A task of its own: a request dropped halfway (the provider hung up) must not
     // strand the pushes grouped with it.
@@ -99,6 +115,7 @@ fn launch<S: GroupSink>(shared: &Arc<Shared<S>>) {
         drop(permit);
         launch(&shared);
     });
+    true
 }
 
 impl<S: GroupSink> Sink for Grouper<S> {
@@ -146,32 +163,66 @@ mod tests {
         panic!("timed out waiting for {what}");
     }
 
-    #[tokio::test]
-    async fn pushes_behind_busy_flights_share_the_next_message_and_all_are_answered() {
-        let gate = Arc::new(Gate::default());
-        let grouper = Arc::new(Grouper::new(Arc::clone(&gate), 2, 100));
-        let send = |id: &'static str| {
-            let g = Arc::clone(&grouper);
-            tokio::spawn(async move { g.publish(notice(id)).await })
-        };
-        // Two go out at once, alone: no push waits while a flight is free.
-        let a = send("a");
-        let b = send("b");
-        until("both flights", || gate.seen().len() == 2).await;
-        let waiting: Vec<_> = ["c", "d", "e"].into_iter().map(send).collect();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(gate.seen().len(), 2, "nothing more until a flight lands");
-        gate.open.add_permits(1);
-        until("the group", || gate.seen().len() == 3).await;
-        let mut grouped = gate.seen()[2].clone();
-        grouped.sort();
-        assert_eq!(grouped, ["c", "d", "e"], "one message for the three");
-        gate.open.add_permits(2);
-        for t in [a, b].into_iter().chain(waiting) {
+    fn sender(
+        grouper: &Arc<Grouper<Arc<Gate>>>,
+    ) -> impl Fn(&str) -> tokio::task::JoinHandle<Result<(), MqError>> + '_ {
+        move |id: &str| {
+            let g = Arc::clone(grouper);
+            let id = id.to_owned();
+            tokio::spawn(async move { g.publish(notice(&id)).await })
+        }
+    }
+
+    async fn answered(tasks: Vec<tokio::task::JoinHandle<Result<(), MqError>>>) {
+        for t in tasks {
             t.await
                 .unwrap_or_else(|e| panic!("{e}"))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
+    }
+
+    #[tokio::test]
+    async fn pushes_behind_a_flight_share_the_next_message_and_all_are_answered() {
+        let gate = Arc::new(Gate::default());
+        let grouper = Arc::new(Grouper::new(Arc::clone(&gate), 4, 100));
+        let send = sender(&grouper);
+        // A lone push goes out at once, alone.
+        let a = send("a");
+        until("the first flight", || gate.seen().len() == 1).await;
+        // Flights are free, but the next pushes wait for the one in flight: sent one
+        // message each, they would cost the broker more than the wait costs them.
+        let waiting: Vec<_> = ["b", "c", "d"].into_iter().map(&send).collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(gate.seen().len(), 1, "nothing more until the flight lands");
+        gate.open.add_permits(1);
+        until("the group", || gate.seen().len() == 2).await;
+        let mut grouped = gate.seen()[1].clone();
+        grouped.sort();
+        assert_eq!(grouped, ["b", "c", "d"], "one message for the three");
+        gate.open.add_permits(1);
+        answered([a].into_iter().chain(waiting).collect()).await;
+    }
+
+    #[tokio::test]
+    async fn a_full_group_waiting_takes_a_free_flight_at_once() {
+        let gate = Arc::new(Gate::default());
+        let grouper = Arc::new(Grouper::new(Arc::clone(&gate), 2, 3));
+        let send = sender(&grouper);
+        let a = send("a");
+        until("the first flight", || gate.seen().len() == 1).await;
+        let mut waiting: Vec<_> = ["b", "c"].into_iter().map(&send).collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(gate.seen().len(), 1, "two waiting are not a full group");
+        waiting.push(send("d"));
+        until("the second flight", || gate.seen().len() == 2).await;
+        assert_eq!(gate.seen()[1].len(), 3, "the full group went out");
+        // Both flights taken: a further full group waits for one to land.
+        waiting.extend(["e", "f", "g"].into_iter().map(&send));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(gate.seen().len(), 2, "no third flight");
+        gate.open.add_permits(3);
+        answered([a].into_iter().chain(waiting).collect()).await;
+        assert_eq!(gate.seen().len(), 3);
     }
 
     #[tokio::test]
