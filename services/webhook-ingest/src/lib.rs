@@ -23,8 +23,9 @@ use calsync_runtime::{http, Settings};
 use std::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Broker connections the publisher spreads pushes over: every request here is a
-/// confirmed publish, and one channel's confirms would otherwise pace them all.
+/// Broker connections the publisher spreads group messages over, and so the most groups
+/// in flight at once: more than one flies only while a full group waits (see `group`),
+/// when one channel's confirms would otherwise pace every push.
 const PUBLISH_LANES: usize = 4;
 
 pub struct IngestServer {
