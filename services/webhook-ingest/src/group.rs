@@ -229,22 +229,13 @@ mod tests {
     async fn a_refused_message_answers_each_of_its_pushes_with_the_error() {
         let gate = Arc::new(Gate::default());
         let grouper = Arc::new(Grouper::new(Arc::clone(&gate), 1, 100));
-        let g = Arc::clone(&grouper);
-        let first = tokio::spawn(async move { g.publish(notice("a")).await });
+        let send = sender(&grouper);
+        let first = send("a");
         until("the first flight", || gate.seen().len() == 1).await;
-        let rest: Vec<_> = ["b", "c"]
-            .into_iter()
-            .map(|id| {
-                let g = Arc::clone(&grouper);
-                tokio::spawn(async move { g.publish(notice(id)).await })
-            })
-            .collect();
+        let rest: Vec<_> = ["b", "c"].into_iter().map(&send).collect();
         tokio::time::sleep(Duration::from_millis(10)).await;
         gate.open.add_permits(1);
-        first
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        answered(vec![first]).await;
         until("the group", || gate.seen().len() == 2).await;
         gate.fail.store(true, Ordering::SeqCst);
         gate.open.add_permits(1);
@@ -260,26 +251,13 @@ mod tests {
     async fn groups_are_capped() {
         let gate = Arc::new(Gate::default());
         let grouper = Arc::new(Grouper::new(Arc::clone(&gate), 1, 3));
-        let g = Arc::clone(&grouper);
-        let first = tokio::spawn(async move { g.publish(notice("x")).await });
+        let send = sender(&grouper);
+        let first = send("x");
         until("the first flight", || gate.seen().len() == 1).await;
-        let rest: Vec<_> = (0..7)
-            .map(|i| {
-                let g = Arc::clone(&grouper);
-                tokio::spawn(async move { g.publish(notice(&i.to_string())).await })
-            })
-            .collect();
+        let rest: Vec<_> = (0..7).map(|i| send(&i.to_string())).collect();
         tokio::time::sleep(Duration::from_millis(10)).await;
         gate.open.add_permits(100);
-        first
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        for t in rest {
-            t.await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
+        answered([first].into_iter().chain(rest).collect()).await;
         let sizes: Vec<usize> = gate.seen().iter().map(Vec::len).collect();
         assert_eq!(sizes, [1, 3, 3, 1]);
     }
